@@ -1,0 +1,165 @@
+"""The start request: its states, the transitions between them, and its values.
+
+State machine (every change is one conditional update in the store)::
+
+    pending ──approve──▶ approved ──send──▶ starting ──outcomes──▶ done | failed | unknown
+       │
+       ├──reject──▶ rejected
+       ├──cancel──▶ cancelled
+       └──expire──▶ expired
+
+``done``: every job's outcome is known and at least one started; ``failed``: nothing started,
+every job was refused (per job or by a whole-call failure); ``unknown``: at least one job's
+outcome was not seen.
+A follow-up of ``unknown`` jobs (batch-status) may settle them later without changing history.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from bot.core.model import JobInfo, Outcome
+
+
+class RequestState(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    STARTING = "starting"
+    DONE = "done"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+    @property
+    def is_open(self) -> bool:
+        """A decision can still be taken on it."""
+        return self is RequestState.PENDING
+
+    @property
+    def is_final(self) -> bool:
+        return self in FINAL_STATES
+
+
+FINAL_STATES = frozenset(
+    {
+        RequestState.DONE,
+        RequestState.FAILED,
+        RequestState.UNKNOWN,
+        RequestState.REJECTED,
+        RequestState.CANCELLED,
+        RequestState.EXPIRED,
+    }
+)
+
+TRANSITIONS: dict[RequestState, frozenset[RequestState]] = {
+    RequestState.PENDING: frozenset(
+        {
+            RequestState.APPROVED,
+            RequestState.REJECTED,
+            RequestState.CANCELLED,
+            RequestState.EXPIRED,
+        }
+    ),
+    RequestState.APPROVED: frozenset({RequestState.STARTING}),
+    RequestState.STARTING: frozenset(
+        {RequestState.DONE, RequestState.FAILED, RequestState.UNKNOWN}
+    ),
+}
+
+
+def can_transition(current: RequestState, target: RequestState) -> bool:
+    return target in TRANSITIONS.get(current, frozenset())
+
+
+class Approval(StrEnum):
+    """A project's approval policy."""
+
+    TWO_PERSON = "two-person"  # an approver other than the requester must approve
+    NONE = "none"  # the requester's own confirmation (the modal submission) suffices
+
+
+@dataclass(frozen=True, slots=True)
+class RequestJob:
+    """One job of a request: what DRS said when it was requested, and what happened since."""
+
+    job_id: str
+    name: str | None = None
+    status_at_request: str | None = None  # DRS status when requested; None if DRS did not know it
+    prepaid: bool = False
+    outcome: Outcome | None = None  # None until a batch-start answer (or batch-status) says
+    error_code: str | None = None
+    error_msg: str | None = None
+    order_id: str | None = None
+    drs_status: str | None = None  # latest status seen by the follow-up
+    attempts: int = 0  # batch-start calls that included this job
+
+    @classmethod
+    def from_info(cls, info: JobInfo) -> RequestJob:
+        return cls(
+            job_id=info.job_id,
+            name=info.name,
+            status_at_request=info.status,
+            prepaid=info.prepaid,
+            error_code=info.error_code,
+            error_msg=info.error_msg,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StartRequest:
+    """A request to start a batch of DRS jobs, as stored."""
+
+    id: str
+    team_id: str
+    channel_id: str
+    requester_id: str
+    project: str
+    region: str
+    approval: Approval
+    jobs: tuple[RequestJob, ...]
+    start_time_ms: int | None  # None = start now
+    reason: str
+    language: str  # X-Language for DRS: "en-us" or "zh-cn"
+    state: RequestState
+    created_at: float  # epoch seconds
+    expires_at: float
+    message_ts: str | None = None  # the request message in the channel
+    outcome_ts: str | None = None  # the outcome message in its thread
+    decided_by: str | None = None
+    decided_at: float | None = None
+    decision_comment: str | None = None
+    followup_done: bool = False
+
+    @property
+    def job_ids(self) -> tuple[str, ...]:
+        return tuple(j.job_id for j in self.jobs)
+
+    @property
+    def scheduled(self) -> bool:
+        return self.start_time_ms is not None
+
+
+class AuditKind(StrEnum):
+    REQUESTED = "requested"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    REFUSED = "refused"  # a click or command refused by policy
+    DRS_CALL = "drs_call"  # one HTTP exchange with DRS (operation, status, X-Request-Id)
+    OUTCOME = "outcome"  # outcomes recorded
+    RETRY = "retry"  # a retry of failed jobs started by an approver
+    RECOVERED = "recovered"  # finished after a restart
+    FOLLOWUP = "followup"  # the follow-up saw every job settle
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    request_id: str
+    at: float  # epoch seconds
+    actor: str | None  # Slack user id, or None for the bot itself
+    kind: AuditKind
+    detail: dict[str, object]
