@@ -1,0 +1,238 @@
+"""Settings and access policy as frozen values.
+
+Secrets and process settings come from the environment (``.env`` is loaded by ``__main__``
+without overriding the real environment); projects and the access policy come from a TOML file
+that can live in git and be reviewed. :func:`load_config` reads both and raises one
+:class:`ConfigError` naming every problem, so an operator fixes them in one go.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from bot.core.policy import Policy, PolicyError, load_policy
+from bot.core.secret import Secret
+
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+
+T = TypeVar("T")
+
+
+class ConfigError(Exception):
+    """The configuration is unusable; ``problems`` lists every reason with what to fix."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__(
+            "startjobs cannot start; fix the configuration:\n"
+            + "\n".join(f"  - {p}" for p in problems)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AkSk:
+    """AK/SK signing (SDK-HMAC-SHA256), what IAM recommends."""
+
+    ak: Secret
+    sk: Secret
+
+
+@dataclass(frozen=True, slots=True)
+class IamPassword:
+    """An IAM user's password, exchanged for a project-scoped token."""
+
+    user: str
+    password: Secret
+    domain: str
+
+
+Credentials = AkSk | IamPassword
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Process settings. Every field has an environment variable; see the README."""
+
+    slack_bot_token: Secret
+    slack_signing_secret: Secret | None
+    slack_app_token: Secret | None
+    slack_api_url: str
+    port: int
+    config_path: Path
+    db_path: str
+    credentials: Credentials
+    log_level: str = "INFO"
+    drs_chunk_size: int = 100
+    drs_concurrency: int = 4
+    drs_timeout: float = 30.0
+    expire_hours: float = 24.0
+    followup_interval: float = 30.0
+    followup_max: float = 3600.0
+    max_jobs: int = 1000
+    user_requests_per_minute: int = 6
+    group_cache_ttl: float = 300.0
+
+    @property
+    def socket_mode(self) -> bool:
+        return self.slack_app_token is not None
+
+
+def load_config(env: Mapping[str, str]) -> tuple[Settings, Policy]:
+    """Read settings from ``env`` and the policy from ``STARTJOBS_CONFIG``; raise ConfigError."""
+    problems: list[str] = []
+    settings = _load_settings(env, problems)
+    policy: Policy | None = None
+    if settings is not None:
+        policy = _load_policy_file(settings.config_path, problems)
+    if problems or settings is None or policy is None:
+        raise ConfigError(problems)
+    return settings, policy
+
+
+def load_policy_file(path: Path) -> Policy:
+    problems: list[str] = []
+    policy = _load_policy_file(path, problems)
+    if policy is None:
+        raise ConfigError(problems)
+    return policy
+
+
+def _load_policy_file(path: Path, problems: list[str]) -> Policy | None:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        problems.append(
+            f"STARTJOBS_CONFIG: no file at {path}; create it (see startjobs.example.toml)"
+        )
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        problems.append(f"STARTJOBS_CONFIG: cannot read {path}: {exc}")
+        return None
+    except tomllib.TOMLDecodeError as exc:
+        problems.append(f"{path}: not valid TOML: {exc}")
+        return None
+    try:
+        return load_policy(data)
+    except PolicyError as exc:
+        problems.extend(f"{path}: {p}" for p in exc.problems)
+        return None
+
+
+def _load_settings(env: Mapping[str, str], problems: list[str]) -> Settings | None:
+    def get(name: str) -> str | None:
+        value = env.get(name, "").strip()
+        return value or None
+
+    def secret(name: str, *, prefix: str | None = None, required: bool = False) -> Secret | None:
+        value = get(name)
+        if value is None:
+            if required:
+                problems.append(f"{name} is not set")
+            return None
+        if prefix and not value.startswith(prefix):
+            problems.append(f"{name} must start with {prefix!r} (check you copied the right token)")
+        return Secret(value)
+
+    def number(name: str, default: T, cast: Callable[[str], T], low: float) -> T:
+        raw = get(name)
+        if raw is None:
+            return default
+        try:
+            value = cast(raw)
+        except ValueError:
+            problems.append(f"{name}={raw!r} is not a number")
+            return default
+        if value < low:  # type: ignore[operator]
+            problems.append(f"{name}={raw!r} must be at least {low}")
+            return default
+        return value
+
+    bot_token = secret("SLACK_BOT_TOKEN", prefix="xoxb-", required=True)
+    app_token = secret("SLACK_APP_TOKEN", prefix="xapp-")
+    signing_secret = secret("SLACK_SIGNING_SECRET", required=app_token is None)
+    api_url = get("SLACK_API_URL") or DEFAULT_SLACK_API_URL
+    if not api_url.startswith(("http://", "https://")):
+        problems.append(f"SLACK_API_URL={api_url!r} must start with http:// or https://")
+    if not api_url.endswith("/"):
+        api_url += "/"
+    port = number("PORT", 3000, int, 1)
+    if port > 65535:
+        problems.append(f"PORT={port} must be at most 65535")
+
+    config_path = Path(get("STARTJOBS_CONFIG") or "startjobs.toml")
+    db_path = get("STARTJOBS_DB") or "startjobs.db"
+
+    credentials = _credentials(get, problems)
+
+    log_level = (get("STARTJOBS_LOG_LEVEL") or "INFO").upper()
+    if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        problems.append(f"STARTJOBS_LOG_LEVEL={log_level!r}: use DEBUG, INFO, WARNING or ERROR")
+
+    settings_kw = {
+        "drs_chunk_size": number("STARTJOBS_DRS_CHUNK_SIZE", 100, int, 1),
+        "drs_concurrency": number("STARTJOBS_DRS_CONCURRENCY", 4, int, 1),
+        "drs_timeout": number("STARTJOBS_DRS_TIMEOUT", 30.0, float, 1),
+        "expire_hours": number("STARTJOBS_EXPIRE_HOURS", 24.0, float, 0.01),
+        "followup_interval": number("STARTJOBS_FOLLOWUP_INTERVAL", 30.0, float, 0.05),
+        "followup_max": number("STARTJOBS_FOLLOWUP_MAX", 3600.0, float, 0),
+        "max_jobs": number("STARTJOBS_MAX_JOBS", 1000, int, 1),
+        "user_requests_per_minute": number("STARTJOBS_USER_REQUESTS_PER_MINUTE", 6, int, 1),
+        "group_cache_ttl": number("STARTJOBS_GROUP_CACHE_TTL", 300.0, float, 0),
+    }
+    if settings_kw["drs_chunk_size"] > 1000:  # type: ignore[operator]
+        problems.append("STARTJOBS_DRS_CHUNK_SIZE must be at most 1000 (the gateway caps bodies)")
+
+    if bot_token is None or credentials is None:
+        return None
+    return Settings(
+        slack_bot_token=bot_token,
+        slack_signing_secret=signing_secret,
+        slack_app_token=app_token,
+        slack_api_url=api_url,
+        port=port,
+        config_path=config_path,
+        db_path=db_path,
+        credentials=credentials,
+        log_level=log_level,
+        **settings_kw,  # type: ignore[arg-type]
+    )
+
+
+def _credentials(get: Callable[[str], str | None], problems: list[str]) -> Credentials | None:
+    ak, sk = get("HUAWEICLOUD_SDK_AK"), get("HUAWEICLOUD_SDK_SK")
+    user = get("HUAWEICLOUD_IAM_USER")
+    password = get("HUAWEICLOUD_IAM_PASSWORD")
+    domain = get("HUAWEICLOUD_IAM_DOMAIN")
+    if ak or sk:
+        if not (ak and sk):
+            problems.append("set both HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK, or neither")
+            return None
+        if user or password:
+            problems.append(
+                "both AK/SK and HUAWEICLOUD_IAM_* are set; keep one way of authenticating"
+            )
+            return None
+        return AkSk(Secret(ak), Secret(sk))
+    if user or password or domain:
+        missing = [
+            name
+            for name, value in (
+                ("HUAWEICLOUD_IAM_USER", user),
+                ("HUAWEICLOUD_IAM_PASSWORD", password),
+                ("HUAWEICLOUD_IAM_DOMAIN", domain),
+            )
+            if not value
+        ]
+        if user and password and domain:
+            return IamPassword(user=user, password=Secret(password), domain=domain)
+        problems.append(f"IAM password login needs {', '.join(missing)} too")
+        return None
+    problems.append(
+        "no Huawei Cloud credentials: set HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK "
+        "(recommended) or HUAWEICLOUD_IAM_USER, HUAWEICLOUD_IAM_PASSWORD, HUAWEICLOUD_IAM_DOMAIN"
+    )
+    return None

@@ -1,0 +1,710 @@
+"""Durable state in SQLite: requests, their jobs, the batch-start attempts and the audit trail.
+
+Every state change is a conditional update inside one short transaction (``BEGIN IMMEDIATE``),
+so two clicks, two bot processes sharing the file, or a retry after a crash cannot both win:
+the loser sees ``False`` and can say who won. WAL mode lets readers proceed during a write.
+
+The database file is created readable and writable by its owner only (0600); SQLite gives its
+``-wal`` and ``-shm`` files the same permissions.
+
+A *start* is one batch-start attempt of a request (attempt 1 is the approval, later ones are
+retries of failed jobs). Its state records how far it got, which is what recovery needs::
+
+    claimed ──▶ sent ──▶ recorded ──▶ posted
+
+``claimed``: decided but not yet sent, safe to send. ``sent``: committed just before the DRS
+call, so after a crash the call may have reached DRS and must never be sent again blindly.
+``recorded``: outcomes are in the database. ``posted``: the thread shows them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from bot.core.model import JobResult, Outcome
+from bot.core.request import (
+    Approval,
+    AuditEvent,
+    AuditKind,
+    RequestJob,
+    RequestState,
+    StartRequest,
+)
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS requests (
+    id TEXT PRIMARY KEY,
+    team_id TEXT NOT NULL,
+    channel_id TEXT NOT NULL,
+    requester_id TEXT NOT NULL,
+    project TEXT NOT NULL,
+    region TEXT NOT NULL,
+    approval TEXT NOT NULL,
+    start_time_ms INTEGER,
+    reason TEXT NOT NULL,
+    language TEXT NOT NULL,
+    state TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    expires_at REAL NOT NULL,
+    message_ts TEXT,
+    outcome_ts TEXT,
+    decided_by TEXT,
+    decided_at REAL,
+    decision_comment TEXT,
+    followup_done INTEGER NOT NULL DEFAULT 0,
+    followup_next_at REAL,
+    followup_deadline REAL,
+    settled_notified INTEGER NOT NULL DEFAULT 0,
+    message_stale INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS requests_channel ON requests (channel_id, created_at);
+CREATE INDEX IF NOT EXISTS requests_state ON requests (state);
+CREATE INDEX IF NOT EXISTS requests_followup ON requests (followup_done, followup_next_at);
+
+CREATE TABLE IF NOT EXISTS request_jobs (
+    request_id TEXT NOT NULL REFERENCES requests (id),
+    seq INTEGER NOT NULL,
+    job_id TEXT NOT NULL,
+    name TEXT,
+    status_at_request TEXT,
+    prepaid INTEGER NOT NULL DEFAULT 0,
+    outcome TEXT,
+    error_code TEXT,
+    error_msg TEXT,
+    order_id TEXT,
+    drs_status TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (request_id, seq)
+);
+CREATE INDEX IF NOT EXISTS request_jobs_job ON request_jobs (job_id);
+
+CREATE TABLE IF NOT EXISTS starts (
+    request_id TEXT NOT NULL REFERENCES requests (id),
+    attempt INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    job_ids TEXT NOT NULL,
+    actor TEXT,
+    created_at REAL NOT NULL,
+    sent_at REAL,
+    outcome_ts TEXT,
+    PRIMARY KEY (request_id, attempt)
+);
+CREATE INDEX IF NOT EXISTS starts_state ON starts (state);
+
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    request_id TEXT NOT NULL,
+    at REAL NOT NULL,
+    actor TEXT,
+    kind TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_request ON audit (request_id, id);
+"""
+
+
+class StartState(StrEnum):
+    CLAIMED = "claimed"
+    SENT = "sent"
+    RECORDED = "recorded"
+    POSTED = "posted"
+
+
+@dataclass(frozen=True, slots=True)
+class Start:
+    """One batch-start attempt of a request."""
+
+    request_id: str
+    attempt: int
+    state: StartState
+    job_ids: tuple[str, ...]
+    actor: str | None
+    created_at: float
+    sent_at: float | None
+    outcome_ts: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The result of a conditional decision: who won, or who had already decided."""
+
+    won: bool
+    request: StartRequest | None  # the request as it is after the attempt (None: no such id)
+
+
+class Store:
+    """SQLite-backed storage. One instance per process; methods are short transactions."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            _create_private(Path(self.path))
+        self._db = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, timeout=10.0
+        )
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA busy_timeout = 10000")
+        if self.path != ":memory:":
+            self._db.execute("PRAGMA journal_mode = WAL")
+        self._db.execute("PRAGMA synchronous = NORMAL")
+        self._db.execute("PRAGMA foreign_keys = ON")
+        self._db.executescript(_SCHEMA)
+        self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, taken with the write lock up front (BEGIN IMMEDIATE)."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # -- requests ---------------------------------------------------------------------------
+
+    def insert_request(self, req: StartRequest, *, actor: str, detail: dict[str, object]) -> None:
+        """Store a new request with its jobs and a ``requested`` audit event, atomically."""
+        with self._tx() as db:
+            db.execute(
+                """INSERT INTO requests (id, team_id, channel_id, requester_id, project, region,
+                approval, start_time_ms, reason, language, state, created_at, expires_at,
+                message_ts, outcome_ts, decided_by, decided_at, decision_comment)
+                VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
+                (
+                    req.id,
+                    req.team_id,
+                    req.channel_id,
+                    req.requester_id,
+                    req.project,
+                    req.region,
+                    req.approval.value,
+                    req.start_time_ms,
+                    req.reason,
+                    req.language,
+                    req.state.value,
+                    req.created_at,
+                    req.expires_at,
+                    req.message_ts,
+                    req.outcome_ts,
+                    req.decided_by,
+                    req.decided_at,
+                    req.decision_comment,
+                ),
+            )
+            db.executemany(
+                """INSERT INTO request_jobs (request_id, seq, job_id, name, status_at_request,
+                prepaid, outcome, error_code, error_msg, order_id, drs_status, attempts)
+                VALUES (?,?,?,?,?,?,?,?,?,?,?,?)""",
+                [
+                    (
+                        req.id,
+                        i,
+                        j.job_id,
+                        j.name,
+                        j.status_at_request,
+                        int(j.prepaid),
+                        j.outcome.value if j.outcome else None,
+                        j.error_code,
+                        j.error_msg,
+                        j.order_id,
+                        j.drs_status,
+                        j.attempts,
+                    )
+                    for i, j in enumerate(req.jobs)
+                ],
+            )
+            _audit(db, req.id, req.created_at, actor, AuditKind.REQUESTED, detail)
+
+    def get(self, request_id: str) -> StartRequest | None:
+        row = self._db.execute("SELECT * FROM requests WHERE id = ?", (request_id,)).fetchone()
+        if row is None:
+            return None
+        return self._hydrate(row)
+
+    def _hydrate(self, row: sqlite3.Row) -> StartRequest:
+        jobs = tuple(
+            RequestJob(
+                job_id=j["job_id"],
+                name=j["name"],
+                status_at_request=j["status_at_request"],
+                prepaid=bool(j["prepaid"]),
+                outcome=Outcome(j["outcome"]) if j["outcome"] else None,
+                error_code=j["error_code"],
+                error_msg=j["error_msg"],
+                order_id=j["order_id"],
+                drs_status=j["drs_status"],
+                attempts=j["attempts"],
+            )
+            for j in self._db.execute(
+                "SELECT * FROM request_jobs WHERE request_id = ? ORDER BY seq", (row["id"],)
+            )
+        )
+        return StartRequest(
+            id=row["id"],
+            team_id=row["team_id"],
+            channel_id=row["channel_id"],
+            requester_id=row["requester_id"],
+            project=row["project"],
+            region=row["region"],
+            approval=Approval(row["approval"]),
+            jobs=jobs,
+            start_time_ms=row["start_time_ms"],
+            reason=row["reason"],
+            language=row["language"],
+            state=RequestState(row["state"]),
+            created_at=row["created_at"],
+            expires_at=row["expires_at"],
+            message_ts=row["message_ts"],
+            outcome_ts=row["outcome_ts"],
+            decided_by=row["decided_by"],
+            decided_at=row["decided_at"],
+            decision_comment=row["decision_comment"],
+            followup_done=bool(row["followup_done"]),
+        )
+
+    def _ids(self, sql: str, params: Sequence[object] = ()) -> list[str]:
+        return [r[0] for r in self._db.execute(sql, params)]
+
+    def recent(self, channel_id: str, *, limit: int = 10) -> list[StartRequest]:
+        ids = self._ids(
+            "SELECT id FROM requests WHERE channel_id = ? ORDER BY created_at DESC, id LIMIT ?",
+            (channel_id, limit),
+        )
+        return [r for r in (self.get(i) for i in ids) if r is not None]
+
+    def requests_for_job(self, job_id: str, *, limit: int = 5) -> list[StartRequest]:
+        ids = self._ids(
+            """SELECT DISTINCT r.id FROM requests r JOIN request_jobs j ON j.request_id = r.id
+            WHERE j.job_id = ? ORDER BY r.created_at DESC LIMIT ?""",
+            (job_id, limit),
+        )
+        return [r for r in (self.get(i) for i in ids) if r is not None]
+
+    def set_message_ts(self, request_id: str, ts: str) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE requests SET message_ts = ? WHERE id = ? AND message_ts IS NULL",
+                (ts, request_id),
+            )
+
+    def set_jobs_info(self, request_id: str, jobs: Sequence[RequestJob]) -> None:
+        """Replace what DRS said about the jobs at request time (names, statuses, prepaid)."""
+        with self._tx() as db:
+            db.executemany(
+                """UPDATE request_jobs SET name = ?, status_at_request = ?, prepaid = ?,
+                error_code = ?, error_msg = ? WHERE request_id = ? AND job_id = ?""",
+                [
+                    (
+                        j.name,
+                        j.status_at_request,
+                        int(j.prepaid),
+                        j.error_code,
+                        j.error_msg,
+                        request_id,
+                        j.job_id,
+                    )
+                    for j in jobs
+                ],
+            )
+
+    def unconfirmed(self, created_before: float) -> list[str]:
+        """Pending requests left half-way by a crash: never posted, or (approval "none")
+        posted but not yet confirmed."""
+        return self._ids(
+            """SELECT id FROM requests WHERE state = ? AND created_at <= ?
+            AND (message_ts IS NULL OR approval = ?)""",
+            (RequestState.PENDING, created_before, Approval.NONE),
+        )
+
+    def mark_message_stale(self, request_id: str, stale: bool) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE requests SET message_stale = ? WHERE id = ?", (int(stale), request_id)
+            )
+
+    def stale_messages(self) -> list[str]:
+        return self._ids(
+            "SELECT id FROM requests WHERE message_stale = 1 AND message_ts IS NOT NULL"
+        )
+
+    # -- decisions ----------------------------------------------------------------------------
+
+    def decide(
+        self,
+        request_id: str,
+        *,
+        target: RequestState,
+        actor: str | None,
+        now: float,
+        comment: str | None = None,
+        require_unexpired: bool = True,
+    ) -> Decision:
+        """Move a pending request to ``target`` if and only if it is still pending.
+
+        Approving also claims attempt 1 of its start (all its jobs) in the same transaction,
+        so the start is recorded as owed before anyone can see the approval.
+        """
+        assert target in (
+            RequestState.APPROVED,
+            RequestState.REJECTED,
+            RequestState.CANCELLED,
+            RequestState.EXPIRED,
+        )
+        with self._tx() as db:
+            sql = """UPDATE requests SET state = ?, decided_by = ?, decided_at = ?,
+                decision_comment = ?, message_stale = 1 WHERE id = ? AND state = ?"""
+            params: list[object] = [
+                target.value,
+                actor,
+                now,
+                comment,
+                request_id,
+                RequestState.PENDING.value,
+            ]
+            if require_unexpired:
+                sql += " AND expires_at > ?"
+                params.append(now)
+            won = db.execute(sql, params).rowcount == 1
+            if won:
+                kind = {
+                    RequestState.APPROVED: AuditKind.APPROVED,
+                    RequestState.REJECTED: AuditKind.REJECTED,
+                    RequestState.CANCELLED: AuditKind.CANCELLED,
+                    RequestState.EXPIRED: AuditKind.EXPIRED,
+                }[target]
+                _audit(db, request_id, now, actor, kind, {"comment": comment} if comment else {})
+                if target is RequestState.APPROVED:
+                    job_ids = [
+                        r[0]
+                        for r in db.execute(
+                            "SELECT job_id FROM request_jobs WHERE request_id = ? ORDER BY seq",
+                            (request_id,),
+                        )
+                    ]
+                    _insert_start(db, request_id, 1, job_ids, actor, now)
+        return Decision(won=won, request=self.get(request_id))
+
+    def expired_pending(self, now: float) -> list[str]:
+        return self._ids(
+            "SELECT id FROM requests WHERE state = ? AND expires_at <= ?",
+            (RequestState.PENDING, now),
+        )
+
+    # -- starts -------------------------------------------------------------------------------
+
+    def claim_retry(
+        self, request_id: str, job_ids: Sequence[str], *, actor: str, now: float
+    ) -> Start | None:
+        """Claim a new attempt for ``job_ids`` unless another attempt is still in flight."""
+        with self._tx() as db:
+            busy = db.execute(
+                "SELECT 1 FROM starts WHERE request_id = ? AND state IN (?, ?)",
+                (request_id, StartState.CLAIMED, StartState.SENT),
+            ).fetchone()
+            if busy:
+                return None
+            (last,) = db.execute(
+                "SELECT COALESCE(MAX(attempt), 0) FROM starts WHERE request_id = ?",
+                (request_id,),
+            ).fetchone()
+            _insert_start(db, request_id, last + 1, list(job_ids), actor, now)
+            _audit(db, request_id, now, actor, AuditKind.RETRY, {"jobs": len(job_ids)})
+        return self.start(request_id, last + 1)
+
+    def last_attempt(self, request_id: str) -> int:
+        row = self._db.execute(
+            "SELECT COALESCE(MAX(attempt), 0) FROM starts WHERE request_id = ?", (request_id,)
+        ).fetchone()
+        return int(row[0])
+
+    def start(self, request_id: str, attempt: int) -> Start | None:
+        row = self._db.execute(
+            "SELECT * FROM starts WHERE request_id = ? AND attempt = ?", (request_id, attempt)
+        ).fetchone()
+        return _start_from_row(row) if row else None
+
+    def starts_in(self, *states: StartState) -> list[Start]:
+        marks = ",".join("?" for _ in states)
+        rows = self._db.execute(
+            f"SELECT * FROM starts WHERE state IN ({marks}) ORDER BY created_at",  # noqa: S608
+            [s.value for s in states],
+        )
+        return [_start_from_row(r) for r in rows]
+
+    def mark_sent(self, request_id: str, attempt: int, *, now: float) -> bool:
+        """claimed -> sent, committed before the DRS call. False: someone else sent it."""
+        with self._tx() as db:
+            won = (
+                db.execute(
+                    """UPDATE starts SET state = ?, sent_at = ?
+                    WHERE request_id = ? AND attempt = ? AND state = ?""",
+                    (StartState.SENT, now, request_id, attempt, StartState.CLAIMED),
+                ).rowcount
+                == 1
+            )
+            if won:
+                db.execute(
+                    "UPDATE requests SET state = ?, message_stale = 1 WHERE id = ? AND state = ?",
+                    (RequestState.STARTING, request_id, RequestState.APPROVED),
+                )
+                job_ids = json.loads(
+                    db.execute(
+                        "SELECT job_ids FROM starts WHERE request_id = ? AND attempt = ?",
+                        (request_id, attempt),
+                    ).fetchone()[0]
+                )
+                db.executemany(
+                    """UPDATE request_jobs SET attempts = attempts + 1
+                    WHERE request_id = ? AND job_id = ?""",
+                    [(request_id, j) for j in job_ids],
+                )
+        return won
+
+    def record_outcomes(
+        self,
+        request_id: str,
+        attempt: int,
+        results: Iterable[JobResult],
+        *,
+        now: float,
+        calls: Sequence[dict[str, object]],
+        drs_statuses: dict[str, str | None] | None = None,
+        followup_interval: float,
+        followup_max: float,
+        recovered: bool = False,
+    ) -> bool:
+        """sent -> recorded: store every job's outcome and the request's resulting state.
+
+        Returns False (and changes nothing) if this attempt was already recorded, e.g. by a
+        recovering process.
+        """
+        with self._tx() as db:
+            won = (
+                db.execute(
+                    """UPDATE starts SET state = ? WHERE request_id = ? AND attempt = ?
+                    AND state = ?""",
+                    (StartState.RECORDED, request_id, attempt, StartState.SENT),
+                ).rowcount
+                == 1
+            )
+            if not won:
+                return False
+            for call in calls:
+                _audit(db, request_id, now, None, AuditKind.DRS_CALL, dict(call))
+            statuses = drs_statuses or {}
+            for r in results:
+                db.execute(
+                    """UPDATE request_jobs SET outcome = ?, error_code = ?, error_msg = ?,
+                    order_id = COALESCE(?, order_id), drs_status = COALESCE(?, drs_status)
+                    WHERE request_id = ? AND job_id = ?""",
+                    (
+                        r.outcome.value,
+                        r.error_code,
+                        r.error_msg,
+                        r.order_id,
+                        statuses.get(r.job_id),
+                        request_id,
+                        r.job_id,
+                    ),
+                )
+            outcomes = [
+                row[0]
+                for row in db.execute(
+                    "SELECT outcome FROM request_jobs WHERE request_id = ?", (request_id,)
+                )
+            ]
+            state = _request_state_from(outcomes)
+            db.execute(
+                """UPDATE requests SET state = ?, message_stale = 1, followup_done = 0,
+                followup_next_at = ?, followup_deadline = ? WHERE id = ?""",
+                (state, now + followup_interval, now + followup_max, request_id),
+            )
+            _audit(
+                db,
+                request_id,
+                now,
+                None,
+                AuditKind.RECOVERED if recovered else AuditKind.OUTCOME,
+                {"attempt": attempt, "state": state},
+            )
+        return True
+
+    def mark_posted(self, request_id: str, attempt: int, outcome_ts: str) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE starts SET state = ?, outcome_ts = ? WHERE request_id = ? AND attempt = ?",
+                (StartState.POSTED, outcome_ts, request_id, attempt),
+            )
+            db.execute("UPDATE requests SET outcome_ts = ? WHERE id = ?", (outcome_ts, request_id))
+
+    # -- follow-up ----------------------------------------------------------------------------
+
+    def due_followups(self, now: float) -> list[str]:
+        return self._ids(
+            """SELECT id FROM requests WHERE followup_done = 0 AND followup_next_at IS NOT NULL
+            AND followup_next_at <= ? AND outcome_ts IS NOT NULL ORDER BY followup_next_at""",
+            (now,),
+        )
+
+    def claim_followup(self, request_id: str, *, now: float, lease: float) -> bool:
+        """Take the next follow-up round of a request (a lease: another process skips it)."""
+        with self._tx() as db:
+            return (
+                db.execute(
+                    """UPDATE requests SET followup_next_at = ? WHERE id = ?
+                    AND followup_done = 0 AND followup_next_at <= ?""",
+                    (now + lease, request_id, now),
+                ).rowcount
+                == 1
+            )
+
+    def update_drs_statuses(self, request_id: str, statuses: dict[str, str | None]) -> None:
+        with self._tx() as db:
+            db.executemany(
+                "UPDATE request_jobs SET drs_status = ? WHERE request_id = ? AND job_id = ?",
+                [(s, request_id, j) for j, s in statuses.items() if s is not None],
+            )
+
+    def confirm_outcomes(self, request_id: str, confirmed: dict[str, Outcome]) -> None:
+        """Settle ``unknown`` jobs from what batch-status shows (never overwrite a seen outcome)."""
+        with self._tx() as db:
+            db.executemany(
+                """UPDATE request_jobs SET outcome = ? WHERE request_id = ? AND job_id = ?
+                AND outcome = ?""",
+                [(o.value, request_id, j, Outcome.UNKNOWN.value) for j, o in confirmed.items()],
+            )
+
+    def schedule_followup(
+        self, request_id: str, *, next_at: float | None, deadline: float | None = None
+    ) -> None:
+        """Set the next round; ``next_at=None`` ends the follow-up."""
+        with self._tx() as db:
+            if next_at is None:
+                db.execute(
+                    "UPDATE requests SET followup_done = 1, followup_next_at = NULL WHERE id = ?",
+                    (request_id,),
+                )
+            else:
+                db.execute(
+                    """UPDATE requests SET followup_next_at = ?,
+                    followup_deadline = COALESCE(?, followup_deadline) WHERE id = ?""",
+                    (next_at, deadline, request_id),
+                )
+
+    def followup_deadline(self, request_id: str) -> float | None:
+        row = self._db.execute(
+            "SELECT followup_deadline FROM requests WHERE id = ?", (request_id,)
+        ).fetchone()
+        return row[0] if row else None
+
+    def claim_settled_notice(self, request_id: str) -> bool:
+        """True exactly once per request: the caller mentions the requester."""
+        with self._tx() as db:
+            return (
+                db.execute(
+                    """UPDATE requests SET settled_notified = 1
+                    WHERE id = ? AND settled_notified = 0""",
+                    (request_id,),
+                ).rowcount
+                == 1
+            )
+
+    # -- audit --------------------------------------------------------------------------------
+
+    def audit(
+        self,
+        request_id: str,
+        kind: AuditKind,
+        *,
+        actor: str | None,
+        now: float,
+        detail: dict[str, object] | None = None,
+    ) -> None:
+        with self._tx() as db:
+            _audit(db, request_id, now, actor, kind, detail or {})
+
+    def events(self, request_id: str) -> list[AuditEvent]:
+        return [
+            AuditEvent(
+                request_id=r["request_id"],
+                at=r["at"],
+                actor=r["actor"],
+                kind=AuditKind(r["kind"]),
+                detail=json.loads(r["detail"]),
+            )
+            for r in self._db.execute(
+                "SELECT * FROM audit WHERE request_id = ? ORDER BY id", (request_id,)
+            )
+        ]
+
+
+def _create_private(path: Path) -> None:
+    """Create the database file 0600 before SQLite opens it (no window with wider rights)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    os.close(fd)
+
+
+def _audit(
+    db: sqlite3.Connection,
+    request_id: str,
+    at: float,
+    actor: str | None,
+    kind: AuditKind,
+    detail: dict[str, object],
+) -> None:
+    db.execute(
+        "INSERT INTO audit (request_id, at, actor, kind, detail) VALUES (?,?,?,?,?)",
+        (request_id, at, actor, kind.value, json.dumps(detail, sort_keys=True, default=str)),
+    )
+
+
+def _insert_start(
+    db: sqlite3.Connection,
+    request_id: str,
+    attempt: int,
+    job_ids: Sequence[str],
+    actor: str | None,
+    now: float,
+) -> None:
+    db.execute(
+        """INSERT INTO starts (request_id, attempt, state, job_ids, actor, created_at)
+        VALUES (?,?,?,?,?,?)""",
+        (request_id, attempt, StartState.CLAIMED, json.dumps(list(job_ids)), actor, now),
+    )
+
+
+def _start_from_row(row: sqlite3.Row) -> Start:
+    return Start(
+        request_id=row["request_id"],
+        attempt=row["attempt"],
+        state=StartState(row["state"]),
+        job_ids=tuple(json.loads(row["job_ids"])),
+        actor=row["actor"],
+        created_at=row["created_at"],
+        sent_at=row["sent_at"],
+        outcome_ts=row["outcome_ts"],
+    )
+
+
+def _request_state_from(outcomes: Sequence[str | None]) -> RequestState:
+    """done: every outcome seen; unknown: any unseen; failed: nothing started, all refused."""
+    if any(o == Outcome.UNKNOWN or o is None for o in outcomes):
+        return RequestState.UNKNOWN
+    if outcomes and all(o == Outcome.FAILED for o in outcomes):
+        return RequestState.FAILED
+    return RequestState.DONE
