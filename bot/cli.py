@@ -1,0 +1,43 @@
+"""``startjobs`` command line: run, demo, check, simulate.
+
+Each subcommand lives in its own module as ``cli_main(argv) -> int``; this module only
+dispatches, so ``startjobs --help`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Sequence
+
+SUBCOMMANDS = {
+    "run": ("bot.__main__", "run the bot (Socket Mode if SLACK_APP_TOKEN is set, else HTTP)"),
+    "demo": ("bot.demo", "try the bot offline: simulated DRS and Slack, a chat in the terminal"),
+    "check": ("bot.check", "check the configuration, the Slack token and DRS access"),
+    "simulate": ("bot.sim.drs", "run the DRS + IAM simulator on loopback"),
+}
+
+USAGE = (
+    "usage: startjobs {"
+    + ",".join(SUBCOMMANDS)
+    + "} [options]\n\n"
+    + "\n".join(f"  {name:<9} {text}" for name, (_, text) in SUBCOMMANDS.items())
+)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help", "help"):
+        print(USAGE)
+        return 0 if args else 2
+    name, rest = args[0], args[1:]
+    if name not in SUBCOMMANDS:
+        print(f"startjobs: unknown command {name!r}\n\n{USAGE}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(SUBCOMMANDS[name][0])
+    result: int = module.cli_main(rest)
+    return result
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

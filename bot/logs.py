@@ -1,0 +1,68 @@
+"""Logging set-up with a last line of defence against leaked secrets.
+
+Secrets are kept in :class:`bot.core.secret.Secret` and never formatted, but a library may
+log a request or an exception text that contains one. :class:`Redactor` rewrites every record
+(message, arguments and traceback text) before any handler sees it: known secret values and
+anything shaped like a Slack token are replaced by ``***``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Iterable
+
+_TOKEN_SHAPES = re.compile(
+    r"xox[abposr]-[A-Za-z0-9-]+|xapp-[A-Za-z0-9-]+"
+    r"|(?i:(?:signature|access|x-auth-token|x-subject-token|password)[=:]\s*)[^\s,\"']+"
+)
+
+
+class Redactor(logging.Filter):
+    """Replaces secret values and token-shaped text in every record passing through."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        super().__init__()
+        self._values = sorted({s for s in secrets if len(s) >= 6}, key=len, reverse=True)
+
+    def scrub(self, text: str) -> str:
+        for value in self._values:
+            text = text.replace(value, "***")
+        return _TOKEN_SHAPES.sub(_mask, text)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = self.scrub(record.getMessage())
+        record.args = None
+        if record.exc_info:
+            formatter = logging.Formatter()
+            record.exc_text = self.scrub(formatter.formatException(record.exc_info))
+            record.exc_info = None
+        if record.stack_info:
+            record.stack_info = self.scrub(record.stack_info)
+        return True
+
+
+def _mask(match: re.Match[str]) -> str:
+    text = match.group(0)
+    for sep in ("=", ":"):
+        if sep in text and not text.startswith(("xox", "xapp")):
+            key = text.split(sep, 1)[0]
+            return f"{key}{sep}***"
+    return "***"
+
+
+def setup(level: str, secrets: Iterable[str] = ()) -> Redactor:
+    """Log to stderr at ``level`` with every record redacted. Returns the filter in use."""
+    redactor = Redactor(secrets)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%dT%H:%M:%S")
+    )
+    handler.addFilter(redactor)
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    return redactor
