@@ -183,7 +183,7 @@ def _load_settings(env: Mapping[str, str], problems: list[str]) -> Settings | No
         "user_requests_per_minute": number("STARTJOBS_USER_REQUESTS_PER_MINUTE", 6, int, 1),
         "group_cache_ttl": number("STARTJOBS_GROUP_CACHE_TTL", 300.0, float, 0),
     }
-    if settings_kw["drs_chunk_size"] > 1000:  # type: ignore[operator]
+    if settings_kw["drs_chunk_size"] > 1000:
         problems.append("STARTJOBS_DRS_CHUNK_SIZE must be at most 1000 (the gateway caps bodies)")
 
     if bot_token is None or credentials is None:
