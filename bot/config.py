@@ -75,6 +75,8 @@ class Settings:
     max_jobs: int = 1000
     user_requests_per_minute: int = 6
     group_cache_ttl: float = 300.0
+    recovery_grace: float = 60.0
+    maintenance_interval: float = 5.0
 
     @property
     def socket_mode(self) -> bool:
@@ -182,6 +184,8 @@ def _load_settings(env: Mapping[str, str], problems: list[str]) -> Settings | No
         "max_jobs": number("STARTJOBS_MAX_JOBS", 1000, int, 1),
         "user_requests_per_minute": number("STARTJOBS_USER_REQUESTS_PER_MINUTE", 6, int, 1),
         "group_cache_ttl": number("STARTJOBS_GROUP_CACHE_TTL", 300.0, float, 0),
+        "recovery_grace": number("STARTJOBS_RECOVERY_GRACE", 60.0, float, 0),
+        "maintenance_interval": number("STARTJOBS_MAINTENANCE_INTERVAL", 5.0, float, 0.05),
     }
     if settings_kw["drs_chunk_size"] > 1000:
         problems.append("STARTJOBS_DRS_CHUNK_SIZE must be at most 1000 (the gateway caps bodies)")

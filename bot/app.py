@@ -1,0 +1,252 @@
+"""The composition root: build the Bolt app, the workflow and their clients from settings.
+
+Nothing here runs at import time. :func:`build_bot` wires; :func:`run` serves (HTTP or Socket
+Mode) until cancelled; tests and the demo call :func:`build_bot` and :func:`web_app` with their
+own clock, tuning and endpoints.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.app.async_app import AsyncApp
+from slack_bolt.response import BoltResponse
+from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.config import AkSk, Settings
+from bot.core.policy import Policy, ProjectPolicy
+from bot.drs import AkSkAuth, DrsClient, IamTokenAuth
+from bot.drs.auth import Authenticator
+from bot.slack import actions, commands, submissions
+from bot.slack.directory import Directory
+from bot.store import Store
+from bot.workflow import Tuning, Workflow
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 1024 * 1024  # Slack payloads are far smaller; anything bigger is refused
+
+
+@dataclass
+class Bot:
+    """A built bot: everything one process needs, ready to serve."""
+
+    app: AsyncApp
+    workflow: Workflow
+    store: Store
+    slack: AsyncWebClient
+    http: httpx.AsyncClient
+    settings: Settings
+    maintenance_every: float = 5.0
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def start_background(self) -> None:
+        """Recover what a crash left behind, then keep maintaining in the background."""
+        self._tasks.append(
+            asyncio.create_task(
+                self.workflow.run_maintenance(self.maintenance_every), name="maintenance"
+            )
+        )
+
+    async def aclose(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.workflow.drain(5.0)
+        await self.http.aclose()
+        self.store.close()
+
+
+def build_bot(
+    settings: Settings,
+    policy: Policy,
+    *,
+    clock: Callable[[], float] = time.time,
+    tuning: Tuning | None = None,
+    maintenance_every: float | None = None,
+) -> Bot:
+    slack = AsyncWebClient(
+        token=settings.slack_bot_token.reveal(),
+        base_url=settings.slack_api_url,
+        timeout=10,
+    )
+    # slack_sdk retries only connection errors by default; Slack's 429s carry Retry-After.
+    slack.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=3))
+    http = httpx.AsyncClient(
+        timeout=httpx.Timeout(connect=5.0, read=settings.drs_timeout, write=10.0, pool=10.0),
+        limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
+    )
+    store = Store(settings.db_path)
+    directory = Directory(slack, ttl=settings.group_cache_ttl)
+    tuning = tuning or Tuning(
+        expire_seconds=settings.expire_hours * 3600,
+        followup_interval=settings.followup_interval,
+        followup_max=settings.followup_max,
+        user_requests_per_minute=settings.user_requests_per_minute,
+        recovery_grace=settings.recovery_grace,
+    )
+    clients: dict[str, DrsClient] = {}
+
+    def drs_for(project: ProjectPolicy) -> DrsClient:
+        client = clients.get(project.name)
+        if client is None:
+            client = DrsClient(
+                http=http,
+                endpoint=project.drs_url,
+                project_id=project.project_id,
+                auth=_authenticator(settings, project, http),
+                chunk_size=settings.drs_chunk_size,
+                concurrency=settings.drs_concurrency,
+            )
+            clients[project.name] = client
+        return client
+
+    workflow = Workflow(
+        store=store,
+        slack=slack,
+        policy=policy,
+        directory=directory,
+        drs_for=drs_for,
+        tuning=tuning,
+        clock=clock,
+    )
+    signing = settings.slack_signing_secret
+    app = AsyncApp(
+        client=slack,
+        signing_secret=signing.reveal() if signing else None,
+        request_verification_enabled=signing is not None,
+        process_before_response=False,
+        raise_error_for_unhandled_request=False,
+    )
+    app.use(_same_team_only)
+    app.error(_on_error)
+    commands.register(app, workflow, max_jobs=settings.max_jobs)
+    actions.register(app, workflow)
+    submissions.register(app, workflow, max_jobs=settings.max_jobs)
+    return Bot(
+        app=app,
+        workflow=workflow,
+        store=store,
+        slack=slack,
+        http=http,
+        settings=settings,
+        maintenance_every=maintenance_every or settings.maintenance_interval,
+    )
+
+
+def _authenticator(
+    settings: Settings, project: ProjectPolicy, http: httpx.AsyncClient
+) -> Authenticator:
+    creds = settings.credentials
+    if isinstance(creds, AkSk):
+        return AkSkAuth(creds.ak, creds.sk, project.project_id)
+    return IamTokenAuth(
+        http=http,
+        iam_endpoint=project.iam_url,
+        user=creds.user,
+        password=creds.password,
+        domain=creds.domain,
+        project_id=project.project_id,
+    )
+
+
+def _payload_team(body: dict[str, Any]) -> str | None:
+    team = body.get("team")
+    if isinstance(team, dict) and team.get("id"):
+        return str(team["id"])
+    if body.get("team_id"):
+        return str(body["team_id"])
+    user = body.get("user")
+    if isinstance(user, dict) and user.get("team_id"):
+        return str(user["team_id"])
+    return None
+
+
+async def _same_team_only(
+    body: dict[str, Any], context: Any, next: Callable[[], Awaitable[None]]
+) -> BoltResponse | None:
+    """Refuse payloads from any workspace but the one our token belongs to."""
+    ours = getattr(context.authorize_result, "team_id", None) if context.authorize_result else None
+    theirs = _payload_team(body)
+    if ours and theirs and theirs != ours:
+        log.warning("refused a payload from team %s (ours is %s)", theirs, ours)
+        return BoltResponse(status=403, body="this app serves another workspace")
+    await next()
+    return None
+
+
+async def _on_error(error: Exception, body: dict[str, Any]) -> None:
+    log.error(
+        "unhandled error in a listener (type=%s)", body.get("type") or "command", exc_info=error
+    )
+
+
+def web_app(bot: Bot) -> web.Application:
+    """The HTTP surface: ``POST /slack/events`` (signature-verified by Bolt), ``GET /healthz``."""
+
+    async def events(request: web.Request) -> web.Response:
+        bolt_request = await to_bolt_request(request)
+        bolt_response = await bot.app.async_dispatch(bolt_request)
+        return await to_aiohttp_response(bolt_response)
+
+    async def healthz(_: web.Request) -> web.Response:
+        try:
+            bot.store.get("-")
+        except Exception:
+            log.exception("health check: database unusable")
+            return web.json_response({"ok": False, "database": "unusable"}, status=503)
+        return web.json_response({"ok": True})
+
+    web_application = web.Application(client_max_size=MAX_BODY_BYTES)
+    web_application.router.add_post("/slack/events", events)
+    web_application.router.add_get("/healthz", healthz)
+    return web_application
+
+
+async def serve_http(bot: Bot, *, host: str = "0.0.0.0", port: int) -> web.AppRunner:  # noqa: S104
+    """Serve :func:`web_app`; with ``port=0`` the chosen port is in ``runner.addresses``."""
+    runner = web.AppRunner(web_app(bot), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host=host, port=port)
+    await site.start()
+    return runner
+
+
+def bound_url(runner: web.AppRunner) -> str:
+    """``http://host:port`` of the first socket ``runner`` listens on."""
+    host, port = runner.addresses[0][:2]
+    return f"http://{host}:{port}"
+
+
+async def run(settings: Settings, policy: Policy) -> None:
+    """Serve until cancelled: Socket Mode when an app token is set, else HTTP on PORT."""
+    bot = build_bot(settings, policy)
+    await bot.start_background()
+    try:
+        if settings.slack_app_token is not None:
+            from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+            handler = AsyncSocketModeHandler(bot.app, settings.slack_app_token.reveal())
+            log.info("startjobs running in Socket Mode")
+            await handler.start_async()  # type: ignore[no-untyped-call]
+        else:
+            runner = await serve_http(bot, port=settings.port)
+            log.info("startjobs listening on port %d (POST /slack/events)", settings.port)
+            try:
+                await asyncio.Event().wait()
+            finally:
+                await runner.cleanup()
+    finally:
+        await bot.aclose()

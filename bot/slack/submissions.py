@@ -1,0 +1,103 @@
+"""Modal submissions: the start request, an approval, a rejection.
+
+Validation problems go back inline on their field (``response_action: errors``); a decision
+that lost a race is answered in the modal itself (``response_action: update``).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from slack_bolt.app.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+
+from bot.slack import views
+from bot.slack.forms import (
+    COMMENT_MAX,
+    channel_from_metadata,
+    read_start_form,
+    text_value,
+)
+from bot.slack.ids import ActionId, BlockId, CallbackId
+from bot.workflow import Draft, Reply, Workflow
+
+
+def _who(body: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+    user = body.get("user") or {}
+    view = body.get("view") or {}
+    team = str((body.get("team") or {}).get("id") or user.get("team_id") or "")
+    return str(user.get("id", "")), team, view if isinstance(view, dict) else {}
+
+
+def register(app: AsyncApp, wf: Workflow, *, max_jobs: int) -> None:
+    @app.view(CallbackId.START.value)
+    async def start(ack: AsyncAck, body: dict[str, Any]) -> None:
+        user, team, view = _who(body)
+        channel = channel_from_metadata(view.get("private_metadata"))
+        if channel is None:
+            await ack(response_action="errors", errors={BlockId.PROJECT.value: _NO_CHANNEL})
+            return
+        projects, _ = await wf.requestable(user, channel)
+        form = read_start_form(
+            (view.get("state") or {}).get("values"),
+            allowed_projects=frozenset(p.name for p in projects),
+            max_jobs=min([max_jobs, *(p.max_jobs for p in projects)]),
+            now=datetime.fromtimestamp(wf.clock(), UTC),
+        )
+        if not form.ok or form.project is None:
+            await ack(response_action="errors", errors=form.errors)
+            return
+        info = await wf.directory.user(user)
+        reply = await wf.submit(
+            Draft(
+                team_id=team,
+                channel_id=channel,
+                requester_id=user,
+                project=form.project,
+                job_ids=form.job_ids,
+                start_time_ms=form.start_time_ms,
+                reason=form.reason,
+                language=info.drs_language,
+            )
+        )
+        if not reply.ok:
+            await ack(response_action="errors", errors={BlockId.PROJECT.value: reply.text})
+            return
+        await ack()
+
+    @app.view(CallbackId.APPROVE.value)
+    async def approve(ack: AsyncAck, body: dict[str, Any]) -> None:
+        user, _, view = _who(body)
+        comment = text_value(
+            (view.get("state") or {}).get("values"), BlockId.COMMENT, ActionId.COMMENT
+        )
+        reply = await wf.approve(
+            str(view.get("private_metadata", "")), user, comment[:COMMENT_MAX] or None
+        )
+        await _answer(ack, reply, "Approved")
+
+    @app.view(CallbackId.REJECT.value)
+    async def reject(ack: AsyncAck, body: dict[str, Any]) -> None:
+        user, _, view = _who(body)
+        reason = text_value(
+            (view.get("state") or {}).get("values"), BlockId.COMMENT, ActionId.COMMENT
+        )
+        if not reason:
+            await ack(
+                response_action="errors",
+                errors={BlockId.COMMENT.value: "Say why, for the requester."},
+            )
+            return
+        reply = await wf.reject(str(view.get("private_metadata", "")), user, reason[:COMMENT_MAX])
+        await _answer(ack, reply, "Rejected")
+
+
+async def _answer(ack: AsyncAck, reply: Reply, title: str) -> None:
+    if reply.ok:
+        await ack()
+    else:
+        await ack(response_action="update", view=views.notice_modal("Not done", reply.text))
+
+
+_NO_CHANNEL = "This form lost track of its channel; close it and run /startjobs again."
