@@ -198,7 +198,13 @@ def web_app(bot: Bot) -> web.Application:
 
     async def events(request: web.Request) -> web.Response:
         bolt_request = await to_bolt_request(request)
-        bolt_response = await bot.app.async_dispatch(bolt_request)
+        try:
+            bolt_response = await bot.app.async_dispatch(bolt_request)
+        except Exception:
+            # Bolt itself chokes on some malformed payloads (missing keys it indexes): that is
+            # a bad request, not a server error. Only verified requests get this far.
+            log.warning("refused a malformed Slack payload", exc_info=True)
+            return web.json_response({"ok": False, "error": "malformed payload"}, status=400)
         return await to_aiohttp_response(bolt_response)
 
     async def healthz(_: web.Request) -> web.Response:
