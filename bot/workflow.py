@@ -41,7 +41,9 @@ from bot.core.policy import (
     ProjectPolicy,
     may_approve,
     may_cancel,
+    may_reject,
     may_request,
+    may_retry,
 )
 from bot.core.request import (
     Approval,
@@ -52,7 +54,7 @@ from bot.core.request import (
 )
 from bot.core.status import Phase, is_retryable, is_settled, phase_of
 from bot.drs import DrsClient, DrsError
-from bot.slack import blocks
+from bot.slack import blocks, kit
 from bot.slack.directory import Directory, GroupLookupError
 from bot.slack.mrkdwn import mention, utc_text
 from bot.store import StartState, Store
@@ -359,7 +361,8 @@ class Workflow:
                 groups = await self._groups(user, project)
             except GroupLookupError as exc:
                 return Reply(False, str(exc), req)
-            decision = may_approve(project, req, user, groups)
+            decide = {"approve": may_approve, "reject": may_reject, "retry": may_retry}[action]
+            decision = decide(project, req, user, groups)
         if not decision.allowed:
             self.store.audit(
                 req.id, AuditKind.REFUSED, actor=user, now=now, detail={"action": action}
@@ -504,8 +507,7 @@ class Workflow:
             assert req is not None
             if req.message_ts is None:
                 return
-        failures = self._failures(request_id, attempt)
-        msg = blocks.outcome_message(req, failures=failures, attempt=attempt, actor=start.actor)
+        msg = self._outcome(req, attempt)
         resp = await self.slack.chat_postMessage(
             channel=req.channel_id, thread_ts=req.message_ts, text=msg.text, blocks=msg.blocks
         )
@@ -529,6 +531,20 @@ class Workflow:
             )
         except SlackApiError as exc:
             log.error("CSV upload for %s failed: %s", req.id, exc.response.get("error"))
+
+    def _outcome(self, req: StartRequest, attempt: int) -> blocks.Message:
+        """The thread's outcome message for ``attempt``, with a Retry button when one helps."""
+        start = self.store.start(req.id, attempt)
+        msg = blocks.outcome_message(
+            req,
+            failures=self._failures(req.id, attempt),
+            attempt=attempt,
+            actor=start.actor if start and attempt > 1 else None,
+        )
+        retry = blocks.retry_button_blocks(req, sum(1 for j in req.jobs if is_retryable(j)))
+        if retry and len(msg.blocks) + len(retry) <= kit.MESSAGE_BLOCKS_MAX:
+            return blocks.Message(msg.text, [*msg.blocks, *retry])
+        return msg
 
     def _failures(self, request_id: str, attempt: int) -> list[CallFailure]:
         out: list[CallFailure] = []
@@ -648,13 +664,7 @@ class Workflow:
     async def _update_outcome(self, req: StartRequest) -> None:
         if req.outcome_ts is None:
             return
-        attempt = self.store.last_attempt(req.id)
-        msg = blocks.outcome_message(
-            req,
-            failures=self._failures(req.id, attempt),
-            attempt=attempt,
-            actor=None,
-        )
+        msg = self._outcome(req, self.store.last_attempt(req.id))
         try:
             await self.slack.chat_update(
                 channel=req.channel_id, ts=req.outcome_ts, text=msg.text, blocks=msg.blocks
