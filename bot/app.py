@@ -23,6 +23,7 @@ from slack_bolt.response import BoltResponse
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot import logs
 from bot.config import AkSk, Settings
 from bot.core.policy import Policy, ProjectPolicy
 from bot.drs import AkSkAuth, DrsClient, IamTokenAuth
@@ -35,6 +36,7 @@ from bot.workflow import Tuning, Workflow
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1024 * 1024  # Slack payloads are far smaller; anything bigger is refused
+BODY_READ_SECONDS = 10.0  # a sender slower than this is cut off (Slack sends in milliseconds)
 
 
 @dataclass
@@ -77,6 +79,7 @@ def build_bot(
     tuning: Tuning | None = None,
     maintenance_every: float | None = None,
 ) -> Bot:
+    logs.quiet_wire_loggers()
     slack = AsyncWebClient(
         token=settings.slack_bot_token.reveal(),
         base_url=settings.slack_api_url,
@@ -197,6 +200,14 @@ def web_app(bot: Bot) -> web.Application:
     """The HTTP surface: ``POST /slack/events`` (signature-verified by Bolt), ``GET /healthz``."""
 
     async def events(request: web.Request) -> web.Response:
+        try:
+            async with asyncio.timeout(BODY_READ_SECONDS):
+                await request.read()  # cached: the adapter below reads it again for free
+        except TimeoutError:
+            log.warning("dropped a request whose body took over %.0f s", BODY_READ_SECONDS)
+            return web.json_response({"ok": False, "error": "request too slow"}, status=408)
+        except web.HTTPRequestEntityTooLarge:
+            return web.json_response({"ok": False, "error": "request too large"}, status=413)
         bolt_request = await to_bolt_request(request)
         try:
             bolt_response = await bot.app.async_dispatch(bolt_request)

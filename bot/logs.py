@@ -13,8 +13,11 @@ import re
 import sys
 from collections.abc import Iterable
 
+# Wire-level loggers that print raw headers (IAM's X-Subject-Token among them) at DEBUG.
+WIRE_LOGGERS = ("httpcore", "hpack")
+
 _TOKEN_SHAPES = re.compile(
-    r"xox[abposr]-[A-Za-z0-9-]+|xapp-[A-Za-z0-9-]+"
+    r"xox[abposr]-[A-Za-z0-9-]+|xapp-[A-Za-z0-9-]+|MII[A-Za-z0-9_+/=-]{40,}"
     r"|(?i:(?:signature|access|x-auth-token|x-subject-token|password)[=:]\s*)[^\s,\"']+"
 )
 
@@ -52,6 +55,16 @@ def _mask(match: re.Match[str]) -> str:
     return "***"
 
 
+def quiet_wire_loggers() -> None:
+    """Keep header-dumping transport loggers at INFO whatever the root level is.
+
+    httpcore traces every response header at DEBUG, IAM tokens included; nobody needs that
+    in the bot's log, and a record never made cannot leak through any handler.
+    """
+    for name in WIRE_LOGGERS:
+        logging.getLogger(name).setLevel(logging.INFO)
+
+
 def setup(level: str, secrets: Iterable[str] = ()) -> Redactor:
     """Log to stderr at ``level`` with every record redacted. Returns the filter in use."""
     redactor = Redactor(secrets)
@@ -65,4 +78,5 @@ def setup(level: str, secrets: Iterable[str] = ()) -> Redactor:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
+    quiet_wire_loggers()
     return redactor
