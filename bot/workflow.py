@@ -97,6 +97,7 @@ class Reply:
     ok: bool
     text: str
     request: StartRequest | None = None
+    blocks: list[dict[str, Any]] | None = None  # a formatted answer, where there is one
 
 
 @dataclass
@@ -744,7 +745,8 @@ class Workflow:
             lines.extend(i for i in infos if i.status is not None)
         found = {i.job_id for i in lines}
         lines.extend(JobInfo(job_id=j) for j in job_ids if j not in found)
-        return Reply(True, blocks.job_status_message(lines).text)
+        msg = blocks.job_status_message(lines)
+        return Reply(True, msg.text, blocks=msg.blocks)
 
 
 def _already(req: StartRequest) -> str:

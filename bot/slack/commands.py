@@ -80,7 +80,10 @@ async def _status(
         await respond(text=blocks.error_message(problems).text)
         return
     reply = await wf.job_statuses(user, channel, parsed.ids)
-    await respond(text=reply.text if reply.ok else blocks.error_message(reply.text).text)
+    if reply.ok:
+        await respond(text=reply.text, blocks=reply.blocks)
+    else:
+        await respond(text=blocks.error_message(reply.text).text)
 
 
 _NOT_LISTED = (

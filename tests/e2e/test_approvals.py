@@ -210,6 +210,11 @@ async def test_history_and_status_show_the_audit_trail(tmp_path: Path) -> None:
         assert "requested" in status.lower()
         drs_call = next(c for c in h.sim.calls if c.endpoint == "batch-starting")
         assert drs_call.request_id in status
+        await h.d.slash(ALICE, CHANNEL, f"status {ORDERS} {CUSTOMERS}")
+        await h.wait(lambda: "mig-customers-prod" in str(h.slack.ephemerals(ALICE)[-1].blocks))
+        job_status = str(h.slack.ephemerals(ALICE)[-1].blocks)
+        assert "CONFIGURATION" in job_status  # customers was never started
+        assert h.sim.job(ORDERS).status in job_status
         await h.d.slash(MALLORY, CHANNEL, f"status {rid}")
         await h.wait(lambda: bool(h.slack.ephemerals(MALLORY)))
         assert rid not in str(h.slack.ephemerals(MALLORY)[-1])
