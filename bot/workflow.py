@@ -732,20 +732,23 @@ class Workflow:
     # -- reading --------------------------------------------------------------------------------
 
     async def job_statuses(self, user: str, channel: str, job_ids: Sequence[str]) -> Reply:
-        """``/startjobs status <job ids>``: what DRS says now, in projects the user may use."""
+        """``/startjobs status <job ids>``: what DRS says now (name and status), looked up in
+        the projects the user may use here; each job shown once, from the first project that
+        knows it."""
         projects, _ = await self.requestable(user, channel)
         if not projects:
             return Reply(False, "you may not request in any project from this channel")
-        lines: list[JobInfo] = []
+        found: dict[str, JobInfo] = {}
         for project in projects:
+            missing = [j for j in job_ids if j not in found]
+            if not missing:
+                break
             try:
-                infos = await self.drs_for(project).batch_status(job_ids)
+                infos = await self.drs_for(project).batch_detail(missing)
             except DrsError as exc:
                 return Reply(False, f"DRS ({project.name}) answered: {exc}")
-            lines.extend(i for i in infos if i.status is not None)
-        found = {i.job_id for i in lines}
-        lines.extend(JobInfo(job_id=j) for j in job_ids if j not in found)
-        msg = blocks.job_status_message(lines)
+            found.update((i.job_id, i) for i in infos if i.status is not None)
+        msg = blocks.job_status_message([found.get(j, JobInfo(job_id=j)) for j in job_ids])
         return Reply(True, msg.text, blocks=msg.blocks)
 
 
