@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -248,7 +249,16 @@ def bound_url(runner: web.AppRunner) -> str:
 
 
 async def run(settings: Settings, policy: Policy) -> None:
-    """Serve until cancelled: Socket Mode when an app token is set, else HTTP on PORT."""
+    """Serve until SIGTERM or SIGINT: Socket Mode when an app token is set, else HTTP on PORT.
+
+    On a signal the server stops taking requests, in-flight background work gets a few
+    seconds to finish, and the database is closed; anything unfinished is picked up by the
+    next start's recovery.
+    """
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
     bot = build_bot(settings, policy)
     await bot.start_background()
     try:
@@ -256,14 +266,17 @@ async def run(settings: Settings, policy: Policy) -> None:
             from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
             handler = AsyncSocketModeHandler(bot.app, settings.slack_app_token.reveal())
+            await handler.connect_async()  # type: ignore[no-untyped-call]
             log.info("startjobs running in Socket Mode")
-            await handler.start_async()  # type: ignore[no-untyped-call]
+            await stop.wait()
+            await handler.close_async()  # type: ignore[no-untyped-call]
         else:
             runner = await serve_http(bot, port=settings.port)
             log.info("startjobs listening on port %d (POST /slack/events)", settings.port)
             try:
-                await asyncio.Event().wait()
+                await stop.wait()
             finally:
                 await runner.cleanup()
+        log.info("startjobs stopping")
     finally:
         await bot.aclose()

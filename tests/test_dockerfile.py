@@ -1,0 +1,137 @@
+"""The container's start command works as the Dockerfile runs it, without a Docker engine.
+
+A fresh virtual environment is built the way the Dockerfile's build stage builds it
+(``python -m venv`` then ``pip install .``), then the image's ENTRYPOINT + CMD and its
+HEALTHCHECK command run with the image's environment, against the DRS simulator and the fake
+Slack on loopback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import socket
+import subprocess
+import venv
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bot.sim.drs import DEFAULT_AK, DEFAULT_PROJECT_ID, DEFAULT_SK, DrsSimulator
+from bot.sim.slack import FakeSlack
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCKERFILE = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+
+
+def _json_instruction(name: str) -> list[str]:
+    match = re.search(rf"^{name}\s+(\[.*\])\s*$", DOCKERFILE, re.MULTILINE)
+    assert match, f"no exec-form {name} in the Dockerfile"
+    value = json.loads(match.group(1))
+    assert isinstance(value, list)
+    return [str(v) for v in value]
+
+
+def _image_env() -> dict[str, str]:
+    block = re.search(r"^ENV (PATH=.*?)(?=^\S)", DOCKERFILE, re.MULTILINE | re.DOTALL)
+    assert block
+    pairs = re.findall(r"(\w+)=(\S+)", block.group(1).replace("\\\n", " "))
+    return dict(pairs)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_dockerfile_shape() -> None:
+    assert DOCKERFILE.count("FROM ") >= 2, "multi-stage"
+    assert re.search(r"^USER \d+", DOCKERFILE, re.MULTILINE), "non-root, numeric"
+    assert "HEALTHCHECK" in DOCKERFILE
+    assert 'VOLUME ["/data"]' in DOCKERFILE
+    assert _json_instruction("CMD") == ["run"]
+    for secret in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "HUAWEICLOUD_SDK_SK"):
+        assert secret not in DOCKERFILE, "no secrets baked in"
+
+
+@pytest.mark.slow
+async def test_image_start_command_runs_in_a_fresh_venv(tmp_path: Path) -> None:
+    prefix = tmp_path / "opt-startjobs"
+    venv.EnvBuilder(with_pip=True).create(prefix)
+    pip = subprocess.run(
+        [str(prefix / "bin" / "python"), "-m", "pip", "install", "--quiet", str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert pip.returncode == 0, pip.stderr[-3000:]
+
+    sim = DrsSimulator()
+    slack = FakeSlack()
+    sim_url = await sim.start()
+    await slack.start()
+    config = tmp_path / "startjobs.toml"
+    config.write_text(
+        f"""[projects.prod]
+region = "cn-north-4"
+project_id = "{DEFAULT_PROJECT_ID}"
+endpoint = "{sim_url.rstrip("/")}"
+requesters = ["U01ALICE"]
+approvers = ["U02BOB"]
+approval = "two-person"
+""",
+        encoding="utf-8",
+    )
+    port = _free_port()
+    image_env = _image_env()
+    env = {
+        "PATH": f"{prefix / 'bin'}:/usr/bin:/bin",
+        "PYTHONUNBUFFERED": image_env["PYTHONUNBUFFERED"],
+        "STARTJOBS_DB": str(tmp_path / "data" / "startjobs.db"),
+        "STARTJOBS_CONFIG": str(config),
+        "PORT": str(port),
+        "SLACK_BOT_TOKEN": "xoxb-fake-token",
+        "SLACK_SIGNING_SECRET": "container-test-secret",
+        "SLACK_API_URL": slack.url,
+        "HUAWEICLOUD_SDK_AK": DEFAULT_AK,
+        "HUAWEICLOUD_SDK_SK": DEFAULT_SK,
+    }
+    command = _json_instruction("ENTRYPOINT") + _json_instruction("CMD")
+    health = re.search(r'CMD \["python", "-m", "bot.healthcheck"\]', DOCKERFILE)
+    assert health
+    proc = await asyncio.create_subprocess_exec(
+        *command,
+        env=env,
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        async with httpx.AsyncClient() as client:
+            for _ in range(200):
+                try:
+                    resp = await client.get(f"http://127.0.0.1:{port}/healthz")
+                    if resp.status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.1)
+            else:
+                pytest.fail("the container command never answered /healthz")
+        check = await asyncio.create_subprocess_exec(
+            "python", "-m", "bot.healthcheck", env=env, cwd=tmp_path
+        )
+        assert await check.wait() == 0
+        assert os.stat(env["STARTJOBS_DB"]).st_mode & 0o077 == 0
+    finally:
+        proc.terminate()
+        out, _ = await asyncio.wait_for(proc.communicate(), 20)
+        await slack.stop()
+        await sim.stop()
+    assert b"Traceback" not in out, out.decode()[-2000:]
+    assert proc.returncode == 0, "SIGTERM (docker stop) ends the bot cleanly"
