@@ -95,7 +95,7 @@ def build_bot(
     store = Store(settings.db_path)
     directory = Directory(slack, ttl=settings.group_cache_ttl)
     tuning = tuning or Tuning(
-        expire_seconds=settings.expire_hours * 3600,
+        expire_seconds=policy.defaults.expire_hours * 3600,
         followup_interval=settings.followup_interval,
         followup_max=settings.followup_max,
         user_requests_per_minute=settings.user_requests_per_minute,
@@ -111,7 +111,7 @@ def build_bot(
                 endpoint=project.drs_url,
                 project_id=project.project_id,
                 auth=_authenticator(settings, project, http),
-                chunk_size=settings.drs_chunk_size,
+                chunk_size=settings.drs_chunk_size or policy.defaults.chunk_size,
                 concurrency=settings.drs_concurrency,
             )
             clients[project.name] = client

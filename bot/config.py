@@ -66,10 +66,9 @@ class Settings:
     db_path: str
     credentials: Credentials
     log_level: str = "INFO"
-    drs_chunk_size: int = 100
+    drs_chunk_size: int | None = None  # None: the policy's [defaults] chunk_size
     drs_concurrency: int = 4
     drs_timeout: float = 30.0
-    expire_hours: float = 24.0
     followup_interval: float = 30.0
     followup_max: float = 3600.0
     max_jobs: int = 1000
@@ -175,10 +174,9 @@ def _load_settings(env: Mapping[str, str], problems: list[str]) -> Settings | No
         problems.append(f"STARTJOBS_LOG_LEVEL={log_level!r}: use DEBUG, INFO, WARNING or ERROR")
 
     settings_kw = {
-        "drs_chunk_size": number("STARTJOBS_DRS_CHUNK_SIZE", 100, int, 1),
+        "drs_chunk_size": number("STARTJOBS_DRS_CHUNK_SIZE", None, int, 1),
         "drs_concurrency": number("STARTJOBS_DRS_CONCURRENCY", 4, int, 1),
         "drs_timeout": number("STARTJOBS_DRS_TIMEOUT", 30.0, float, 1),
-        "expire_hours": number("STARTJOBS_EXPIRE_HOURS", 24.0, float, 0.01),
         "followup_interval": number("STARTJOBS_FOLLOWUP_INTERVAL", 30.0, float, 0.05),
         "followup_max": number("STARTJOBS_FOLLOWUP_MAX", 3600.0, float, 0),
         "max_jobs": number("STARTJOBS_MAX_JOBS", 1000, int, 1),
@@ -187,7 +185,8 @@ def _load_settings(env: Mapping[str, str], problems: list[str]) -> Settings | No
         "recovery_grace": number("STARTJOBS_RECOVERY_GRACE", 60.0, float, 0),
         "maintenance_interval": number("STARTJOBS_MAINTENANCE_INTERVAL", 5.0, float, 0.05),
     }
-    if settings_kw["drs_chunk_size"] > 1000:
+    chunk = settings_kw["drs_chunk_size"]
+    if chunk is not None and chunk > 1000:
         problems.append("STARTJOBS_DRS_CHUNK_SIZE must be at most 1000 (the gateway caps bodies)")
 
     if bot_token is None or credentials is None:
