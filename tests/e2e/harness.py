@@ -22,6 +22,7 @@ from bot.sim.drs import DEFAULT_AK, DEFAULT_PROJECT_ID, DEFAULT_SK, DrsSimulator
 from bot.sim.slack import FakeSlack
 from bot.sim.slack_model import FakeMessage, FakeUser
 from bot.slack.ids import ActionId, BlockId, CallbackId, When
+from bot.slack.scopes import BOT_SCOPES
 from bot.workflow import Tuning
 
 SIGNING_SECRET = "e2e-signing-secret-0123456789"
@@ -79,8 +80,9 @@ class Harness:
     ) -> None:
         self.tmp = tmp
         self.sim = DrsSimulator(start_delay=0.2, lockout_after=None, **(sim_kwargs or {}))
+        slack_options: dict[str, Any] = {"scopes": list(BOT_SCOPES), **(slack_kwargs or {})}
         self.slack = FakeSlack(
-            users=USERS, usergroups={k: list(v) for k, v in GROUPS.items()}, **(slack_kwargs or {})
+            users=USERS, usergroups={k: list(v) for k, v in GROUPS.items()}, **slack_options
         )
         self.tuning = tuning or Tuning(followup_interval=0.2, followup_max=10.0, recovery_grace=0.5)
         self.settings_changes = dict(settings_changes or {})

@@ -101,9 +101,21 @@ async def test_mixed_batch_reported_job_by_job(tmp_path: Path) -> None:
         text = str(outcome.blocks)
         assert "2 started" in text and "2 failed" in text
         assert "DRS.M00304" in text and "DRS.M05003" in text
+        # Alice's Slack locale is zh-CN, so DRS was asked for Chinese messages (X-Language).
+        assert "任务不存在" in text
         assert h.sim.job(BILLING).order_id is not None
         assert str(h.sim.job(BILLING).order_id) in text
         assert h.sim.start_calls_for(ORDERS) == 1
+
+
+async def test_drs_messages_follow_the_requesters_locale(tmp_path: Path) -> None:
+    async with Harness(tmp_path) as h:
+        h.sim.seed_demo()
+        _, msg = await h.request("U04DAVE", "dev", [UNKNOWN_ID])
+        await h.wait(lambda: len(h.thread(msg)) >= 1)
+        text = str(h.thread(msg)[0].blocks)
+        assert "The task does not exist." in text
+        assert "任务不存在" not in text
 
 
 async def test_thousand_jobs_fit_in_a_few_messages(tmp_path: Path) -> None:
