@@ -580,12 +580,26 @@ class Store:
             )
 
     def confirm_outcomes(self, request_id: str, confirmed: dict[str, Outcome]) -> None:
-        """Settle ``unknown`` jobs from what batch-status shows (never overwrite a seen outcome)."""
+        """Settle ``unknown`` jobs from what batch-status shows (never overwrite a seen outcome).
+
+        An ``unknown`` request whose jobs are now all known takes the state they give
+        (``done``), and its channel message is marked for a refresh.
+        """
         with self._tx() as db:
             db.executemany(
                 """UPDATE request_jobs SET outcome = ? WHERE request_id = ? AND job_id = ?
                 AND outcome = ?""",
                 [(o.value, request_id, j, Outcome.UNKNOWN.value) for j, o in confirmed.items()],
+            )
+            outcomes = [
+                row[0]
+                for row in db.execute(
+                    "SELECT outcome FROM request_jobs WHERE request_id = ?", (request_id,)
+                )
+            ]
+            db.execute(
+                "UPDATE requests SET state = ?, message_stale = 1 WHERE id = ? AND state = ?",
+                (_request_state_from(outcomes), request_id, RequestState.UNKNOWN),
             )
 
     def schedule_followup(
