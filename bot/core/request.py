@@ -10,8 +10,8 @@ State machine (every change is one conditional update in the store)::
 
 ``done``: every job's outcome is known and at least one started; ``failed``: nothing started,
 every job was refused (per job or by a whole-call failure); ``unknown``: at least one job's
-outcome was not seen.
-A follow-up of ``unknown`` jobs (batch-status) may settle them later without changing history.
+outcome was not seen. When the follow-up (batch-status) confirms every unknown job,
+``unknown`` becomes ``done`` (or ``failed``); the audit trail keeps what was seen when.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ class RequestState(StrEnum):
 
     @property
     def is_final(self) -> bool:
+        """Nothing more will be sent for it (``unknown`` may still settle to done/failed)."""
         return self in FINAL_STATES
 
 
@@ -67,6 +68,7 @@ TRANSITIONS: dict[RequestState, frozenset[RequestState]] = {
     RequestState.STARTING: frozenset(
         {RequestState.DONE, RequestState.FAILED, RequestState.UNKNOWN}
     ),
+    RequestState.UNKNOWN: frozenset({RequestState.DONE, RequestState.FAILED}),
 }
 
 
