@@ -29,7 +29,7 @@ from bot.config import AkSk, Settings
 from bot.core.policy import Policy, ProjectPolicy
 from bot.drs import AkSkAuth, DrsClient, IamTokenAuth
 from bot.drs.auth import Authenticator
-from bot.slack import actions, commands, submissions
+from bot.slack import actions, commands, options, submissions
 from bot.slack.directory import Directory
 from bot.store import Store
 from bot.workflow import Tuning, Workflow
@@ -139,6 +139,7 @@ def build_bot(
     commands.register(app, workflow, max_jobs=settings.max_jobs)
     actions.register(app, workflow)
     submissions.register(app, workflow, max_jobs=settings.max_jobs)
+    options.register(app, workflow)
     return Bot(
         app=app,
         workflow=workflow,

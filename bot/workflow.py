@@ -32,6 +32,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import failpoints
+from bot.core.command import DB_USE_TYPES
 from bot.core.model import CallFailure, CallFailureKind, JobInfo, JobResult, Outcome
 from bot.core.policy import (
     Decision as PolicyDecision,
@@ -52,12 +53,13 @@ from bot.core.request import (
     RequestState,
     StartRequest,
 )
+from bot.core.selection import ListedJob, Resolved, Selection, frozen_list_csv, resolve
 from bot.core.status import Phase, is_retryable, is_settled, phase_of
 from bot.drs import DrsClient, DrsError
 from bot.slack import blocks, kit
 from bot.slack.directory import Directory, GroupLookupError
 from bot.slack.mrkdwn import mention, utc_text
-from bot.store import StartState, Store
+from bot.store import Start, StartState, Store
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +90,9 @@ class Draft:
     start_time_ms: int | None
     reason: str
     language: str
+    # Where the list came from when not only typed (a name pattern, a file): plain text, kept
+    # in the audit trail and shown on the request message.
+    source: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +153,9 @@ class Workflow:
         self.new_id = new_id
         self._limiter = _RateLimiter(tuning.user_requests_per_minute, clock)
         self._tasks: set[asyncio.Task[None]] = set()
+        # (request, attempt) this process is working on now; attempt 0 is the request message.
+        # Maintenance skips them: the recovery grace protects other processes' work only.
+        self._working: set[tuple[str, int]] = set()
 
     # -- background tasks -----------------------------------------------------------------------
 
@@ -257,7 +265,12 @@ class Workflow:
         self.store.insert_request(
             req,
             actor=draft.requester_id,
-            detail={"jobs": len(req.jobs), "project": req.project, "start_time_ms": None},
+            detail={
+                "jobs": len(req.jobs),
+                "project": req.project,
+                "start_time_ms": None,
+                **({"source": draft.source} if draft.source else {}),
+            },
         )
         self.spawn(self.publish_and_run(req.id), name=f"publish {req.id}")
         return Reply(True, f"Request {req.id} created", self.store.get(req.id))
@@ -288,6 +301,15 @@ class Workflow:
 
     async def publish(self, request_id: str) -> None:
         """Look the jobs up in DRS and post the request message (once)."""
+        if (request_id, 0) in self._working:
+            return  # this process is posting it right now
+        self._working.add((request_id, 0))
+        try:
+            await self._publish(request_id)
+        finally:
+            self._working.discard((request_id, 0))
+
+    async def _publish(self, request_id: str) -> None:
         req = self.store.get(request_id)
         if req is None or req.message_ts is not None:
             return
@@ -302,7 +324,12 @@ class Workflow:
                 log.warning("batch-detail for %s failed: %s", request_id, exc)
         req = self.store.get(request_id)
         assert req is not None
-        msg = blocks.request_message(req, now=self.clock(), lookup_problem=lookup_problem)
+        msg = blocks.request_message(
+            req,
+            now=self.clock(),
+            lookup_problem=lookup_problem,
+            source=self.request_source(request_id),
+        )
         try:
             resp = await self.slack.chat_postMessage(
                 channel=req.channel_id, text=msg.text, blocks=msg.blocks
@@ -311,6 +338,7 @@ class Workflow:
             await self._cannot_post(req, exc)
             return
         self.store.set_message_ts(request_id, str(resp["ts"]))
+        await self._post_job_list(request_id)
 
     async def _cannot_post(self, req: StartRequest, exc: SlackApiError) -> None:
         error = str(exc.response.get("error", "unknown_error"))
@@ -435,6 +463,14 @@ class Workflow:
             return
         if not self.store.mark_sent(request_id, attempt, now=self.clock()):
             return  # another process or task sent it
+        self._working.add((request_id, attempt))
+        try:
+            await self._send(req, start, project)
+        finally:
+            self._working.discard((request_id, attempt))
+
+    async def _send(self, req: StartRequest, start: Start, project: ProjectPolicy) -> None:
+        request_id, attempt = req.id, start.attempt
         self.spawn(self.refresh_message(request_id), name=f"refresh {request_id}")
         drs = self.drs_for(project)
         try:
@@ -569,7 +605,7 @@ class Workflow:
         req = self.store.get(request_id)
         if req is None or req.message_ts is None:
             return
-        msg = blocks.request_message(req, now=self.clock())
+        msg = blocks.request_message(req, now=self.clock(), source=self.request_source(request_id))
         try:
             await self.slack.chat_update(
                 channel=req.channel_id, ts=req.message_ts, text=msg.text, blocks=msg.blocks
@@ -641,6 +677,9 @@ class Workflow:
         deadline = self.store.followup_deadline(request_id) or now
         if changed and req.outcome_ts:
             await self._update_outcome(req)
+        if changed:
+            # The request message shows DRS's statuses too; maintenance refreshes it.
+            self.store.mark_message_stale(request_id, True)
         if settled:
             waiting = [j for j in watched if phase_of(statuses.get(j.job_id)) is Phase.WAITING]
             await self._settled(req)
@@ -689,6 +728,86 @@ class Workflow:
         except SlackApiError as exc:
             log.warning("thread post for %s failed: %s", req.id, exc.response.get("error"))
 
+    # -- choosing jobs without typing their IDs ---------------------------------------------------
+
+    async def search_jobs(self, project_name: str, text: str, *, limit: int = 100) -> list[JobInfo]:
+        """Jobs of every type whose name DRS matches with ``text`` (its job-list ``name``
+        filter), at most ``limit`` per type, one DRS call per type, made concurrently.
+
+        For the modal's search as the user types. An unknown project finds nothing; a failed
+        call raises :class:`DrsError`.
+        """
+        project = self.policy.project(project_name)
+        if project is None:
+            return []
+        drs = self.drs_for(project)
+        found = await asyncio.gather(
+            *(drs.list_jobs(db_use_type=t, name=text or None, limit=limit) for t in DB_USE_TYPES)
+        )
+        return [info for part in found for info in part]
+
+    async def select_jobs(
+        self, project_name: str, selection: Selection, *, max_jobs: int
+    ) -> Resolved:
+        """The project's jobs that ``selection`` matches now, read page by page from DRS's job
+        list (the pattern's literal prefix as DRS's ``name`` filter, the status too; the
+        pattern, status and type are then checked here).
+
+        At most ``10 * max_jobs`` listed jobs are read per type; past that the result is
+        marked incomplete and :meth:`Resolved.problem` refuses it. A failed call raises
+        :class:`DrsError`; an unknown project matches nothing.
+        """
+        project = self.policy.project(project_name)
+        if project is None:
+            return resolve(selection, [], max_jobs=max_jobs)
+        drs = self.drs_for(project)
+        scan = max(10 * max_jobs, 1000)
+        listed = await asyncio.gather(
+            *(
+                drs.list_jobs(
+                    db_use_type=t, name=selection.drs_name, status=selection.status, limit=scan
+                )
+                for t in selection.db_use_types
+            )
+        )
+        complete = all(len(part) < scan for part in listed)
+        infos = [info for part in listed for info in part]
+        return resolve(selection, infos, max_jobs=max_jobs, complete=complete)
+
+    def request_source(self, request_id: str) -> str | None:
+        """Where a request's list came from, as recorded when it was made (None: typed)."""
+        for event in self.store.events(request_id):
+            if event.kind is AuditKind.REQUESTED:
+                source = event.detail.get("source")
+                return source if isinstance(source, str) and source else None
+        return None
+
+    async def _post_job_list(self, request_id: str) -> None:
+        """Attach the frozen job list of a request made by name pattern or upload as a CSV in
+        its thread (a typed list is short and shown on the message). Best effort: the list
+        itself is in the store; a failed upload is logged."""
+        req = self.store.get(request_id)
+        if req is None or req.message_ts is None:
+            return
+        source = self.request_source(request_id)
+        if source is None:
+            return
+        content = frozen_list_csv(
+            ListedJob(j.job_id, j.name, j.status_at_request, j.prepaid) for j in req.jobs
+        )
+        msg = blocks.job_list_comment(req, source=source)
+        try:
+            await self.slack.files_upload_v2(
+                channel=req.channel_id,
+                thread_ts=req.message_ts,
+                content=content,
+                filename=f"{req.id}-requested-jobs.csv",
+                title=f"{req.id}: the {len(req.jobs):,} requested jobs",
+                initial_comment=msg,
+            )
+        except SlackApiError as exc:
+            log.error("job list upload for %s failed: %s", req.id, exc.response.get("error"))
+
     # -- maintenance ----------------------------------------------------------------------------
 
     async def maintain(self) -> None:
@@ -710,9 +829,13 @@ class Workflow:
                     await self.publish(start.request_id)
                 await self.run_start(start.request_id, start.attempt)
         for start in self.store.starts_in(StartState.SENT):
+            if (start.request_id, start.attempt) in self._working:
+                continue
             if start.sent_at is not None and now - start.sent_at >= grace:
                 await self.reconcile(start.request_id, start.attempt)
         for start in self.store.starts_in(StartState.RECORDED):
+            if (start.request_id, start.attempt) in self._working:
+                continue
             if now - start.created_at >= grace:
                 await self.post_outcome(start.request_id, start.attempt)
         for rid in self.store.stale_messages():

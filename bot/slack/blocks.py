@@ -35,6 +35,8 @@ MAX_HISTORY = 20
 MAX_STATUS_JOBS = 60
 STATUS_MESSAGE_ROWS = 10
 TEXT_MAX = 3000  # the notification text; chat.update allows 4,000
+REQUEST_JOBS_LISTED = 15  # jobs listed by name on a request message; more go to a CSV
+SOURCE_MAX = 400
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,8 +87,9 @@ def request_message(
     req: StartRequest,
     *,
     now: float,
-    max_listed: int = 15,
+    max_listed: int = REQUEST_JOBS_LISTED,
     lookup_problem: str | None = None,
+    source: str | None = None,
 ) -> Message:
     """The request message in the channel, for any state.
 
@@ -95,6 +98,8 @@ def request_message(
     and Cancel (with a confirmation) always. Other states: the same facts with a status line —
     who decided, when, comment, outcome counts when known — and no buttons. ``lookup_problem``
     (plain text) says why the jobs' DRS status is missing, e.g. DRS could not be reached.
+    ``source`` (plain text) says how the list was chosen (a name pattern, a file): the message
+    then says the list is frozen and attached to the thread.
     """
     blocks: list[kit.Block] = [
         kit.header(_title(req)),
@@ -109,6 +114,8 @@ def request_message(
         ),
         kit.section(d.reason_block_text(req.reason)),
     ]
+    if source:
+        blocks.append(kit.section(_source_text(req, source)))
     if lookup_problem:
         blocks.append(
             kit.section(
@@ -140,6 +147,25 @@ def request_message(
     text = f"{m.mention(req.requester_id)} asks to start {m.count(len(req.jobs), 'DRS job')} in "
     text += f"{m.inline(req.project, 80)}: {req.state.value}"
     return _message(text, blocks)
+
+
+def _source_text(req: StartRequest, source: str) -> str:
+    return (
+        f":mag: *Jobs chosen by* {m.inline(source, SOURCE_MAX)} — frozen when requested: "
+        f"exactly these {m.count(len(req.jobs), 'job')} are started; jobs that appear in DRS "
+        "later are not. The full list is in the thread."
+    )
+
+
+def job_list_comment(req: StartRequest, *, source: str | None) -> str:
+    """The thread message that carries a request's job list as a CSV (mrkdwn, escaped)."""
+    chosen = f", chosen by {m.inline(source, SOURCE_MAX)}" if source else ""
+    return (
+        f"The {m.count(len(req.jobs), 'job')} of {m.code(req.id, 64)}{chosen}: the exact list "
+        "approvers approve and the bot starts. It was frozen when requested; jobs that appear "
+        "in DRS later are not included. The file's job_id column can be uploaded again to "
+        "request the same jobs."
+    )
 
 
 def _requested_jobs(req: StartRequest, max_listed: int) -> list[kit.Block]:

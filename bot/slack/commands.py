@@ -117,11 +117,18 @@ async def open_start_modal(
         info = await wf.directory.user(user)
         prefill = _prefill(cmd, tz=info.tz, max_jobs=max_jobs)
         choices = [views.ProjectChoice(p.name, p.region, p.approval) for p in projects]
+        names = [c.name for c in choices]
+        preselected = prefill.project if prefill.project in names else None
+        if preselected is None and len(names) == 1:
+            preselected = names[0]
         view = views.start_modal(
             choices,
             prefill,
-            private_metadata=channel_metadata(channel),
+            private_metadata=channel_metadata(channel, project=preselected),
             max_jobs=max_jobs,
+            pick=True,
+            by_name=True,
+            upload=True,
         )
     try:
         await client.views_update(view_id=view_id, view=view)
@@ -149,11 +156,15 @@ def _prefill(cmd: Start, *, tz: str | None, max_jobs: int) -> views.StartPrefill
     leftovers = [t for t, _ in parsed.invalid if not JOB_ID_RE.fullmatch(t)]
     if leftovers and not parsed.ids:
         job_text = cmd.job_text
+    pattern = cmd.name_pattern
+    if pattern is None and (cmd.status_filter or cmd.db_use_type):
+        pattern = "*"  # `--status X` alone selects every job in that status
     return views.StartPrefill(
         project=cmd.project,
         job_text=job_text,
         start_at=start_at,
-        name_pattern=cmd.name_pattern,
+        name_pattern=pattern,
         status_filter=cmd.status_filter,
+        type_filter=cmd.db_use_type,
         notices=tuple(notices),
     )

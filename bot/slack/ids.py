@@ -30,6 +30,7 @@ class ActionId(StrEnum):
     JOB_PICK = "sj_job_pick"
     NAME_PATTERN = "sj_name_pattern"
     STATUS_FILTER = "sj_status_filter"
+    TYPE_FILTER = "sj_type_filter"
     UPLOAD = "sj_upload"
 
 
@@ -45,6 +46,7 @@ class BlockId(StrEnum):
     JOB_PICK = "sj_job_pick"
     NAME_PATTERN = "sj_name_pattern"
     STATUS_FILTER = "sj_status_filter"
+    TYPE_FILTER = "sj_type_filter"
     UPLOAD = "sj_upload"
     NOTICES = "sj_notices"
     REQUEST_ACTIONS = "sj_request_actions"
@@ -57,6 +59,10 @@ class CallbackId(StrEnum):
     START = "startjobs_start"
     APPROVE = "startjobs_approve"
     REJECT = "startjobs_reject"
+
+
+HINT_VALUE = "sj_hint"
+"""``value`` of an option that only says something ("choose a project first"): never a job."""
 
 
 class When(StrEnum):

@@ -1,7 +1,9 @@
 """Modal submissions: the start request, an approval, a rejection.
 
 Validation problems go back inline on their field (``response_action: errors``); a decision
-that lost a race is answered in the modal itself (``response_action: update``).
+that lost a race is answered in the modal itself (``response_action: update``). A start form
+that selects jobs by name or attaches a file is resolved by :mod:`bot.slack.gather` (inline
+when quick, else in the background behind a "looking up" modal).
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from typing import Any
 from slack_bolt.app.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 
-from bot.slack import views
+from bot.core.secret import Secret
+from bot.slack import gather, views
 from bot.slack.forms import (
     COMMENT_MAX,
     channel_from_metadata,
@@ -20,6 +23,7 @@ from bot.slack.forms import (
     text_value,
 )
 from bot.slack.ids import ActionId, BlockId, CallbackId
+from bot.slack.uploads import Downloader
 from bot.workflow import Draft, Reply, Workflow
 
 
@@ -31,6 +35,10 @@ def _who(body: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
 
 
 def register(app: AsyncApp, wf: Workflow, *, max_jobs: int) -> None:
+    downloader = Downloader(
+        token=Secret(wf.slack.token or ""), api_url=wf.slack.base_url, client=wf.slack
+    )
+
     @app.view(CallbackId.START.value)
     async def start(ack: AsyncAck, body: dict[str, Any]) -> None:
         user, team, view = _who(body)
@@ -39,32 +47,29 @@ def register(app: AsyncApp, wf: Workflow, *, max_jobs: int) -> None:
             await ack(response_action="errors", errors={BlockId.PROJECT.value: _NO_CHANNEL})
             return
         projects, _ = await wf.requestable(user, channel)
+        limit = min([max_jobs, *(p.max_jobs for p in projects)])
         form = read_start_form(
             (view.get("state") or {}).get("values"),
             allowed_projects=frozenset(p.name for p in projects),
-            max_jobs=min([max_jobs, *(p.max_jobs for p in projects)]),
+            max_jobs=limit,
             now=datetime.fromtimestamp(wf.clock(), UTC),
         )
         if not form.ok or form.project is None:
             await ack(response_action="errors", errors=form.errors)
             return
         info = await wf.directory.user(user)
-        reply = await wf.submit(
-            Draft(
-                team_id=team,
-                channel_id=channel,
-                requester_id=user,
-                project=form.project,
-                job_ids=form.job_ids,
-                start_time_ms=form.start_time_ms,
-                reason=form.reason,
-                language=info.drs_language,
-            )
+        draft = Draft(
+            team_id=team,
+            channel_id=channel,
+            requester_id=user,
+            project=form.project,
+            job_ids=form.job_ids,
+            start_time_ms=form.start_time_ms,
+            reason=form.reason,
+            language=info.drs_language,
         )
-        if not reply.ok:
-            await ack(response_action="errors", errors={BlockId.PROJECT.value: reply.text})
-            return
-        await ack()
+        view_id = str(view.get("id", ""))
+        await gather.answer(ack, wf, downloader, form, draft, view_id=view_id, max_jobs=limit)
 
     @app.view(CallbackId.APPROVE.value)
     async def approve(ack: AsyncAck, body: dict[str, Any]) -> None:

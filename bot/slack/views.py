@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bot.core.command import DB_USE_TYPES
 from bot.core.request import Approval, StartRequest
 from bot.slack import describe as d
 from bot.slack import kit
@@ -24,6 +25,8 @@ REASON_MAX = 1000
 COMMENT_INPUT_MAX = 1000
 PROJECTS_MAX = 100  # options in a static_select
 MODAL_JOBS_LISTED = 10
+PICK_MIN_QUERY = 2  # characters typed before Slack asks for options
+PICK_MAX_SELECTED = 100
 
 _WHEN_LABEL = {When.NOW: "Now", When.AT: "At the time below"}
 
@@ -48,6 +51,7 @@ class StartPrefill:
     name_pattern: str | None = None
     notices: tuple[str, ...] = ()  # plain text, shown as context lines (escaped here)
     status_filter: str | None = None
+    type_filter: str | None = None  # one of bot.core.command.DB_USE_TYPES
 
 
 def _modal(
@@ -162,14 +166,17 @@ def start_modal(
     max_jobs: int,
     by_name: bool = False,
     upload: bool = False,
+    pick: bool = False,
 ) -> dict[str, Any]:
     """The ``/startjobs`` modal (callback :attr:`CallbackId.START`).
 
     ``projects`` must not be empty (a :class:`ValueError` otherwise): a user with no project gets
     an error message instead. A single project, or ``prefill.project`` when offered, is
-    preselected. ``by_name`` (or a prefilled ``name_pattern``) adds the name-pattern and status
-    inputs; ``upload`` adds a file input for a list of IDs. Job text too long for the input box
-    is cut at a separator, and a notice says so.
+    preselected. ``pick`` adds a search-as-you-type multi-select of the project's jobs (options
+    served by the :attr:`ActionId.JOB_PICK` options listener); ``by_name`` (or a prefilled
+    ``name_pattern``) adds the name-pattern, status and job-type inputs; ``upload`` adds a file
+    input for a list of IDs. Job text too long for the input box is cut at a separator, and a
+    notice says so.
     """
     if not projects:
         raise ValueError("no projects to offer")
@@ -196,8 +203,10 @@ def start_modal(
     blocks: list[kit.Block] = [
         kit.context(f":information_source: {m.clip(n, 2900)}") for n in notices[:10]
     ]
+    blocks.append(_input(BlockId.PROJECT, "Project", select, optional=False))
+    if pick:
+        blocks.append(_pick_input())
     blocks += [
-        _input(BlockId.PROJECT, "Project", select, optional=False),
         _input(
             BlockId.JOB_IDS,
             "DRS job IDs",
@@ -248,6 +257,38 @@ def start_modal(
     return _modal(CallbackId.START, "Start DRS jobs", "Submit", "Cancel", blocks, private_metadata)
 
 
+def _pick_input() -> kit.Block:
+    element: kit.Block = {
+        "type": "multi_external_select",
+        "action_id": ActionId.JOB_PICK.value,
+        "placeholder": kit.plain_text("Type part of a job name", 150),
+        "min_query_length": PICK_MIN_QUERY,
+        "max_selected_items": PICK_MAX_SELECTED,
+    }
+    return _input(
+        BlockId.JOB_PICK,
+        "Pick jobs by name",
+        element,
+        optional=True,
+        hint="Searches the chosen project's DRS jobs as you type; :warning: marks jobs that "
+        "cannot be started now. Added to the other job lists.",
+    )
+
+
+def _type_select(initial: str | None) -> kit.Block:
+    options = [kit.option(t, t) for t in DB_USE_TYPES]
+    select: kit.Block = {
+        "type": "static_select",
+        "action_id": ActionId.TYPE_FILTER.value,
+        "placeholder": kit.plain_text("Any type", 150),
+        "options": options,
+    }
+    chosen = next((o for o in options if o["value"] == initial), None)
+    if chosen is not None:
+        select["initial_option"] = chosen
+    return select
+
+
 def _name_inputs(prefill: StartPrefill) -> list[kit.Block]:
     return [
         _input(
@@ -273,9 +314,37 @@ def _name_inputs(prefill: StartPrefill) -> list[kit.Block]:
                 initial=prefill.status_filter or "CONFIGURATION",
             ),
             optional=True,
-            hint="Applies to the name pattern. CONFIGURATION is the status DRS can start.",
+            hint="Applies to the name pattern; empty for any status. CONFIGURATION is the "
+            "status DRS can start.",
+        ),
+        _input(
+            BlockId.TYPE_FILTER,
+            "Only jobs of type",
+            _type_select(prefill.type_filter),
+            optional=True,
+            hint="Applies to the name pattern; none chosen: every type.",
         ),
     ]
+
+
+def selecting_modal(what: str) -> dict[str, Any]:
+    """Shown while the jobs of a submitted form are being looked up (``what``: plain text);
+    replaced by :func:`notice_modal` with the result. It has no submit button."""
+    return {
+        "type": "modal",
+        "title": kit.plain_text("Start DRS jobs", kit.VIEW_TITLE_MAX),
+        "close": kit.plain_text("Close", kit.VIEW_TITLE_MAX),
+        "blocks": [
+            kit.section(
+                ":hourglass_flowing_sand: Looking up the jobs in DRS: "
+                f"{m.clip(what, 1500)}. This takes a moment for large projects."
+            ),
+            kit.context(
+                "This window says what became of it. You may close it: the request is posted "
+                "in the channel, or the bot tells you there why not."
+            ),
+        ],
+    }
 
 
 def _when_inputs(start_at: int | None) -> list[kit.Block]:
@@ -325,7 +394,7 @@ def _request_summary(req: StartRequest, now: float | None) -> list[kit.Block]:
     listed = [d.requested_job_line(j) for j in req.jobs[:MODAL_JOBS_LISTED]]
     more = len(req.jobs) - MODAL_JOBS_LISTED
     if more > 0:
-        listed.append(f"… and {more:,} more (listed on the request message)")
+        listed.append(f"… and {more:,} more (on the request message and in its thread)")
     blocks += kit.line_sections(["*Jobs*", *listed])
     return blocks
 
