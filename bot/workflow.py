@@ -58,7 +58,7 @@ from bot.core.status import Phase, is_retryable, is_settled, phase_of
 from bot.drs import DrsClient, DrsError
 from bot.slack import blocks, kit
 from bot.slack.directory import Directory, GroupLookupError
-from bot.slack.mrkdwn import mention, utc_text
+from bot.slack.mrkdwn import escape, mention, utc_text
 from bot.store import Start, StartState, Store
 
 log = logging.getLogger(__name__)
@@ -869,7 +869,7 @@ class Workflow:
             try:
                 infos = await self.drs_for(project).batch_detail(missing)
             except DrsError as exc:
-                return Reply(False, f"DRS ({project.name}) answered: {exc}")
+                return Reply(False, f"DRS ({project.name}) answered: {escape(str(exc))}")
             found.update((i.job_id, i) for i in infos if i.status is not None)
         msg = blocks.job_status_message([found.get(j, JobInfo(job_id=j)) for j in job_ids])
         return Reply(True, msg.text, blocks=msg.blocks)

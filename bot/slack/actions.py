@@ -32,7 +32,7 @@ def _click(body: dict[str, Any]) -> tuple[str, str, str]:
 
 async def tell(client: AsyncWebClient, channel: str, user: str, reply: Reply) -> None:
     """Answer one user privately in the channel (refusals and confirmations)."""
-    text = reply.text if reply.ok else blocks.error_message(reply.text).text
+    text = reply.text if reply.ok else blocks.refusal_message(reply.text).text
     try:
         await client.chat_postEphemeral(channel=channel, user=user, text=text)
     except SlackApiError as exc:

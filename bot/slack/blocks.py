@@ -554,6 +554,13 @@ def history_message(reqs: Sequence[StartRequest], *, now: float) -> Message:
     return _message(f"{m.count(len(reqs), 'recent request')}", blocks)
 
 
+def refusal_message(markup: str) -> Message:
+    """A refusal written by the bot itself (``:no_entry: …``) whose ``markup`` is mrkdwn with
+    mentions already in place; any outside text in it must have been escaped by its author."""
+    body = f":no_entry: {kit.cut_markup(markup, 1500)}"
+    return _message(body, [kit.section(body)])
+
+
 def error_message(text: str, details: Sequence[str] = ()) -> Message:
     """A refusal or error (``:no_entry: …``); ``text`` and ``details`` are plain text, escaped.
 

@@ -83,7 +83,7 @@ async def _status(
     if reply.ok:
         await respond(text=reply.text, blocks=reply.blocks)
     else:
-        await respond(text=blocks.error_message(reply.text).text)
+        await respond(text=blocks.refusal_message(reply.text).text)
 
 
 _NOT_LISTED = (
@@ -112,7 +112,7 @@ async def open_start_modal(
             if not wf.policy.projects
             else "you may not request in any project from this channel"
         )
-        view = views.notice_modal("Cannot start jobs", f"Sorry: {reason}.")
+        view = views.notice_modal("Cannot start jobs", f"Sorry: {reason}.", markup=True)
     else:
         info = await wf.directory.user(user)
         prefill = _prefill(cmd, tz=info.tz, max_jobs=max_jobs)

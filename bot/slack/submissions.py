@@ -102,7 +102,9 @@ async def _answer(ack: AsyncAck, reply: Reply, title: str) -> None:
     if reply.ok:
         await ack()
     else:
-        await ack(response_action="update", view=views.notice_modal("Not done", reply.text))
+        await ack(
+            response_action="update", view=views.notice_modal("Not done", reply.text, markup=True)
+        )
 
 
 _NO_CHANNEL = "This form lost track of its channel; close it and run /startjobs again."

@@ -87,13 +87,20 @@ def loading_modal() -> dict[str, Any]:
     }
 
 
-def notice_modal(title: str, text: str) -> dict[str, Any]:
-    """A modal that only says something (``text`` is plain text, escaped) and can be closed."""
+def notice_modal(title: str, text: str, *, markup: bool = False) -> dict[str, Any]:
+    """A modal that only says something and can be closed.
+
+    ``text`` is plain text and escaped here, unless ``markup``: then it is mrkdwn the bot wrote
+    (mentions included) whose outside parts its author escaped.
+    """
+    body = (
+        kit.cut_markup(text, kit.SECTION_TEXT_MAX) if markup else m.clip(text, kit.SECTION_TEXT_MAX)
+    )
     return {
         "type": "modal",
         "title": kit.plain_text(title, kit.VIEW_TITLE_MAX),
         "close": kit.plain_text("Close", kit.VIEW_TITLE_MAX),
-        "blocks": [kit.section(m.clip(text, kit.SECTION_TEXT_MAX))],
+        "blocks": [kit.section(body)],
     }
 
 

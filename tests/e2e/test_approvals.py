@@ -138,6 +138,9 @@ async def test_reject_and_cancel_end_the_request_with_nothing_sent(tmp_path: Pat
         _, second = await h.request(ALICE, "prod", [CUSTOMERS])
         rid2 = h.request_id(second)
         await _click(h, MALLORY, ActionId.CANCEL, rid2, second)
+        refusal = h.slack.ephemerals(MALLORY)[-1].text
+        assert f"<@{ALICE}>" in refusal, "the bot's own mentions render as mentions"
+        assert "&lt;" not in refusal
         req2 = h.b.store.get(rid2)
         assert req2 is not None and req2.state is RequestState.PENDING
         await _click(h, ALICE, ActionId.CANCEL, rid2, second)
