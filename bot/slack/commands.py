@@ -8,7 +8,7 @@ and timezone are known.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from slack_bolt.app.async_app import AsyncApp
@@ -115,7 +115,12 @@ async def open_start_modal(
         view = views.notice_modal("Cannot start jobs", f"Sorry: {reason}.", markup=True)
     else:
         info = await wf.directory.user(user)
-        prefill = _prefill(cmd, tz=info.tz, max_jobs=max_jobs)
+        prefill = _prefill(
+            cmd,
+            tz=info.tz,
+            max_jobs=max_jobs,
+            max_lead=timedelta(days=wf.policy.defaults.max_lead_days),
+        )
         choices = [views.ProjectChoice(p.name, p.region, p.approval) for p in projects]
         names = [c.name for c in choices]
         preselected = prefill.project if prefill.project in names else None
@@ -136,7 +141,9 @@ async def open_start_modal(
         log.warning("views.update failed: %s", exc.response.get("error"))
 
 
-def _prefill(cmd: Start, *, tz: str | None, max_jobs: int) -> views.StartPrefill:
+def _prefill(
+    cmd: Start, *, tz: str | None, max_jobs: int, max_lead: timedelta
+) -> views.StartPrefill:
     """The modal's initial values from the command's arguments, with notices of what was off."""
     notices: list[str] = []
     parsed = parse_job_ids(cmd.job_text, max_jobs=max_jobs)
@@ -146,7 +153,7 @@ def _prefill(cmd: Start, *, tz: str | None, max_jobs: int) -> views.StartPrefill
         notices.append(f"{len(parsed.duplicates)} duplicate job ID(s) collapsed.")
     start_at: int | None = None
     if cmd.time_text:
-        when = parse_start_time(cmd.time_text, now=datetime.now(UTC), tz=tz)
+        when = parse_start_time(cmd.time_text, now=datetime.now(UTC), tz=tz, max_lead=max_lead)
         if when.error:
             notices.append(f"Start time not used: {when.error}")
         elif when.when is not None:

@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.core.jobids import JOB_ID_RE, parse_job_ids
 from bot.core.selection import Selection, SelectionProblem, merge_ids, read_selection
-from bot.core.times import check_when, to_epoch_ms
+from bot.core.times import DEFAULT_MAX_LEAD, check_when, to_epoch_ms
 from bot.slack.ids import HINT_VALUE, ActionId, BlockId, When
 
 REASON_MAX = 2000
@@ -128,8 +128,12 @@ def read_start_form(
     allowed_projects: frozenset[str],
     max_jobs: int,
     now: datetime,
+    max_lead: timedelta = DEFAULT_MAX_LEAD,
 ) -> StartForm:
-    """Validate the start modal's values; every problem is reported on its own field."""
+    """Validate the start modal's values; every problem is reported on its own field.
+
+    ``max_lead``: how far ahead a start may be scheduled (the policy's ``max_lead_days``).
+    """
     errors: dict[str, str] = {}
     notices: list[str] = []
 
@@ -182,7 +186,7 @@ def read_start_form(
             errors[BlockId.START_AT] = "Pick the date and time to start at, or choose Now."
         else:
             moment = datetime.fromtimestamp(at, UTC)
-            problem = check_when(moment, now=now)
+            problem = check_when(moment, now=now, max_lead=max_lead)
             if problem:
                 errors[BlockId.START_AT] = _fit(f"The start time {problem}.")
             else:

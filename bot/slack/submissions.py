@@ -8,7 +8,7 @@ when quick, else in the background behind a "looking up" modal).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from slack_bolt.app.async_app import AsyncApp
@@ -53,6 +53,7 @@ def register(app: AsyncApp, wf: Workflow, *, max_jobs: int) -> None:
             allowed_projects=frozenset(p.name for p in projects),
             max_jobs=limit,
             now=datetime.fromtimestamp(wf.clock(), UTC),
+            max_lead=timedelta(days=wf.policy.defaults.max_lead_days),
         )
         if not form.ok or form.project is None:
             await ack(response_action="errors", errors=form.errors)
