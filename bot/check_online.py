@@ -24,20 +24,16 @@ from bot.config import AkSk, IamPassword, Settings
 from bot.core.policy import Policy, ProjectPolicy
 from bot.drs import AkSkAuth, DrsAuthError, DrsClient, DrsError, IamTokenAuth
 from bot.drs.auth import Authenticator
+from bot.slack.scopes import BOT_SCOPES, GROUP_SCOPES
 
 Status = Literal["ok", "FAIL", "skip"]
 
 #: Bot scopes the code needs whatever the policy says (user groups add usergroups:read).
-REQUIRED_SCOPES: tuple[str, ...] = ("commands", "chat:write", "users:read", "files:write")
 GROUPS_SCOPE = "usergroups:read"
-
-SCOPE_USE = {
-    "commands": "the /startjobs command",
-    "chat:write": "request messages, thread replies and ephemeral answers",
-    "users:read": "requesters' timezones and languages",
-    "files:write": "the CSV of every job's outcome in large batches",
-    GROUPS_SCOPE: "the user groups (S...) the policy names",
-}
+# What the code uses (bot.slack.scopes, which manifest.yml must match); the groups scope only
+# matters when the policy names user groups.
+REQUIRED_SCOPES: tuple[str, ...] = tuple(s for s in BOT_SCOPES if s not in GROUP_SCOPES)
+SCOPE_USE = BOT_SCOPES
 _BAD_TOKEN_ERRORS = frozenset(
     {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"}
 )

@@ -170,7 +170,13 @@ def test_required_scopes_follow_the_policy() -> None:
     grouped = load_policy({"projects": {"p": {**common, "requesters": ["S0TEAM"]}}})
     assert required_scopes(plain) == list(REQUIRED_SCOPES)
     assert required_scopes(grouped) == [*REQUIRED_SCOPES, "usergroups:read"]
-    assert set(REQUIRED_SCOPES) == {"commands", "chat:write", "users:read", "files:write"}
+    assert set(REQUIRED_SCOPES) == {
+        "commands",
+        "chat:write",
+        "users:read",
+        "files:write",
+        "files:read",
+    }
 
 
 async def test_offline_checks_only_the_configuration(setup: Setup) -> None:
