@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 import httpx
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
@@ -55,6 +56,12 @@ class Bot:
 
     async def start_background(self) -> None:
         """Recover what a crash left behind, then keep maintaining in the background."""
+        if self.slack.session is None:
+            # One connection pool for every Web API call: without a session slack_sdk opens
+            # and closes a connection (a TLS handshake with Slack) for each call.
+            self.slack.session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=self.slack.timeout)
+            )
         self._tasks.append(
             asyncio.create_task(
                 self.workflow.run_maintenance(self.maintenance_every), name="maintenance"
@@ -69,6 +76,8 @@ class Bot:
                 await task
         await self.workflow.drain(5.0)
         await self.http.aclose()
+        if self.slack.session is not None:
+            await self.slack.session.close()
         self.store.close()
 
 
@@ -90,7 +99,9 @@ def build_bot(
     slack.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=3))
     http = httpx.AsyncClient(
         timeout=httpx.Timeout(connect=5.0, read=settings.drs_timeout, write=10.0, pool=10.0),
-        limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
+        # As many idle connections kept as may be open: bursts of starts would otherwise open
+        # and close connections (and TLS sessions) to the gateway over and over.
+        limits=httpx.Limits(max_connections=50, max_keepalive_connections=50),
     )
     store = Store(settings.db_path)
     directory = Directory(slack, ttl=settings.group_cache_ttl)
@@ -206,10 +217,10 @@ def web_app(bot: Bot) -> web.Application:
             async with asyncio.timeout(BODY_READ_SECONDS):
                 await request.read()  # cached: the adapter below reads it again for free
         except TimeoutError:
-            log.warning("dropped a request whose body took over %.0f s", BODY_READ_SECONDS)
-            return web.json_response({"ok": False, "error": "request too slow"}, status=408)
+            log.warning("dropped a request whose body took over %.1f s", BODY_READ_SECONDS)
+            return _closing(web.json_response({"ok": False, "error": "too slow"}, status=408))
         except web.HTTPRequestEntityTooLarge:
-            return web.json_response({"ok": False, "error": "request too large"}, status=413)
+            return _closing(web.json_response({"ok": False, "error": "too large"}, status=413))
         bolt_request = await to_bolt_request(request)
         try:
             bolt_response = await bot.app.async_dispatch(bolt_request)
@@ -234,9 +245,17 @@ def web_app(bot: Bot) -> web.Application:
     return web_application
 
 
+def _closing(response: web.Response) -> web.Response:
+    """Close the connection after this answer: its unread body makes it unusable."""
+    response.force_close()
+    return response
+
+
 async def serve_http(bot: Bot, *, host: str = "0.0.0.0", port: int) -> web.AppRunner:  # noqa: S104
     """Serve :func:`web_app`; with ``port=0`` the chosen port is in ``runner.addresses``."""
-    runner = web.AppRunner(web_app(bot), access_log=None)
+    # lingering_time: after refusing a request, read the rest of its body for at most 1 s
+    # (aiohttp's default 10 s would let slow senders hold connections that long).
+    runner = web.AppRunner(web_app(bot), access_log=None, lingering_time=1.0)
     await runner.setup()
     site = web.TCPSite(runner, host=host, port=port)
     await site.start()

@@ -115,4 +115,5 @@ async def test_oversized_and_slow_requests_are_cut_off(
             assert asyncio.get_running_loop().time() - started < 0.3
         status_line = await asyncio.wait_for(reader.readline(), 5)
         assert b"408" in status_line
+        await asyncio.wait_for(reader.read(), 5)  # the bot closes the connection
         writer.close()
