@@ -12,6 +12,7 @@ import contextlib
 import logging
 import signal
 import time
+import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -99,9 +100,7 @@ def build_bot(
     slack.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=3))
     http = httpx.AsyncClient(
         timeout=httpx.Timeout(connect=5.0, read=settings.drs_timeout, write=10.0, pool=10.0),
-        # As many idle connections kept as may be open: bursts of starts would otherwise open
-        # and close connections (and TLS sessions) to the gateway over and over.
-        limits=httpx.Limits(max_connections=50, max_keepalive_connections=50),
+        limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
     )
     store = Store(settings.db_path)
     directory = Directory(slack, ttl=settings.group_cache_ttl)
@@ -145,6 +144,7 @@ def build_bot(
         process_before_response=False,
         raise_error_for_unhandled_request=False,
     )
+    app.use(_well_formed)
     app.use(_same_team_only)
     app.error(_on_error)
     commands.register(app, workflow, max_jobs=settings.max_jobs)
@@ -190,6 +190,40 @@ def _payload_team(body: dict[str, Any]) -> str | None:
     return None
 
 
+# Objects Slack's interactive payloads carry, as listeners read them (path -> type).
+_PAYLOAD_SHAPES: tuple[tuple[tuple[str, ...], type], ...] = (
+    (("team",), dict),
+    (("user",), dict),
+    (("channel",), dict),
+    (("container",), dict),
+    (("message",), dict),
+    (("state",), dict),
+    (("view",), dict),
+    (("view", "state"), dict),
+    (("actions",), list),
+)
+
+
+async def _well_formed(body: Any, next: Callable[[], Awaitable[None]]) -> BoltResponse | None:
+    """Refuse (400) a payload whose parts are not the objects Slack sends, so listeners can
+    read them without checking each type again."""
+    if isinstance(body, dict):
+        for path, shape in _PAYLOAD_SHAPES:
+            value: Any = body
+            for key in path:
+                value = value.get(key) if isinstance(value, dict) else None
+            if value is not None and not isinstance(value, shape):
+                where, kind = ".".join(path), type(value).__name__
+                log.warning("refused a payload whose %s is a %s", where, kind)
+                return BoltResponse(status=400, body="malformed payload")
+        actions = body.get("actions")
+        if isinstance(actions, list) and not all(isinstance(a, dict) for a in actions):
+            log.warning("refused a payload whose actions are not objects")
+            return BoltResponse(status=400, body="malformed payload")
+    await next()
+    return None
+
+
 async def _same_team_only(
     body: dict[str, Any], context: Any, next: Callable[[], Awaitable[None]]
 ) -> BoltResponse | None:
@@ -203,10 +237,29 @@ async def _same_team_only(
     return None
 
 
-async def _on_error(error: Exception, body: dict[str, Any]) -> None:
-    log.error(
-        "unhandled error in a listener (type=%s)", body.get("type") or "command", exc_info=error
-    )
+async def _on_error(error: Exception, body: Any) -> BoltResponse | None:
+    kind = (body.get("type") if isinstance(body, dict) else None) or "command"
+    if _raised_reading_payload(error):
+        # Bolt's matchers and its unhandled-request log index the payload without checking
+        # it (a block action without an action_id): such a payload is a bad request.
+        log.warning("refused a malformed %s payload (%s)", kind, type(error).__name__)
+        return BoltResponse(status=400, body="malformed payload")
+    log.error("unhandled error in a listener (type=%s)", kind, exc_info=error)
+    return None
+
+
+_BOLT_PAYLOAD_READERS = (
+    "slack_bolt/listener_matcher/",
+    "slack_bolt/logger/",
+    "slack_bolt/request/",
+)
+
+
+def _raised_reading_payload(error: Exception) -> bool:
+    """True when Bolt's own code reading the payload raised (not a listener of ours)."""
+    frames = traceback.extract_tb(error.__traceback__)
+    where = frames[-1].filename.replace("\\", "/") if frames else ""
+    return any(part in where for part in _BOLT_PAYLOAD_READERS)
 
 
 def web_app(bot: Bot) -> web.Application:
@@ -221,7 +274,14 @@ def web_app(bot: Bot) -> web.Application:
             return _closing(web.json_response({"ok": False, "error": "too slow"}, status=408))
         except web.HTTPRequestEntityTooLarge:
             return _closing(web.json_response({"ok": False, "error": "too large"}, status=413))
-        bolt_request = await to_bolt_request(request)
+        try:
+            bolt_request = await to_bolt_request(request)
+        except Exception as exc:
+            # Bolt parses the body before it checks the signature: a body that is not a Slack
+            # payload (a bare string, JSON that is not an object) is refused without a trace,
+            # since anyone can send one.
+            log.warning("refused a body that is not a Slack payload (%s)", type(exc).__name__)
+            return web.json_response({"ok": False, "error": "malformed payload"}, status=400)
         try:
             bolt_response = await bot.app.async_dispatch(bolt_request)
         except Exception:

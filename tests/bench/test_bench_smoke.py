@@ -1,0 +1,50 @@
+"""The benchmarks at a tiny size, so they cannot rot: each runs end to end and checks itself.
+
+Latencies are cut (DRS 50 ms, Slack 10 ms) and counts are small; the figures mean nothing here,
+only that every step works and every self-check passes (a benchmark exits non-zero and prints
+``PROBLEM`` when a modal, message or outcome never appeared, or a job was not started once).
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from bench import ack_latency, batch_scaling
+
+
+def test_ack_latency_runs_every_phase_against_bot_and_baseline(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    args = "--requests 4 --concurrency 1,2 --drs-latency 0.05 --slack-latency 0.01 --rate 200"
+    code = ack_latency.main(args.split())
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "PROBLEM" not in out
+    for kind in ack_latency.KINDS:
+        rows = re.findall(rf"^{kind}\s+(\d+)\s+(\d+) \|", out, flags=re.MULTILINE)
+        # One row per level, each with every request answered by both servers.
+        assert [senders for senders, _ in rows] == ["1", "2"], out
+        assert all(int(n) == 4 for _, n in rows), out
+    # Two levels of four approvals each, every request started exactly once.
+    assert "DRS batch-starting calls: 8 " in out
+
+
+def test_batch_scaling_reports_each_size_within_its_bound(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code = batch_scaling.main(["--sizes", "10,250", "--latency", "0.05"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "PROBLEM" not in out
+    row = r"^\s*([\d,]+)\s+(\d+)x(\d+)\s+\|[^|]+\|\s+([\d.]+)\s+\S+\s+([\d.]+)\s+\S+\s+\|\s+(\d+)"
+    rows = re.findall(row, out, flags=re.MULTILINE)
+    assert [r[0] for r in rows] == ["10", "250"], out
+    shape = batch_scaling.default_shape()
+    for jobs, chunk, concurrency, outcome, bound, starts in rows:
+        assert (int(chunk), int(concurrency)) == (shape.chunk_size, shape.concurrency)
+        assert int(starts) == -(-int(jobs.replace(",", "")) // shape.chunk_size), out
+        # No run beats the lower bound: its rounds of DRS latency are really on the path.
+        assert float(outcome) >= float(bound) > 0, out
+    assert "the driver does not enforce max_length" in out  # 250 IDs overflow Slack's input
