@@ -7,18 +7,23 @@ re-checks the clicking user against the policy at that moment.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Protocol
 
 from slack_bolt.app.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.core.request import StartRequest
 from bot.slack import blocks, views
 from bot.slack.ids import ActionId
 from bot.workflow import Reply, Workflow
 
 log = logging.getLogger(__name__)
+
+
+class FormBuilder(Protocol):
+    def __call__(self, req: StartRequest, *, now: float) -> dict[str, Any]: ...
 
 
 def _click(body: dict[str, Any]) -> tuple[str, str, str]:
@@ -40,26 +45,26 @@ async def tell(client: AsyncWebClient, channel: str, user: str, reply: Reply) ->
 
 
 def register(app: AsyncApp, wf: Workflow) -> None:
-    @app.action(ActionId.APPROVE.value)
-    async def approve(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
-        await ack()
+    async def decision_form(
+        body: dict[str, Any], client: AsyncWebClient, action: str, form: FormBuilder
+    ) -> None:
+        """Re-check the clicking user, then open the approve or reject form (or say why not)."""
         user, channel, rid = _click(body)
-        check = await wf.check_decision(rid, user, "approve")
+        check = await wf.check_decision(rid, user, action)
         if not check.ok or check.request is None:
             await tell(client, channel, user, check)
             return
-        view = views.approve_modal(check.request, now=wf.clock())
-        await _open(client, body, view)
+        await _open(client, body, form(check.request, now=wf.clock()))
+
+    @app.action(ActionId.APPROVE.value)
+    async def approve(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        await decision_form(body, client, "approve", views.approve_modal)
 
     @app.action(ActionId.REJECT.value)
     async def reject(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
-        user, channel, rid = _click(body)
-        check = await wf.check_decision(rid, user, "reject")
-        if not check.ok or check.request is None:
-            await tell(client, channel, user, check)
-            return
-        await _open(client, body, views.reject_modal(check.request, now=wf.clock()))
+        await decision_form(body, client, "reject", views.reject_modal)
 
     @app.action(ActionId.CANCEL.value)
     async def cancel(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
