@@ -33,7 +33,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import failpoints
 from bot.core.command import DB_USE_TYPES
-from bot.core.model import CallFailure, CallFailureKind, JobInfo, JobResult, Outcome
+from bot.core.model import CallFailure, CallFailureKind, CallRecord, JobInfo, JobResult, Outcome
 from bot.core.policy import (
     Decision as PolicyDecision,
 )
@@ -318,7 +318,7 @@ class Workflow:
         if project is not None:
             try:
                 infos = await self.drs_for(project).batch_detail(req.job_ids)
-                self.store.set_jobs_info(request_id, [_job_from_info(i) for i in infos])
+                self.store.set_jobs_info(request_id, [RequestJob.from_info(i) for i in infos])
             except DrsError as exc:
                 lookup_problem = f"could not look the jobs up in DRS: {exc}"
                 log.warning("batch-detail for %s failed: %s", request_id, exc)
@@ -891,10 +891,6 @@ def _already(req: StartRequest) -> str:
     return f"{req.id} was already {verb}{who}{when}."
 
 
-def _job_from_info(info: JobInfo) -> RequestJob:
-    return RequestJob.from_info(info)
-
-
 def _started_phase(status: str | None) -> bool:
     return phase_of(status) in (Phase.STARTING, Phase.WAITING, Phase.TRANSFERRING)
 
@@ -913,7 +909,7 @@ def _reconciled(job_id: str, status: str | None, before: str | None) -> JobResul
     )
 
 
-def _call_detail(call: Any, attempt: int) -> dict[str, object]:
+def _call_detail(call: CallRecord, attempt: int) -> dict[str, object]:
     detail: dict[str, object] = {
         "attempt": attempt,
         "operation": call.operation,
