@@ -149,17 +149,22 @@ class Harness:
         return self.bot
 
     async def open_modal(self, user: str, text: str = "", channel: str = CHANNEL) -> str:
-        """Run the slash command and return the id of the start modal once it is filled."""
+        """Run the slash command and return the id of the new start modal once it is filled."""
+        before = {v.id for v in self.slack.views()}
         resp = await self.d.slash(user, channel, text)
         assert resp.ok, resp
-        await self.slack.wait_for(lambda: self._start_view(user) is not None)
-        view = self._start_view(user)
+        await self.slack.wait_for(lambda: self._start_view(user, before) is not None)
+        view = self._start_view(user, before)
         assert view is not None
         return view
 
-    def _start_view(self, user: str) -> str | None:
+    def _start_view(self, user: str, before: set[str]) -> str | None:
         for v in reversed(self.slack.views()):
-            if v.user == user and v.view.get("callback_id") == CallbackId.START.value:
+            if (
+                v.user == user
+                and v.id not in before
+                and v.view.get("callback_id") == CallbackId.START.value
+            ):
                 return str(v.id)
         return None
 
