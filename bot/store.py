@@ -286,14 +286,6 @@ class Store:
         )
         return [r for r in (self.get(i) for i in ids) if r is not None]
 
-    def requests_for_job(self, job_id: str, *, limit: int = 5) -> list[StartRequest]:
-        ids = self._ids(
-            """SELECT DISTINCT r.id FROM requests r JOIN request_jobs j ON j.request_id = r.id
-            WHERE j.job_id = ? ORDER BY r.created_at DESC LIMIT ?""",
-            (job_id, limit),
-        )
-        return [r for r in (self.get(i) for i in ids) if r is not None]
-
     def set_message_ts(self, request_id: str, ts: str) -> None:
         with self._tx() as db:
             db.execute(

@@ -75,7 +75,6 @@ class Tuning:
     followup_max: float = 3600.0
     recovery_grace: float = 60.0
     user_requests_per_minute: int = 6
-    csv_threshold: int = 20
 
 
 @dataclass(frozen=True, slots=True)
