@@ -14,6 +14,7 @@ import os
 import re
 import socket
 import subprocess
+import sys
 import venv
 from pathlib import Path
 
@@ -135,3 +136,26 @@ approval = "two-person"
         await sim.stop()
     assert b"Traceback" not in out, out.decode()[-2000:]
     assert proc.returncode == 0, "SIGTERM (docker stop) ends the bot cleanly"
+
+
+def test_healthcheck_in_socket_mode_checks_the_database(tmp_path: Path) -> None:
+    """In Socket Mode nothing listens: the image's health check opens the database."""
+    base = {"PATH": os.environ["PATH"], "SLACK_APP_TOKEN": "xapp-1-A-2-abc"}
+    good = subprocess.run(
+        [sys.executable, "-m", "bot.healthcheck"],
+        env={**base, "STARTJOBS_DB": str(tmp_path / "startjobs.db")},
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    assert good.returncode == 0, good.stderr
+    bad = subprocess.run(
+        [sys.executable, "-m", "bot.healthcheck"],
+        env={**base, "STARTJOBS_DB": str(tmp_path / "missing-dir" / "startjobs.db")},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert bad.returncode == 1
+    assert "unhealthy: database" in bad.stderr
