@@ -16,7 +16,6 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 
 from aiohttp import web
 
@@ -25,6 +24,7 @@ from bot.config import AkSk, Settings, load_policy_file
 from bot.core.policy import Policy
 from bot.core.request import RequestState
 from bot.core.secret import Secret
+from bot.lifecycle import AsyncService
 from bot.sim.driver import SlackDriver
 from bot.sim.drs import DEFAULT_AK, DEFAULT_PROJECT_ID, DEFAULT_SK, DrsSimulator
 from bot.sim.drs_jobs import CONFIGURATION, FULL_TRANSFER_STARTED, INCRE_TRANSFER_STARTED
@@ -110,7 +110,7 @@ def policy_toml(drs_url: str) -> str:
     )
 
 
-class DemoWorld:
+class DemoWorld(AsyncService):
     """Starts and stops the simulator, the fake Slack and the bot, on the running loop.
 
     ``async with DemoWorld(workdir) as world:`` — then ``world.driver`` plays Slack's part,
@@ -214,22 +214,6 @@ class DemoWorld:
             self._bot = None
         await self.slack.stop()
         await self.sim.stop()
-
-    async def __aenter__(self) -> DemoWorld:
-        try:
-            await self.start()
-        except BaseException:
-            await self.stop()
-            raise
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     # -- who is who -----------------------------------------------------------------------------
 

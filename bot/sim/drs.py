@@ -101,6 +101,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.core.secret import Secret
+from bot.lifecycle import AsyncService
 from bot.sim.drs_api import MAX_BODY_BYTES, ApiConfig, CallNote, DrsApi, RecordedCall
 from bot.sim.drs_auth import AkSkVerifier, TokenBook, TokenRecord
 from bot.sim.drs_control import control_routes
@@ -165,7 +166,7 @@ DEMO_JOBS: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
 )
 
 
-class DrsSimulator:
+class DrsSimulator(AsyncService):
     """The DRS + IAM simulator. See the module docstring for the HTTP surface.
 
     Task status is computed from timestamps and ``now()`` (``clock()`` plus the offset that
@@ -380,18 +381,6 @@ class DrsSimulator:
             self._api.stopping.set()
         runner, self._runner = self._runner, None
         await runner.cleanup()
-
-    async def __aenter__(self) -> DrsSimulator:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     def _record(self, note: CallNote, method: str, path: str, status: int | None) -> None:
         with self._calls_lock:

@@ -23,12 +23,12 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 
 from aiohttp import BodyPartReader, web
 
 from bot.core.secret import Secret
+from bot.lifecycle import AsyncService
 from bot.sim.slack_common import SlackError
 from bot.sim.slack_model import (
     DEFAULT_SCOPES,
@@ -63,7 +63,7 @@ class _Fault:
     remaining: int | None  # None: every call from now on
 
 
-class FakeSlack:
+class FakeSlack(AsyncService):
     """The fake Slack Web API and workspace.
 
     Construct, ``await start()`` (or ``async with``), give :attr:`url` to the Web API client.
@@ -140,18 +140,6 @@ class FakeSlack:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
-
-    async def __aenter__(self) -> FakeSlack:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     # ---- workspace facts -------------------------------------------------------------------
 
