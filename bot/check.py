@@ -27,6 +27,7 @@ from typing import TextIO
 from dotenv import dotenv_values
 
 from bot.check_online import REQUIRED_SCOPES, Finding, check_drs, check_slack, required_scopes
+from bot.cli import parse_or_status
 from bot.config import AkSk, ConfigError, Settings, load_config
 from bot.core.policy import Policy
 from bot.demo_log import scoped_logging
@@ -69,11 +70,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def cli_main(argv: list[str]) -> int:
     """Run the checks with ``os.environ`` and the dotenv file; returns the exit status."""
-    parser = _parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse reports usage errors and --help this way
-        return exc.code if isinstance(exc.code, int) else 2
+    args = parse_or_status(_parser(), argv)
+    if isinstance(args, int):
+        return args
     if args.timeout <= 0:
         print("startjobs check: --timeout must be positive")
         return 2

@@ -6,6 +6,7 @@ dispatches, so ``startjobs --help`` stays cheap.
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import sys
 from collections.abc import Sequence
@@ -23,6 +24,17 @@ USAGE = (
     + "} [options]\n\n"
     + "\n".join(f"  {name:<9} {text}" for name, (_, text) in SUBCOMMANDS.items())
 )
+
+
+def parse_or_status(
+    parser: argparse.ArgumentParser, argv: Sequence[str]
+) -> argparse.Namespace | int:
+    """Parse ``argv``; for ``--help`` or a usage error (argparse exits for those), the exit
+    status to return instead, so a subcommand's ``cli_main`` never raises SystemExit."""
+    try:
+        return parser.parse_args(list(argv))
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:

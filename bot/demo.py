@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 from typing import TextIO
 
+from bot.cli import parse_or_status
 from bot.demo_chat import Session
 from bot.demo_io import LineSource, ScriptSource, TerminalSource, Transcript
 from bot.demo_log import scoped_logging
@@ -71,11 +72,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def cli_main(argv: list[str]) -> int:
     """Run the demo; returns the exit status (see the module docstring)."""
-    parser = _parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse reports usage errors and --help this way
-        return exc.code if isinstance(exc.code, int) else 2
+    args = parse_or_status(_parser(), argv)
+    if isinstance(args, int):
+        return args
     if args.start_delay < 0 or args.expect_timeout < 0:
         print("startjobs demo: --start-delay and --expect-timeout must not be negative")
         return 2
