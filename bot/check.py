@@ -30,8 +30,7 @@ from bot.check_online import REQUIRED_SCOPES, Finding, check_drs, check_slack, r
 from bot.cli import parse_or_status
 from bot.config import AkSk, ConfigError, Settings, load_config
 from bot.core.policy import Policy
-from bot.demo_log import scoped_logging
-from bot.logs import Redactor
+from bot.logs import Redactor, scoped_logging
 
 __all__ = ["REQUIRED_SCOPES", "Finding", "check", "cli_main", "required_scopes"]
 

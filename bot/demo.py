@@ -28,7 +28,6 @@ from typing import TextIO
 from bot.cli import parse_or_status
 from bot.demo_chat import Session
 from bot.demo_io import LineSource, ScriptSource, TerminalSource, Transcript
-from bot.demo_log import scoped_logging
 from bot.demo_world import (
     CHANNEL_NAME,
     EXTRA_JOBS,
@@ -36,6 +35,7 @@ from bot.demo_world import (
     ApprovedJob,
     DemoWorld,
 )
+from bot.logs import scoped_logging
 from bot.sim.drs_jobs import STARTJOBING, WAITING_FOR_START
 
 BANNER = """\

@@ -8,10 +8,13 @@ anything shaped like a Slack token are replaced by ``***``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+
+LINE_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 # Wire-level loggers that print raw headers (IAM's X-Subject-Token among them) at DEBUG.
 WIRE_LOGGERS = ("httpcore", "hpack")
@@ -69,9 +72,7 @@ def setup(level: str, secrets: Iterable[str] = ()) -> Redactor:
     """Log to stderr at ``level`` with every record redacted. Returns the filter in use."""
     redactor = Redactor(secrets)
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
-        logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%dT%H:%M:%S")
-    )
+    handler.setFormatter(logging.Formatter(LINE_FORMAT, "%Y-%m-%dT%H:%M:%S"))
     handler.addFilter(redactor)
     root = logging.getLogger()
     for old in list(root.handlers):
@@ -80,3 +81,31 @@ def setup(level: str, secrets: Iterable[str] = ()) -> Redactor:
     root.setLevel(level)
     quiet_wire_loggers()
     return redactor
+
+
+@contextlib.contextmanager
+def scoped_logging(verbose: bool, secrets: Iterable[str] = ()) -> Iterator[Redactor]:
+    """Logging for commands a person reads in the terminal (``demo``, ``check``).
+
+    Within the block: INFO and up to stderr, redacted, when ``verbose``; else nothing (their
+    output is the point). Undone on exit, so an in-process call leaves logging as it was.
+    """
+    root = logging.getLogger()
+    old_level = root.level
+    redactor = Redactor(secrets)
+    handler: logging.Handler
+    if verbose:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter(LINE_FORMAT, "%H:%M:%S"))
+        handler.addFilter(redactor)
+        root.setLevel(logging.INFO)
+    else:
+        # A handler that drops everything also keeps Python's last-resort stderr output away.
+        handler = logging.NullHandler()
+        root.setLevel(logging.CRITICAL + 1)
+    root.addHandler(handler)
+    try:
+        yield redactor
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(old_level)
