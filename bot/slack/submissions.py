@@ -49,7 +49,7 @@ def register(app: AsyncApp, wf: Workflow, *, max_jobs: int) -> None:
         projects, _ = await wf.requestable(user, channel)
         limit = min([max_jobs, *(p.max_jobs for p in projects)])
         form = read_start_form(
-            (view.get("state") or {}).get("values"),
+            _values(view),
             allowed_projects=frozenset(p.name for p in projects),
             max_jobs=limit,
             now=datetime.fromtimestamp(wf.clock(), UTC),
@@ -75,20 +75,16 @@ def register(app: AsyncApp, wf: Workflow, *, max_jobs: int) -> None:
     @app.view(CallbackId.APPROVE.value)
     async def approve(ack: AsyncAck, body: dict[str, Any]) -> None:
         user, _, view = _who(body)
-        comment = text_value(
-            (view.get("state") or {}).get("values"), BlockId.COMMENT, ActionId.COMMENT
-        )
+        comment = text_value(_values(view), BlockId.COMMENT, ActionId.COMMENT)
         reply = await wf.approve(
             str(view.get("private_metadata", "")), user, comment[:COMMENT_MAX] or None
         )
-        await _answer(ack, reply, "Approved")
+        await _answer(ack, reply)
 
     @app.view(CallbackId.REJECT.value)
     async def reject(ack: AsyncAck, body: dict[str, Any]) -> None:
         user, _, view = _who(body)
-        reason = text_value(
-            (view.get("state") or {}).get("values"), BlockId.COMMENT, ActionId.COMMENT
-        )
+        reason = text_value(_values(view), BlockId.COMMENT, ActionId.COMMENT)
         if not reason:
             await ack(
                 response_action="errors",
@@ -96,10 +92,16 @@ def register(app: AsyncApp, wf: Workflow, *, max_jobs: int) -> None:
             )
             return
         reply = await wf.reject(str(view.get("private_metadata", "")), user, reason[:COMMENT_MAX])
-        await _answer(ack, reply, "Rejected")
+        await _answer(ack, reply)
 
 
-async def _answer(ack: AsyncAck, reply: Reply, title: str) -> None:
+def _values(view: dict[str, Any]) -> Any:
+    """The form's ``state.values`` (forms.py reads it defensively, whatever its shape)."""
+    return (view.get("state") or {}).get("values")
+
+
+async def _answer(ack: AsyncAck, reply: Reply) -> None:
+    """Close the form on success; otherwise say in it why nothing was done."""
     if reply.ok:
         await ack()
     else:
