@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import ssl
 import time
 import traceback
 from collections.abc import Awaitable, Callable
@@ -27,10 +28,12 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetry
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import logs
+from bot.ackfirst import AckFirst, GivingWayWebClient, background_context
 from bot.config import AkSk, Settings
 from bot.core.policy import Policy, ProjectPolicy
 from bot.drs import AkSkAuth, DrsClient, IamTokenAuth
 from bot.drs.auth import Authenticator
+from bot.drs.transport import PacedTransport
 from bot.slack import actions, commands, options, submissions
 from bot.slack.directory import Directory
 from bot.store import Store
@@ -39,6 +42,10 @@ from bot.workflow import Tuning, Workflow
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1024 * 1024  # Slack payloads are far smaller; anything bigger is refused
+# DRS and IAM calls in flight at once (kept alive between calls): 6 x 8, in small pools
+# because httpcore's pool housekeeping is quadratic in the pool's size (bot/drs/transport.py).
+DRS_POOLS = 6
+DRS_CONNECTIONS_PER_POOL = 8
 BODY_READ_SECONDS = 10.0  # a sender slower than this is cut off (Slack sends in milliseconds)
 
 
@@ -65,7 +72,9 @@ class Bot:
             )
         self._tasks.append(
             asyncio.create_task(
-                self.workflow.run_maintenance(self.maintenance_every), name="maintenance"
+                self.workflow.run_maintenance(self.maintenance_every),
+                name="maintenance",
+                context=background_context(),
             )
         )
 
@@ -91,16 +100,23 @@ def build_bot(
     maintenance_every: float | None = None,
 ) -> Bot:
     logs.quiet_wire_loggers()
-    slack = AsyncWebClient(
+    ack_first = AckFirst()
+    slack = GivingWayWebClient(
         token=settings.slack_bot_token.reveal(),
         base_url=settings.slack_api_url,
         timeout=10,
+        ack_first=ack_first,
     )
     # slack_sdk retries only connection errors by default; Slack's 429s carry Retry-After.
     slack.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=3))
     http = httpx.AsyncClient(
         timeout=httpx.Timeout(connect=5.0, read=settings.drs_timeout, write=10.0, pool=10.0),
-        limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
+        transport=PacedTransport(
+            _drs_pool(httpx.create_ssl_context()),
+            pools=DRS_POOLS,
+            per_pool=DRS_CONNECTIONS_PER_POOL,
+            give_way=ack_first.give_way,
+        ),
     )
     store = Store(settings.db_path)
     directory = Directory(slack, ttl=settings.group_cache_ttl)
@@ -135,6 +151,7 @@ def build_bot(
         drs_for=drs_for,
         tuning=tuning,
         clock=clock,
+        ack_first=ack_first,
     )
     signing = settings.slack_signing_secret
     app = AsyncApp(
@@ -144,6 +161,7 @@ def build_bot(
         process_before_response=False,
         raise_error_for_unhandled_request=False,
     )
+    app.use(_answering(ack_first))
     app.use(_well_formed)
     app.use(_same_team_only)
     app.error(_on_error)
@@ -162,6 +180,14 @@ def build_bot(
     )
 
 
+def _drs_pool(ssl_context: ssl.SSLContext) -> Callable[[int], httpx.AsyncBaseTransport]:
+    def make(connections: int) -> httpx.AsyncBaseTransport:
+        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+        return httpx.AsyncHTTPTransport(verify=ssl_context, limits=limits)
+
+    return make
+
+
 def _authenticator(
     settings: Settings, project: ProjectPolicy, http: httpx.AsyncClient
 ) -> Authenticator:
@@ -176,6 +202,16 @@ def _authenticator(
         domain=creds.domain,
         project_id=project.project_id,
     )
+
+
+def _answering(ack_first: AckFirst) -> Callable[..., Awaitable[None]]:
+    """Bolt middleware: count the request as being answered until it is acknowledged."""
+
+    async def middleware(next: Callable[[], Awaitable[None]]) -> None:
+        with ack_first.answering():
+            await next()
+
+    return middleware
 
 
 def _payload_team(body: dict[str, Any]) -> str | None:
@@ -266,6 +302,10 @@ def web_app(bot: Bot) -> web.Application:
     """The HTTP surface: ``POST /slack/events`` (signature-verified by Bolt), ``GET /healthz``."""
 
     async def events(request: web.Request) -> web.Response:
+        with bot.workflow.ack_first.answering():
+            return await answer(request)
+
+    async def answer(request: web.Request) -> web.Response:
         try:
             async with asyncio.timeout(BODY_READ_SECONDS):
                 await request.read()  # cached: the adapter below reads it again for free

@@ -32,6 +32,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import failpoints
+from bot.ackfirst import AckFirst, background_context
 from bot.core.command import DB_USE_TYPES
 from bot.core.model import CallFailure, CallFailureKind, CallRecord, JobInfo, JobResult, Outcome
 from bot.core.policy import (
@@ -141,6 +142,7 @@ class Workflow:
         tuning: Tuning,
         clock: Callable[[], float] = time.time,
         new_id: Callable[[], str] = new_request_id,
+        ack_first: AckFirst | None = None,
     ) -> None:
         self.store = store
         self.slack = slack
@@ -150,6 +152,7 @@ class Workflow:
         self.tuning = tuning
         self.clock = clock
         self.new_id = new_id
+        self.ack_first = ack_first or AckFirst()
         self._limiter = _RateLimiter(tuning.user_requests_per_minute, clock)
         self._tasks: set[asyncio.Task[None]] = set()
         # (request, attempt) this process is working on now; attempt 0 is the request message.
@@ -160,13 +163,14 @@ class Workflow:
 
     def spawn(self, coro: Coroutine[Any, Any, None], *, name: str) -> asyncio.Task[None]:
         """Run work that outlives the ack; failures are logged with their traceback."""
-        task = asyncio.create_task(self._guard(coro, name), name=name)
+        task = asyncio.create_task(self._guard(coro, name), name=name, context=background_context())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
 
     async def _guard(self, coro: Awaitable[None], name: str) -> None:
         try:
+            await self.ack_first.give_way()
             await coro
         except asyncio.CancelledError:
             raise

@@ -59,16 +59,19 @@ def register(app: AsyncApp, wf: Workflow) -> None:
     @app.action(ActionId.APPROVE.value)
     async def approve(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
+        await wf.ack_first.after_ack()
         await decision_form(body, client, "approve", views.approve_modal)
 
     @app.action(ActionId.REJECT.value)
     async def reject(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
+        await wf.ack_first.after_ack()
         await decision_form(body, client, "reject", views.reject_modal)
 
     @app.action(ActionId.CANCEL.value)
     async def cancel(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
+        await wf.ack_first.after_ack()
         user, channel, rid = _click(body)
         reply = await wf.cancel(rid, user)
         if not reply.ok:
@@ -77,6 +80,7 @@ def register(app: AsyncApp, wf: Workflow) -> None:
     @app.action(ActionId.RETRY.value)
     async def retry(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
+        await wf.ack_first.after_ack()
         user, channel, rid = _click(body)
         await tell(client, channel, user, await wf.retry(rid, user))
 

@@ -43,12 +43,15 @@ def register(app: AsyncApp, wf: Workflow, *, max_jobs: int) -> None:
             await ack(text=blocks.error_message(cmd.message).text)
         elif isinstance(cmd, History):
             await ack()
+            await wf.ack_first.after_ack()
             await _history(wf, respond, user, channel)
         elif isinstance(cmd, Status):
             await ack()
+            await wf.ack_first.after_ack()
             await _status(wf, respond, user, channel, cmd.args)
         elif isinstance(cmd, Start):
             await ack()
+            await wf.ack_first.after_ack()
             await open_start_modal(wf, client, body, cmd, max_jobs=max_jobs)
 
 

@@ -192,13 +192,14 @@ class Harness:
         return await self.d.submit_view(user, view_id, values)
 
     async def request(
-        self, user: str, project: str, job_ids: list[str], **kw: Any
+        self, user: str, project: str, job_ids: list[str], *, within: float = 5.0, **kw: Any
     ) -> tuple[DriverResponse, FakeMessage]:
-        """Make a request through the modal; return the ack and the posted request message."""
+        """Make a request through the modal; return the ack and the request message, posted
+        ``within`` seconds."""
         before = len(self.slack.messages(CHANNEL))
         view_id = await self.open_modal(user)
         resp = await self.submit_start(user, view_id, project=project, job_ids=job_ids, **kw)
-        await self.slack.wait_for(lambda: len(self.slack.messages(CHANNEL)) > before)
+        await self.slack.wait_for(lambda: len(self.slack.messages(CHANNEL)) > before, within)
         return resp, self.slack.messages(CHANNEL)[-1]
 
     def request_id(self, message: FakeMessage) -> str:

@@ -23,12 +23,16 @@ ORDERS, CUSTOMERS = DEMO_JOBS[0][0], DEMO_JOBS[1][0]
 
 
 async def _approve(h: Harness, rid: str, ts: str) -> None:
+    before = {v.id for v in h.slack.views()}
     await h.d.click(
         BOB, action_id=ActionId.APPROVE.value, value=rid, channel=CHANNEL, message_ts=ts
     )
-    await h.wait(lambda: any(v.user == BOB for v in h.slack.views()))
-    view = [v for v in h.slack.views() if v.user == BOB][-1]
-    await h.d.submit_view(BOB, view.id, {})
+
+    def opened() -> list[str]:
+        return [v.id for v in h.slack.views() if v.user == BOB and v.id not in before]
+
+    await h.wait(lambda: bool(opened()))
+    await h.d.submit_view(BOB, opened()[-1], {})
 
 
 @pytest.mark.parametrize("login", ["aksk", "iam"])

@@ -212,7 +212,8 @@ async def test_acks_stay_fast_while_drs_is_slow(tmp_path: Path) -> None:
     async with Harness(tmp_path) as h:
         h.sim.seed_demo()
         h.sim.set_fault("*", "latency", seconds=5)
-        resp, msg = await h.request(ALICE, "prod", [ORDERS])
+        # The message waits for the job look-up in DRS: 5 s.
+        resp, msg = await h.request(ALICE, "prod", [ORDERS], within=15)
         assert resp.ok and not resp.late, resp
         rid = h.request_id(msg)
         click = await h.d.click(
