@@ -161,14 +161,15 @@ class Workflow:
 
     # -- background tasks -----------------------------------------------------------------------
 
-    def spawn(self, coro: Coroutine[Any, Any, None], *, name: str) -> asyncio.Task[None]:
-        """Run work that outlives the ack; failures are logged with their traceback."""
+    def spawn(self, coro: Coroutine[Any, Any, object], *, name: str) -> asyncio.Task[None]:
+        """Run work that outlives the ack (its result is dropped); failures are logged with
+        their traceback."""
         task = asyncio.create_task(self._guard(coro, name), name=name, context=background_context())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
 
-    async def _guard(self, coro: Awaitable[None], name: str) -> None:
+    async def _guard(self, coro: Awaitable[object], name: str) -> None:
         try:
             await self.ack_first.give_way()
             await coro
@@ -417,8 +418,9 @@ class Workflow:
         return Reply(True, f"Approved {request_id}; starting.", result.request)
 
     async def _after_approval(self, request_id: str) -> None:
-        await self.refresh_message(request_id)
-        await self.run_start(request_id, 1)
+        # Sending refreshes the message (approved, starting) itself; one update, not two.
+        if not await self.run_start(request_id, 1):
+            await self.refresh_message(request_id)
 
     async def reject(self, request_id: str, user: str, reason: str) -> Reply:
         return await self._end(request_id, user, "reject", RequestState.REJECTED, reason)
@@ -454,23 +456,27 @@ class Workflow:
 
     # -- starting -------------------------------------------------------------------------------
 
-    async def run_start(self, request_id: str, attempt: int) -> None:
-        """Send one claimed attempt to DRS, record the outcomes, post them. At most once."""
+    async def run_start(self, request_id: str, attempt: int) -> bool:
+        """Send one claimed attempt to DRS, record the outcomes, post them. At most once.
+
+        False when this call did not send it (not claimed, sent by someone else, no project).
+        """
         start = self.store.start(request_id, attempt)
         req = self.store.get(request_id)
         if start is None or req is None or start.state is not StartState.CLAIMED:
-            return
+            return False
         project = self.policy.project(req.project)
         if project is None:
             log.error("request %s: project %s is gone; not starting", request_id, req.project)
-            return
+            return False
         if not self.store.mark_sent(request_id, attempt, now=self.clock()):
-            return  # another process or task sent it
+            return False  # another process or task sent it
         self._working.add((request_id, attempt))
         try:
             await self._send(req, start, project)
         finally:
             self._working.discard((request_id, attempt))
+        return True
 
     async def _send(self, req: StartRequest, start: Start, project: ProjectPolicy) -> None:
         request_id, attempt = req.id, start.attempt
