@@ -12,7 +12,6 @@ import contextlib
 import gc
 import logging
 import signal
-import ssl
 import time
 import traceback
 from collections.abc import Awaitable, Callable
@@ -34,7 +33,7 @@ from bot.config import AkSk, Settings
 from bot.core.policy import Policy, ProjectPolicy
 from bot.drs import AkSkAuth, DrsClient, IamTokenAuth
 from bot.drs.auth import Authenticator
-from bot.drs.transport import PacedTransport
+from bot.drs.transport import DrsTransport
 from bot.slack import actions, commands, options, submissions
 from bot.slack.directory import Directory
 from bot.store import Store
@@ -43,10 +42,7 @@ from bot.workflow import Tuning, Workflow
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1024 * 1024  # Slack payloads are far smaller; anything bigger is refused
-# DRS and IAM calls in flight at once (kept alive between calls): 6 x 8, in small pools
-# because httpcore's pool housekeeping is quadratic in the pool's size (bot/drs/transport.py).
-DRS_POOLS = 6
-DRS_CONNECTIONS_PER_POOL = 8
+DRS_IN_FLIGHT = 50  # DRS and IAM calls in flight at once (connections kept alive); more wait
 BODY_READ_SECONDS = 10.0  # a sender slower than this is cut off (Slack sends in milliseconds)
 
 
@@ -112,12 +108,7 @@ def build_bot(
     slack.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=3))
     http = httpx.AsyncClient(
         timeout=httpx.Timeout(connect=5.0, read=settings.drs_timeout, write=10.0, pool=10.0),
-        transport=PacedTransport(
-            _drs_pool(httpx.create_ssl_context()),
-            pools=DRS_POOLS,
-            per_pool=DRS_CONNECTIONS_PER_POOL,
-            give_way=ack_first.give_way,
-        ),
+        transport=DrsTransport(max_in_flight=DRS_IN_FLIGHT, give_way=ack_first.give_way),
     )
     store = Store(settings.db_path)
     directory = Directory(slack, ttl=settings.group_cache_ttl)
@@ -179,14 +170,6 @@ def build_bot(
         settings=settings,
         maintenance_every=maintenance_every or settings.maintenance_interval,
     )
-
-
-def _drs_pool(ssl_context: ssl.SSLContext) -> Callable[[int], httpx.AsyncBaseTransport]:
-    def make(connections: int) -> httpx.AsyncBaseTransport:
-        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-        return httpx.AsyncHTTPTransport(verify=ssl_context, limits=limits)
-
-    return make
 
 
 def _authenticator(
