@@ -245,7 +245,8 @@ class Bench:
     ) -> list[list[Sent]]:
         """Send ``bursts`` to the bot; what was sent, for :meth:`_baseline` once it is quiet.
 
-        Each burst's bodies are built just before it is sent: trigger ids expire in 3 s.
+        Each burst's bodies are built in the pause before it is sent, at most one interval
+        ahead (trigger ids expire in 3 s).
         """
 
         async def build(burst: Burst) -> list[Sent]:
