@@ -277,7 +277,7 @@ class Workflow:
             },
         )
         self.spawn(self.publish_and_run(req.id), name=f"publish {req.id}")
-        return Reply(True, f"Request {req.id} created", self.store.get(req.id))
+        return Reply(True, f"Request {req.id} created", req)
 
     async def publish_and_run(self, request_id: str) -> None:
         """Post the request; where the project needs no approval, confirm and start it.
