@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from bench import ack_latency, batch_scaling
+from bench import ack_latency, batch_scaling, drs_transport
 
 
 def test_ack_latency_runs_every_phase_against_bot_and_baseline(
@@ -48,3 +48,21 @@ def test_batch_scaling_reports_each_size_within_its_bound(
         # No run beats the lower bound: its rounds of DRS latency are really on the path.
         assert float(outcome) >= float(bound) > 0, out
     assert "the driver does not enforce max_length" in out  # 250 IDs overflow Slack's input
+
+
+def test_drs_transport_prints_both_transports_and_their_ratio(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert drs_transport.main(["--calls", "50", "--rounds", "1"]) == 0
+    out = capsys.readouterr().out
+    number = r"\s+(\d+\.\d+)"
+    base = re.search(rf"^httpx's own transport \(baseline\){number}{number}$", out, re.MULTILINE)
+    ours = re.search(rf"^the bot's \(httpx over aiohttp\){number}{number}$", out, re.MULTILINE)
+    ratio = re.search(rf"^ours / baseline{number}{number}$", out, re.MULTILINE)
+    assert base and ours and ratio, out
+    for one, fifty in (base.groups(), ours.groups()):
+        assert float(one) > 0 and float(fifty) > 0
+    # The ratio printed is the one of the figures printed.
+    assert float(ratio.group(1)) == pytest.approx(
+        float(ours.group(1)) / float(base.group(1)), abs=0.01
+    )
