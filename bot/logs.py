@@ -18,6 +18,11 @@ LINE_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 # Wire-level loggers that print raw headers (IAM's X-Subject-Token among them) at DEBUG.
 WIRE_LOGGERS = ("httpcore", "hpack")
+# slack_sdk's Web API clients dump every request and answer body at DEBUG (people's text
+# among them), and decide whether to build those dumps from the logger's own level, not from
+# whether DEBUG is enabled: left unset, every call formats its whole payload twice for
+# nothing. Set explicitly, they build nothing.
+PAYLOAD_LOGGERS = ("slack_sdk.web.async_base_client", "slack_sdk.web.base_client")
 
 _TOKEN_SHAPES = re.compile(
     r"xox[abposr]-[A-Za-z0-9-]+|xapp-[A-Za-z0-9-]+|MII[A-Za-z0-9_+/=-]{40,}"
@@ -59,12 +64,13 @@ def _mask(match: re.Match[str]) -> str:
 
 
 def quiet_wire_loggers() -> None:
-    """Keep header-dumping transport loggers at INFO whatever the root level is.
+    """Keep header- and payload-dumping loggers at INFO whatever the root level is.
 
-    httpcore traces every response header at DEBUG, IAM tokens included; nobody needs that
-    in the bot's log, and a record never made cannot leak through any handler.
+    httpcore traces every response header at DEBUG, IAM tokens included, and slack_sdk every
+    request and answer body; nobody needs that in the bot's log, and a record never made
+    cannot leak through any handler.
     """
-    for name in WIRE_LOGGERS:
+    for name in (*WIRE_LOGGERS, *PAYLOAD_LOGGERS):
         logging.getLogger(name).setLevel(logging.INFO)
 
 

@@ -5,8 +5,10 @@ import logging
 from collections.abc import Iterator
 
 import pytest
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import logs
+from bot.sim.slack import FakeSlack
 
 
 @pytest.fixture
@@ -44,3 +46,25 @@ def test_wire_loggers_stay_quiet_at_debug(captured: io.StringIO) -> None:
     logs.setup("DEBUG")
     assert not logging.getLogger("httpcore.http11").isEnabledFor(logging.DEBUG)
     assert logging.getLogger("bot").isEnabledFor(logging.DEBUG)
+
+
+async def test_slack_sdk_builds_no_payload_dumps_once_quieted(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    client_logger = logging.getLogger("slack_sdk.web.async_base_client")
+    fake = FakeSlack()
+    await fake.start()
+    try:
+        client = AsyncWebClient(token="xoxb-fake-token", base_url=fake.url)
+        client_logger.setLevel(logging.NOTSET)  # as slack_sdk leaves it
+        await client.chat_postMessage(channel="C0OPS", text="people's words")
+        dumps = [r for r in caplog.records if r.name == client_logger.name]
+        assert any("people's words" in r.getMessage() for r in dumps)  # built and logged
+        caplog.clear()
+        logs.quiet_wire_loggers()
+        await client.chat_postMessage(channel="C0OPS", text="people's words")
+        assert [r for r in caplog.records if r.name == client_logger.name] == []
+    finally:
+        client_logger.setLevel(logging.NOTSET)
+        await fake.stop()
