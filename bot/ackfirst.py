@@ -7,7 +7,7 @@ busy would be answered only after a share of that work. Here every request being
 is counted (:meth:`AckFirst.answering`), and background tasks, which run in a context marked
 by :func:`background_context`, call :meth:`AckFirst.give_way` before each step that costs CPU
 (each Web API and DRS call, before it is sent and after its answer arrives; see
-:class:`GivingWayWebClient` and :class:`bot.drs.transport.PacedTransport`): while any request
+:class:`GivingWayWebClient` and :class:`bot.drs.transport.DrsTransport`): while any request
 is being answered they wait until none is, at most ``longest_wait`` seconds, so a steady
 stream of requests cannot starve them. Code that answers a request never waits here.
 """

@@ -1,7 +1,8 @@
 """Huawei Cloud DRS: the async client, its authentication and its errors.
 
 Build one ``httpx.AsyncClient`` per process (explicit timeouts, e.g.
-``httpx.Timeout(connect=5, read=30, write=10, pool=10)``), one authenticator per project
+``httpx.Timeout(connect=5, read=30, write=10, pool=10)``; the bot's runs over
+:class:`bot.drs.transport.DrsTransport`), one authenticator per project
 (:class:`AkSkAuth` or :class:`IamTokenAuth`) and one :class:`DrsClient` per project::
 
     client = DrsClient(http=http, endpoint=default_endpoint("cn-north-4"),

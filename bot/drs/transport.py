@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ssl
 import urllib.request
 from collections.abc import Awaitable, Callable, Iterator
 
@@ -41,25 +40,20 @@ class DrsTransport(httpx.AsyncBaseTransport):
         self,
         *,
         max_in_flight: int,
-        ssl_context: ssl.SSLContext | None = None,
         give_way: Callable[[], Awaitable[None]] | None = None,
-        keepalive_seconds: float = 15.0,
     ) -> None:
         if max_in_flight < 1:
             raise ValueError("max_in_flight must be >= 1")
         self._max = max_in_flight
         self._slots = asyncio.Semaphore(max_in_flight)
-        self._ssl = ssl_context if ssl_context is not None else httpx.create_ssl_context()
+        self._ssl = httpx.create_ssl_context()  # the CA bundle httpx would use
         self._give_way = give_way
-        self._keepalive = keepalive_seconds
         self._proxies = urllib.request.getproxies_environment()
         self._session: aiohttp.ClientSession | None = None
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:  # made on first use, inside the running loop
-            connector = aiohttp.TCPConnector(
-                limit=self._max, ssl=self._ssl, keepalive_timeout=self._keepalive
-            )
+            connector = aiohttp.TCPConnector(limit=self._max, ssl=self._ssl)
             self._session = aiohttp.ClientSession(
                 connector=connector, auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar()
             )
