@@ -128,7 +128,7 @@ def build_bot(
                 http=http,
                 endpoint=project.drs_url,
                 project_id=project.project_id,
-                auth=_authenticator(settings, project, http),
+                auth=drs_authenticator(settings, project, http),
                 chunk_size=settings.drs_chunk_size or policy.defaults.chunk_size,
                 concurrency=settings.drs_concurrency,
             )
@@ -172,9 +172,10 @@ def build_bot(
     )
 
 
-def _authenticator(
+def drs_authenticator(
     settings: Settings, project: ProjectPolicy, http: httpx.AsyncClient
 ) -> Authenticator:
+    """AK/SK signing or IAM tokens for ``project``, whichever credentials the settings hold."""
     creds = settings.credentials
     if isinstance(creds, AkSk):
         return AkSkAuth(creds.ak, creds.sk, project.project_id)

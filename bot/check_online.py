@@ -20,9 +20,10 @@ import httpx
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.app import drs_authenticator
 from bot.config import AkSk, IamPassword, Settings
 from bot.core.policy import Policy, ProjectPolicy
-from bot.drs import AkSkAuth, DrsAuthError, DrsClient, DrsError, IamTokenAuth
+from bot.drs import DrsAuthError, DrsClient, DrsError, IamTokenAuth
 from bot.drs.auth import Authenticator
 from bot.slack.scopes import BOT_SCOPES, GROUP_SCOPES
 
@@ -245,17 +246,10 @@ async def _authenticate(
     settings: Settings, project: ProjectPolicy, http: httpx.AsyncClient
 ) -> tuple[Authenticator | None, list[Finding]]:
     creds = settings.credentials
+    auth = drs_authenticator(settings, project, http)
     if isinstance(creds, AkSk):
-        return AkSkAuth(creds.ak, creds.sk, project.project_id), []
-    assert isinstance(creds, IamPassword)
-    auth = IamTokenAuth(
-        http=http,
-        iam_endpoint=project.iam_url,
-        user=creds.user,
-        password=creds.password,
-        domain=creds.domain,
-        project_id=project.project_id,
-    )
+        return auth, []
+    assert isinstance(creds, IamPassword) and isinstance(auth, IamTokenAuth)
     label = f"iam {project.name}"
     try:
         await auth.token()
