@@ -14,90 +14,42 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import sqlite3
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
 
 import httpx
 
+from bench.stack import Child, child_env, free_port, policy_toml
 from bot.sim.driver import DriverResponse, SlackDriver
 from bot.sim.drs import DEFAULT_AK, DEFAULT_SK
 from bot.sim.slack_model import FakeMessage
 from bot.slack.ids import ActionId, BlockId, CallbackId
 from tests.e2e.harness import ALICE, BOB, CHANNEL, SIGNING_SECRET, Harness, policy_data
 
-REPO = Path(__file__).resolve().parents[2]
 BOT_TOKEN = "xoxb-fake-token"  # the fake Slack's default bot token
 
 
-def free_port() -> int:
-    """A loopback port nobody listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def policy_toml(data: Mapping[str, Any]) -> str:
-    """The policy as TOML: ``[projects.<name>]`` tables of strings and lists of strings."""
-    lines: list[str] = []
-    for name, table in data["projects"].items():
-        lines.append(f"[projects.{name}]")
-        for key, value in table.items():
-            # A JSON string or list of strings is also a valid TOML value.
-            lines.append(f"{key} = {json.dumps(value)}")
-        lines.append("")
-    return "\n".join(lines)
-
-
-class BotProcess:
+class BotProcess(Child):
     """One ``python -m bot`` process; its output (the log) goes to ``log_path``."""
 
     def __init__(self, env: Mapping[str, str], log_path: Path) -> None:
-        self.log_path = log_path
         self.port = int(env["PORT"])
         self.url = f"http://127.0.0.1:{self.port}"
-        with log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "bot", "--env-file", os.devnull],
-                env=dict(env),
-                cwd=REPO,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-            )
+        super().__init__([sys.executable, "-m", "bot", "--env-file", os.devnull], env, log_path)
 
     @property
     def returncode(self) -> int | None:
         return self.proc.poll()
 
-    def log_tail(self, lines: int = 40) -> str:
-        text = self.log_path.read_text(encoding="utf-8", errors="replace")
-        return "\n".join(text.splitlines()[-lines:])
-
     async def wait_healthy(self, timeout: float = 20.0) -> None:
         """Return once ``GET /healthz`` answers 200; fail if the process dies first."""
-        deadline = time.monotonic() + timeout
-        async with httpx.AsyncClient(timeout=1.0) as http:
-            while True:
-                if self.returncode is not None:
-                    raise AssertionError(
-                        f"the bot exited with {self.returncode} while starting:\n{self.log_tail()}"
-                    )
-                try:
-                    resp = await http.get(f"{self.url}/healthz")
-                    if resp.status_code == 200:
-                        return
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise AssertionError(f"the bot never became healthy:\n{self.log_tail()}")
-                await asyncio.sleep(0.05)
+        try:
+            await self.wait_http(f"{self.url}/healthz", timeout)
+        except RuntimeError as exc:
+            raise AssertionError(str(exc)) from exc
 
     async def wait_exit(self, timeout: float = 10.0) -> int:
         """The exit code once the process has ended (-9: killed by SIGKILL).
@@ -140,32 +92,31 @@ class ProcessHarness(Harness):
         return self
 
     def env(self) -> dict[str, str]:
-        env = {
-            # Only what the interpreter needs from outside: the bot must read nothing else.
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "PYTHONPATH": str(REPO),
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "SLACK_BOT_TOKEN": BOT_TOKEN,
-            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-            "SLACK_API_URL": self.slack.url,
-            "PORT": str(free_port()),
-            "STARTJOBS_CONFIG": str(self.config_path),
-            "STARTJOBS_DB": str(self.db_path),
-            "HUAWEICLOUD_SDK_AK": DEFAULT_AK,
-            "HUAWEICLOUD_SDK_SK": DEFAULT_SK,
-            "STARTJOBS_RECOVERY_GRACE": "0.5",
-            "STARTJOBS_MAINTENANCE_INTERVAL": "0.2",
-            "STARTJOBS_FOLLOWUP_INTERVAL": "0.3",
-            "STARTJOBS_FOLLOWUP_MAX": "30",
-            **self.extra_env,
-        }
+        # Only what the interpreter needs from outside: the bot must read nothing else.
+        env = child_env(
+            SLACK_BOT_TOKEN=BOT_TOKEN,
+            SLACK_SIGNING_SECRET=SIGNING_SECRET,
+            SLACK_API_URL=self.slack.url,
+            PORT=str(free_port()),
+            STARTJOBS_CONFIG=str(self.config_path),
+            STARTJOBS_DB=str(self.db_path),
+            HUAWEICLOUD_SDK_AK=DEFAULT_AK,
+            HUAWEICLOUD_SDK_SK=DEFAULT_SK,
+            STARTJOBS_RECOVERY_GRACE="0.5",
+            STARTJOBS_MAINTENANCE_INTERVAL="0.2",
+            STARTJOBS_FOLLOWUP_INTERVAL="0.3",
+            STARTJOBS_FOLLOWUP_MAX="30",
+        )
+        env.update(self.extra_env)
         if self.failpoint is not None:
             env["STARTJOBS_FAILPOINT"] = self.failpoint
         return env
 
     async def start_bot(self, sim_url: str | None = None) -> None:
         sim_url = sim_url or self.sim.url
-        self.config_path.write_text(policy_toml(policy_data(sim_url.rstrip("/"))), "utf-8")
+        self.config_path.write_text(
+            policy_toml(policy_data(sim_url.rstrip("/"))["projects"]), "utf-8"
+        )
         self.process = BotProcess(self.env(), self.log_path)
         try:
             await self.process.wait_healthy()
