@@ -34,7 +34,7 @@ from bot.core.policy import Policy, ProjectPolicy
 from bot.drs import AkSkAuth, DrsClient, IamTokenAuth
 from bot.drs.auth import Authenticator
 from bot.drs.transport import DrsTransport
-from bot.slack import actions, commands, options, submissions
+from bot.slack import actions, commands, options, runner, submissions
 from bot.slack.directory import Directory
 from bot.store import Store
 from bot.workflow import Tuning, Workflow
@@ -153,9 +153,8 @@ def build_bot(
         process_before_response=False,
         raise_error_for_unhandled_request=False,
     )
-    app.use(_answering(ack_first))
-    app.use(_well_formed)
-    app.use(_same_team_only)
+    runner.install(app, ack_first)
+    app.use(_screen)
     app.error(_on_error)
     commands.register(app, workflow, max_jobs=settings.max_jobs)
     actions.register(app, workflow)
@@ -189,16 +188,6 @@ def drs_authenticator(
     )
 
 
-def _answering(ack_first: AckFirst) -> Callable[..., Awaitable[None]]:
-    """Bolt middleware: count the request as being answered until it is acknowledged."""
-
-    async def middleware(next: Callable[[], Awaitable[None]]) -> None:
-        with ack_first.answering():
-            await next()
-
-    return middleware
-
-
 def _payload_team(body: dict[str, Any]) -> str | None:
     team = body.get("team")
     if isinstance(team, dict) and team.get("id"):
@@ -225,36 +214,44 @@ _PAYLOAD_SHAPES: tuple[tuple[tuple[str, ...], type], ...] = (
 )
 
 
-async def _well_formed(body: Any, next: Callable[[], Awaitable[None]]) -> BoltResponse | None:
-    """Refuse (400) a payload whose parts are not the objects Slack sends, so listeners can
-    read them without checking each type again."""
+async def _screen(
+    body: Any, context: Any, next: Callable[[], Awaitable[None]]
+) -> BoltResponse | None:
+    """Bolt middleware (one, as each costs Bolt a round of argument building): refuse a
+    malformed payload (:func:`_malformed`) or one from another workspace."""
     if isinstance(body, dict):
-        for path, shape in _PAYLOAD_SHAPES:
-            value: Any = body
-            for key in path:
-                value = value.get(key) if isinstance(value, dict) else None
-            if value is not None and not isinstance(value, shape):
-                where, kind = ".".join(path), type(value).__name__
-                log.warning("refused a payload whose %s is a %s", where, kind)
-                return BoltResponse(status=400, body="malformed payload")
-        actions = body.get("actions")
-        if isinstance(actions, list) and not all(isinstance(a, dict) for a in actions):
-            log.warning("refused a payload whose actions are not objects")
-            return BoltResponse(status=400, body="malformed payload")
+        refusal = _malformed(body) or _foreign(body, context)
+        if refusal is not None:
+            return refusal
     await next()
     return None
 
 
-async def _same_team_only(
-    body: dict[str, Any], context: Any, next: Callable[[], Awaitable[None]]
-) -> BoltResponse | None:
-    """Refuse payloads from any workspace but the one our token belongs to."""
+def _malformed(body: dict[str, Any]) -> BoltResponse | None:
+    """400 for a payload whose parts are not the objects Slack sends, so listeners can read
+    them without checking each type again."""
+    for path, shape in _PAYLOAD_SHAPES:
+        value: Any = body
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
+        if value is not None and not isinstance(value, shape):
+            where, kind = ".".join(path), type(value).__name__
+            log.warning("refused a payload whose %s is a %s", where, kind)
+            return BoltResponse(status=400, body="malformed payload")
+    actions = body.get("actions")
+    if isinstance(actions, list) and not all(isinstance(a, dict) for a in actions):
+        log.warning("refused a payload whose actions are not objects")
+        return BoltResponse(status=400, body="malformed payload")
+    return None
+
+
+def _foreign(body: dict[str, Any], context: Any) -> BoltResponse | None:
+    """403 for a payload from any workspace but the one our token belongs to."""
     ours = getattr(context.authorize_result, "team_id", None) if context.authorize_result else None
     theirs = _payload_team(body)
     if ours and theirs and theirs != ours:
         log.warning("refused a payload from team %s (ours is %s)", theirs, ours)
         return BoltResponse(status=403, body="this app serves another workspace")
-    await next()
     return None
 
 
