@@ -59,18 +59,28 @@ class Directory:
         scope, unknown group): the caller denies and shows the message.
         """
         ids = sorted(set(group_ids))
-        members = await asyncio.gather(*(self._members(g) for g in ids))
+        known = [self._cached(g) for g in ids]
+        if None in known:
+            members = await asyncio.gather(*(self._members(g) for g in ids))
+        else:  # all cached: answered in place, without a task per group
+            members = [m for m in known if m is not None]
         return frozenset(g for g, m in zip(ids, members, strict=True) if user in m)
 
-    async def _members(self, group_id: str) -> frozenset[str]:
+    def _cached(self, group_id: str) -> frozenset[str] | None:
         cached = self._groups.get(group_id)
         if cached and self._clock() - cached[0] < self._ttl:
             return cached[1]
+        return None
+
+    async def _members(self, group_id: str) -> frozenset[str]:
+        cached = self._cached(group_id)
+        if cached is not None:
+            return cached
         lock = self._locks.setdefault(group_id, asyncio.Lock())
         async with lock:  # one look-up per group at a time, the others reuse it
-            cached = self._groups.get(group_id)
-            if cached and self._clock() - cached[0] < self._ttl:
-                return cached[1]
+            cached = self._cached(group_id)
+            if cached is not None:
+                return cached
             try:
                 resp = await self._client.usergroups_users_list(usergroup=group_id)
             except SlackApiError as exc:
