@@ -134,6 +134,15 @@ class Start:
 
 
 @dataclass(frozen=True, slots=True)
+class NewRequest:
+    """A request to store, who made it, and the detail of its ``requested`` audit event."""
+
+    request: StartRequest
+    actor: str
+    detail: dict[str, object]
+
+
+@dataclass(frozen=True, slots=True)
 class Decision:
     """The result of a conditional decision: who won, or who had already decided."""
 
@@ -170,7 +179,8 @@ class Store:
         try:
             yield self._db
         except BaseException:
-            self._db.execute("ROLLBACK")
+            if self._db.in_transaction:  # some errors (a full disk) end it themselves
+                self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
 
@@ -179,55 +189,30 @@ class Store:
     def insert_request(self, req: StartRequest, *, actor: str, detail: dict[str, object]) -> None:
         """Store a new request with its jobs and a ``requested`` audit event, atomically."""
         with self._tx() as db:
-            db.execute(
-                """INSERT INTO requests (id, team_id, channel_id, requester_id, project, region,
-                approval, start_time_ms, reason, language, state, created_at, expires_at,
-                message_ts, outcome_ts, decided_by, decided_at, decision_comment)
-                VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
-                (
-                    req.id,
-                    req.team_id,
-                    req.channel_id,
-                    req.requester_id,
-                    req.project,
-                    req.region,
-                    req.approval.value,
-                    req.start_time_ms,
-                    req.reason,
-                    req.language,
-                    req.state.value,
-                    req.created_at,
-                    req.expires_at,
-                    req.message_ts,
-                    req.outcome_ts,
-                    req.decided_by,
-                    req.decided_at,
-                    req.decision_comment,
-                ),
-            )
-            db.executemany(
-                """INSERT INTO request_jobs (request_id, seq, job_id, name, status_at_request,
-                prepaid, outcome, error_code, error_msg, order_id, drs_status, attempts)
-                VALUES (?,?,?,?,?,?,?,?,?,?,?,?)""",
-                [
-                    (
-                        req.id,
-                        i,
-                        j.job_id,
-                        j.name,
-                        j.status_at_request,
-                        int(j.prepaid),
-                        j.outcome.value if j.outcome else None,
-                        j.error_code,
-                        j.error_msg,
-                        j.order_id,
-                        j.drs_status,
-                        j.attempts,
-                    )
-                    for i, j in enumerate(req.jobs)
-                ],
-            )
-            _audit(db, req.id, req.created_at, actor, AuditKind.REQUESTED, detail)
+            _insert_request(db, req, actor, detail)
+
+    def insert_requests(self, items: Sequence[NewRequest]) -> list[sqlite3.Error | None]:
+        """Store several new requests in one transaction, so with one commit.
+
+        Each goes in a savepoint of its own: one that cannot be stored (its id is taken)
+        leaves the others stored, and its error is returned in its place (None for those
+        stored). An error that ends the transaction itself is raised, and none is stored.
+        """
+        failures: list[sqlite3.Error | None] = []
+        with self._tx() as db:
+            for item in items:
+                db.execute("SAVEPOINT new_request")
+                try:
+                    _insert_request(db, item.request, item.actor, item.detail)
+                except sqlite3.Error as exc:
+                    if not db.in_transaction:
+                        raise
+                    db.execute("ROLLBACK TO new_request")
+                    failures.append(exc)
+                else:
+                    failures.append(None)
+                db.execute("RELEASE new_request")
+        return failures
 
     def get(self, request_id: str) -> StartRequest | None:
         row = self._db.execute("SELECT * FROM requests WHERE id = ?", (request_id,)).fetchone()
@@ -663,6 +648,60 @@ def _create_private(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
     os.close(fd)
+
+
+def _insert_request(
+    db: sqlite3.Connection, req: StartRequest, actor: str, detail: dict[str, object]
+) -> None:
+    db.execute(
+        """INSERT INTO requests (id, team_id, channel_id, requester_id, project, region,
+        approval, start_time_ms, reason, language, state, created_at, expires_at,
+        message_ts, outcome_ts, decided_by, decided_at, decision_comment)
+        VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
+        (
+            req.id,
+            req.team_id,
+            req.channel_id,
+            req.requester_id,
+            req.project,
+            req.region,
+            req.approval.value,
+            req.start_time_ms,
+            req.reason,
+            req.language,
+            req.state.value,
+            req.created_at,
+            req.expires_at,
+            req.message_ts,
+            req.outcome_ts,
+            req.decided_by,
+            req.decided_at,
+            req.decision_comment,
+        ),
+    )
+    db.executemany(
+        """INSERT INTO request_jobs (request_id, seq, job_id, name, status_at_request,
+        prepaid, outcome, error_code, error_msg, order_id, drs_status, attempts)
+        VALUES (?,?,?,?,?,?,?,?,?,?,?,?)""",
+        [
+            (
+                req.id,
+                i,
+                j.job_id,
+                j.name,
+                j.status_at_request,
+                int(j.prepaid),
+                j.outcome.value if j.outcome else None,
+                j.error_code,
+                j.error_msg,
+                j.order_id,
+                j.drs_status,
+                j.attempts,
+            )
+            for i, j in enumerate(req.jobs)
+        ],
+    )
+    _audit(db, req.id, req.created_at, actor, AuditKind.REQUESTED, detail)
 
 
 def _audit(

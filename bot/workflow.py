@@ -57,6 +57,7 @@ from bot.core.request import (
 from bot.core.selection import ListedJob, Resolved, Selection, frozen_list_csv, resolve
 from bot.core.status import Phase, is_retryable, is_settled, phase_of
 from bot.drs import DrsClient, DrsError
+from bot.group_commit import GroupCommit
 from bot.slack import blocks, kit
 from bot.slack.directory import Directory, GroupLookupError
 from bot.slack.mrkdwn import escape, mention, utc_text
@@ -145,6 +146,7 @@ class Workflow:
         ack_first: AckFirst | None = None,
     ) -> None:
         self.store = store
+        self._inserts = GroupCommit(store)
         self.slack = slack
         self.policy = policy
         self.directory = directory
@@ -266,7 +268,7 @@ class Workflow:
             created_at=now,
             expires_at=now + self.tuning.expire_seconds,
         )
-        self.store.insert_request(
+        await self._inserts.insert(
             req,
             actor=draft.requester_id,
             detail={
