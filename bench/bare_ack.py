@@ -7,6 +7,10 @@ separate process and sends it the very requests the bot received.
 
     PORT=3001 SLACK_SIGNING_SECRET=... SLACK_BOT_TOKEN=xoxb-... SLACK_API_URL=http://.../api/ \
         .venv/bin/python bench/bare_ack.py
+
+With ``BARE_ACK_PROMPT=1`` it answers the way the bot does, as soon as a listener acks
+(:mod:`bot.slack.runner`), instead of at Bolt's next 10 ms check: the baseline for what the
+bot's listeners themselves cost.
 """
 
 from __future__ import annotations
@@ -27,10 +31,15 @@ from slack_bolt.app.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.ackfirst import AckFirst
+from bot.slack import runner
+
 ANY = re.compile(".*")
 
 
-def build(*, token: str, signing_secret: str, api_url: str) -> web.Application:
+def build(
+    *, token: str, signing_secret: str, api_url: str, prompt: bool = False
+) -> web.Application:
     client = AsyncWebClient(token=token, base_url=api_url, timeout=10)
     app = AsyncApp(
         client=client,
@@ -45,6 +54,8 @@ def build(*, token: str, signing_secret: str, api_url: str) -> web.Application:
     app.command(ANY)(only_ack)
     app.action(ANY)(only_ack)
     app.view(ANY)(only_ack)
+    if prompt:
+        runner.install(app, AckFirst())
 
     async def events(request: web.Request) -> web.Response:
         bolt_request = await to_bolt_request(request)
@@ -64,6 +75,7 @@ async def serve(port: int) -> None:
         token=os.environ["SLACK_BOT_TOKEN"],
         signing_secret=os.environ["SLACK_SIGNING_SECRET"],
         api_url=os.environ["SLACK_API_URL"],
+        prompt=os.environ.get("BARE_ACK_PROMPT") == "1",
     )
     runner = web.AppRunner(web_app, access_log=None)
     await runner.setup()

@@ -31,6 +31,18 @@ def test_ack_latency_runs_every_phase_against_bot_and_baseline(
     assert "DRS batch-starting calls: 8 " in out
 
 
+def test_ack_latency_against_a_baseline_that_answers_as_promptly_as_the_bot(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    args = "--requests 2 --concurrency 1 --drs-latency 0.05 --slack-latency 0.01 --rate 200"
+    code = ack_latency.main([*args.split(), "--prompt-baseline"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "answers as soon as it does" in out
+    for kind in ack_latency.KINDS:
+        assert re.search(rf"^{kind}\s+1\s+2 \|", out, flags=re.MULTILINE), out
+
+
 def test_batch_scaling_reports_each_size_within_its_bound(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
