@@ -55,6 +55,7 @@ from bench.stack import (
     BareAckProcess,
     BotProcess,
     LoopLag,
+    Placement,
     SimProcess,
     Spread,
     ms,
@@ -308,6 +309,14 @@ def _users(n: int) -> dict[str, FakeUser]:
 
 
 async def run(args: argparse.Namespace) -> int:
+    placement = None if args.no_pin else Placement.split()
+    if placement is None:
+        return await _run(args, None)
+    with placement.this_thread():
+        return await _run(args, placement)
+
+
+async def _run(args: argparse.Namespace, placement: Placement | None) -> int:
     levels: list[int] = args.concurrency
     users = _users(max(WARM_UP_SENDERS, *levels))
     requesters = sorted(u for u in users if u.startswith("UR"))
@@ -334,9 +343,13 @@ async def run(args: argparse.Namespace) -> int:
                 profile=args.profile_bot,
             )
             bare = BareAckProcess(tmp, slack_url=fake.url, prompt=args.prompt_baseline)
+            if placement is not None:
+                placement.load(sim.pid, nice=5)
+                placement.serve(bot.pid)
+                placement.serve(bare.pid)
             try:
                 await asyncio.gather(bot.ready(), bare.ready())
-                return await _measure(args, fake, sim, bot, bare, jobs)
+                return await _measure(args, fake, sim, bot, bare, jobs, placement)
             finally:
                 await asyncio.gather(bot.stop(), bare.stop())
                 if args.show_logs:
@@ -353,10 +366,13 @@ async def _measure(
     bot: BotProcess,
     bare: BareAckProcess,
     jobs: list[str],
+    placement: Placement | None,
 ) -> int:
     driver = CapturingDriver(events_url=bot.events_url, signing_secret=SIGNING_SECRET, fake=fake)
     firer = Firer()
     await firer.start()
+    if placement is not None:
+        placement.load(firer.pid)
     lag = LoopLag()
     lag.start()
     bench = Bench(args, fake, bot, bare, driver, firer, jobs, Watcher(fake), lag)
@@ -375,7 +391,7 @@ async def _measure(
         await firer.stop()
         await driver.aclose()
     starts = sum(1 for c in await sim.calls() if c.get("endpoint") == "batch-starting")
-    _print(args, rows, bench, starts, elapsed, bot)
+    _print(args, rows, bench, starts, elapsed, bot, placement)
     return 1 if bench.problems else 0
 
 
@@ -386,6 +402,7 @@ def _print(
     starts: int,
     elapsed: float,
     bot: BotProcess,
+    placement: Placement | None,
 ) -> None:
     baseline = "a Bolt app that only acks"
     if args.prompt_baseline:
@@ -395,6 +412,11 @@ def _print(
         "(bench/bare_ack.py),\nthe same signed requests in the same bursts, "
         f"{args.rate:g} requests/s on average; DRS answers in {args.drs_latency * 1000:.0f} ms, "
         f"the Slack Web API in {args.slack_latency * 1000:.0f} ms."
+    )
+    print(
+        f"Placement: {placement.describe()}."
+        if placement is not None
+        else "Placement: none (every process on any CPU)."
     )
     head = (
         f"{'request':<15}{'senders':>8}{'n':>6} | {'bot p50':>8}{'p95':>8}{'p99':>8}{'max':>8} |"
@@ -488,6 +510,11 @@ def main(argv: list[str] | None = None) -> int:
         "--prompt-baseline",
         action="store_true",
         help="the baseline answers as soon as it acks, like the bot (not at Bolt's 10 ms checks)",
+    )
+    parser.add_argument(
+        "--no-pin",
+        action="store_true",
+        help="leave every process on any CPU (default: the measured server gets one of its own)",
     )
     parser.add_argument(
         "--profile-bot", type=Path, default=None, metavar="FILE", help="cProfile the bot into FILE"

@@ -67,6 +67,11 @@ class Firer:
             limit=64 * 1024 * 1024,
         )
 
+    @property
+    def pid(self) -> int:
+        assert self._proc is not None
+        return self._proc.pid
+
     async def burst(self, url: str, requests: Sequence[Sent]) -> list[Answer]:
         proc = self._proc
         assert proc is not None and proc.stdin is not None and proc.stdout is not None

@@ -19,7 +19,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -272,6 +272,60 @@ class BareAckProcess(Child):
 
     async def ready(self) -> None:
         await self.wait_http(f"{self.url}/healthz")
+
+
+# -- placement --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Placement:
+    """CPUs for the server being measured, and the others for everything else (Linux).
+
+    On a small machine the load generator and the fakes standing in for Slack and DRS (which
+    in production run on other machines) would otherwise take CPU time from the server in
+    the middle of a burst, more or less from one burst to the next; the measured server, bot
+    or baseline alike, gets a CPU of its own instead.
+    """
+
+    server: frozenset[int]
+    rest: frozenset[int]
+
+    @classmethod
+    def split(cls) -> Placement | None:
+        """The first CPU for the server, the others for the rest; None with fewer than two
+        CPUs, or where processes cannot be placed (not Linux)."""
+        cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+        if len(cpus) < 2:
+            return None
+        return cls(frozenset(cpus[:1]), frozenset(cpus[1:]))
+
+    def serve(self, pid: int) -> None:
+        os.sched_setaffinity(pid, self.server)
+
+    def load(self, pid: int, *, nice: int = 0) -> None:
+        """Keep ``pid`` off the server's CPU; ``nice`` (> 0) lets the firer go first."""
+        os.sched_setaffinity(pid, self.rest)
+        if nice:
+            os.setpriority(os.PRIO_PROCESS, pid, nice)
+
+    @contextlib.contextmanager
+    def this_thread(self) -> Iterator[None]:
+        """Keep this (the benchmark's) thread off the server's CPU, until the block ends."""
+        before = os.sched_getaffinity(0)
+        os.sched_setaffinity(0, self.rest)
+        try:
+            yield
+        finally:
+            os.sched_setaffinity(0, before)
+
+    def describe(self) -> str:
+        def cpus(which: frozenset[int]) -> str:
+            return ",".join(str(c) for c in sorted(which))
+
+        return (
+            f"the measured server on CPU {cpus(self.server)}; the sender, the fake Slack and "
+            f"the DRS simulator on CPU {cpus(self.rest)}"
+        )
 
 
 # -- figures ----------------------------------------------------------------------------------

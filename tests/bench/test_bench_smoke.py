@@ -7,11 +7,13 @@ only that every step works and every self-check passes (a benchmark exits non-ze
 
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
 
 from bench import ack_latency, batch_scaling, drs_transport
+from bench.stack import Placement
 
 
 def test_ack_latency_runs_every_phase_against_bot_and_baseline(
@@ -29,6 +31,18 @@ def test_ack_latency_runs_every_phase_against_bot_and_baseline(
         assert all(int(n) == 4 for _, n in rows), out
     # Two levels of four approvals each, every request started exactly once.
     assert "DRS batch-starting calls: 8 " in out
+    assert re.search(r"^Placement: (the measured server on CPU|none)", out, flags=re.MULTILINE)
+
+
+def test_placement_gives_the_server_a_cpu_of_its_own_and_gives_this_thread_its_cpus_back() -> None:
+    placement = Placement.split()
+    if placement is None:
+        pytest.skip("fewer than two CPUs, or no CPU affinity on this system")
+    assert placement.server and placement.rest and not placement.server & placement.rest
+    before = os.sched_getaffinity(0)
+    with placement.this_thread():
+        assert os.sched_getaffinity(0) == placement.rest
+    assert os.sched_getaffinity(0) == before
 
 
 def test_ack_latency_against_a_baseline_that_answers_as_promptly_as_the_bot(
