@@ -42,9 +42,10 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -255,28 +256,33 @@ class Bench:
             return [(kind, *await self.driver.build(action)) for kind, action in burst]
 
         makers = [functools.partial(build, burst) for burst in bursts]
-        self.lag.take()
-        cpu_before = self.bot.cpu_seconds() or 0.0
-        samples, sent = await send_bursts(self.firer, self.bot.events_url, makers, every)
-        cpu = (self.bot.cpu_seconds() or 0.0) - cpu_before
-        self.lags.append((f"{label}, {name} (bot)", self.lag.take()))
-        for s in samples:
-            rows[s.kind].bot.append(s)
-        _share_cpu(rows, samples, cpu, "bot_cpu")
-        return sent
+        return await self._time("bot", f"{label}, {name}", makers, every, rows)
 
     async def _baseline(
         self, label: str, name: str, sent: list[list[Sent]], every: float, rows: dict[str, Row]
     ) -> None:
         makers = [functools.partial(as_is, burst) for burst in sent]
+        await self._time("bare", f"{label}, {name}", makers, every, rows)
+
+    async def _time(
+        self,
+        side: Literal["bot", "bare"],
+        where: str,
+        makers: Sequence[Callable[[], Awaitable[list[Sent]]]],
+        every: float,
+        rows: dict[str, Row],
+    ) -> list[list[Sent]]:
+        """Send the bursts to ``side``, file its samples and CPU time in ``rows``; what went."""
+        server = self.bot if side == "bot" else self.bare
         self.lag.take()
-        cpu_before = self.bare.cpu_seconds() or 0.0
-        samples, _ = await send_bursts(self.firer, self.bare.events_url, makers, every)
-        cpu = (self.bare.cpu_seconds() or 0.0) - cpu_before
-        self.lags.append((f"{label}, {name} (bare)", self.lag.take()))
+        cpu_before = server.cpu_seconds() or 0.0
+        samples, sent = await send_bursts(self.firer, server.events_url, makers, every)
+        cpu = (server.cpu_seconds() or 0.0) - cpu_before
+        self.lags.append((f"{where} ({side})", self.lag.take()))
         for s in samples:
-            rows[s.kind].bare.append(s)
-        _share_cpu(rows, samples, cpu, "bare_cpu")
+            getattr(rows[s.kind], side).append(s)
+        _share_cpu(rows, samples, cpu, f"{side}_cpu")
+        return sent
 
     # -- the requests ------------------------------------------------------------------------
 

@@ -187,9 +187,11 @@ class Store:
     # -- requests ---------------------------------------------------------------------------
 
     def insert_request(self, req: StartRequest, *, actor: str, detail: dict[str, object]) -> None:
-        """Store a new request with its jobs and a ``requested`` audit event, atomically."""
-        with self._tx() as db:
-            _insert_request(db, req, actor, detail)
+        """Store a new request with its jobs and a ``requested`` audit event, atomically
+        (:meth:`insert_requests` for one); raises what storing it raised."""
+        (failure,) = self.insert_requests([NewRequest(req, actor, detail)])
+        if failure is not None:
+            raise failure
 
     def insert_requests(self, items: Sequence[NewRequest]) -> list[sqlite3.Error | None]:
         """Store several new requests in one transaction, so with one commit.

@@ -272,6 +272,17 @@ URL_KINDS = ("issued", "unknown", "refused", "junk", "empty", "missing")
 DELETE = object()
 
 
+def interactive(kind: str, *, team: str, user: str) -> dict[str, Any]:
+    """What every interactive payload of ``kind`` starts with, from ``team`` and ``user``."""
+    return {
+        "type": kind,
+        "team": {"id": team, "domain": "startjobs"},
+        "user": {"id": user, "username": "someone", "team_id": team},
+        "api_app_id": "A0STARTJOBS",
+        "token": "fake-verification-token",
+    }
+
+
 def trigger_and_url(
     stack: BackgroundStack, user: str, trigger: str, url_kind: str
 ) -> dict[str, str]:
@@ -427,11 +438,7 @@ def test_button_clicks_with_broken_fields(stack: BackgroundStack, errors: ErrorR
     ) -> None:
         def make() -> tuple[bytes, str]:
             payload: dict[str, Any] = {
-                "type": "block_actions",
-                "team": {"id": team, "domain": "startjobs"},
-                "user": {"id": user, "username": "someone", "team_id": team},
-                "api_app_id": "A0STARTJOBS",
-                "token": "fake-verification-token",
+                **interactive("block_actions", team=team, user=user),
                 "container": {
                     "type": "message",
                     "message_ts": stack.message_ts,
@@ -569,11 +576,7 @@ def test_modal_submissions_with_broken_fields(stack: BackgroundStack, errors: Er
 
         def make() -> tuple[bytes, str]:
             payload: dict[str, Any] = {
-                "type": "view_submission",
-                "team": {"id": team, "domain": "startjobs"},
-                "user": {"id": user, "username": "someone", "team_id": team},
-                "api_app_id": "A0STARTJOBS",
-                "token": "fake-verification-token",
+                **interactive("view_submission", team=team, user=user),
                 "trigger_id": stack.h.slack.issue_trigger_id(user or "U0NOBODY"),
                 "view": {
                     "id": view_id,
