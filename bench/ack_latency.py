@@ -348,7 +348,12 @@ async def _run(args: argparse.Namespace, placement: Placement | None) -> int:
                 env=env,
                 profile=args.profile_bot,
             )
-            bare = BareAckProcess(tmp, slack_url=fake.url, prompt=args.prompt_baseline)
+            bare = BareAckProcess(
+                tmp,
+                slack_url=fake.url,
+                prompt=args.prompt_baseline,
+                inbound=args.inbound_baseline,
+            )
             if placement is not None:
                 placement.load(sim.pid, nice=5)
                 placement.serve(bot.pid)
@@ -413,6 +418,8 @@ def _print(
     baseline = "a Bolt app that only acks"
     if args.prompt_baseline:
         baseline += " and answers as soon as it does, as the bot does"
+    if args.inbound_baseline:
+        baseline += ", reading requests as the bot does"
     print(
         f"\nAck latency (ms): the bot (python -m bot) vs {baseline} "
         "(bench/bare_ack.py),\nthe same signed requests in the same bursts, "
@@ -516,6 +523,11 @@ def main(argv: list[str] | None = None) -> int:
         "--prompt-baseline",
         action="store_true",
         help="the baseline answers as soon as it acks, like the bot (not at Bolt's 10 ms checks)",
+    )
+    parser.add_argument(
+        "--inbound-baseline",
+        action="store_true",
+        help="the baseline reads requests as the bot does (signature first, yarl's decoder)",
     )
     parser.add_argument(
         "--no-pin",

@@ -1,6 +1,6 @@
 """The ack-latency baseline: a Bolt app whose listeners only acknowledge.
 
-Same Bolt (``AsyncApp``, ``process_before_response=False``), same aiohttp adapter calls, same
+Same Bolt (``AsyncApp``, ``process_before_response=False``), Bolt's aiohttp adapter, same
 request signing and the same single-workspace authorization (one ``auth.test`` against the
 fake Slack, then cached) as the bot; nothing else. ``bench/ack_latency.py`` starts it as a
 separate process and sends it the very requests the bot received.
@@ -9,8 +9,10 @@ separate process and sends it the very requests the bot received.
         .venv/bin/python bench/bare_ack.py
 
 With ``BARE_ACK_PROMPT=1`` it answers the way the bot does, as soon as a listener acks
-(:mod:`bot.slack.runner`), instead of at Bolt's next 10 ms check: the baseline for what the
-bot's listeners themselves cost.
+(:mod:`bot.slack.runner`), instead of at Bolt's next 10 ms check; with ``BARE_ACK_INBOUND=1``
+it reads requests the way the bot does (:mod:`bot.slack.inbound`: the signature first, yarl's
+decoder) instead of with Bolt's adapter. With both, it is the baseline for what the bot's
+listeners themselves cost.
 """
 
 from __future__ import annotations
@@ -29,16 +31,17 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.app.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.ackfirst import AckFirst
-from bot.slack import runner
+from bot.slack import inbound, runner
 
 ANY = re.compile(".*")
 
 
 def build(
-    *, token: str, signing_secret: str, api_url: str, prompt: bool = False
+    *, token: str, signing_secret: str, api_url: str, prompt: bool = False, lean: bool = False
 ) -> web.Application:
     client = AsyncWebClient(token=token, base_url=api_url, timeout=10)
     app = AsyncApp(
@@ -57,8 +60,16 @@ def build(
     if prompt:
         runner.install(app, AckFirst())
 
+    verifier = SignatureVerifier(signing_secret)
+
     async def events(request: web.Request) -> web.Response:
-        bolt_request = await to_bolt_request(request)
+        if lean:
+            raw = await request.text()
+            if not inbound.signed(verifier, raw, request.headers):
+                return web.json_response({"error": "invalid request"}, status=401)
+            bolt_request = inbound.bolt_request(raw, request.query_string, request.headers)
+        else:
+            bolt_request = await to_bolt_request(request)
         return await to_aiohttp_response(await app.async_dispatch(bolt_request))
 
     async def healthz(_: web.Request) -> web.Response:
@@ -76,6 +87,7 @@ async def serve(port: int) -> None:
         signing_secret=os.environ["SLACK_SIGNING_SECRET"],
         api_url=os.environ["SLACK_API_URL"],
         prompt=os.environ.get("BARE_ACK_PROMPT") == "1",
+        lean=os.environ.get("BARE_ACK_INBOUND") == "1",
     )
     runner = web.AppRunner(web_app, access_log=None)
     await runner.setup()

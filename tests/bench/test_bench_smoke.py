@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from bench import ack_latency, batch_scaling, drs_transport
+from bench import ack_latency, batch_scaling, drs_transport, form_reading
 from bench.stack import Placement
 
 
@@ -45,14 +45,14 @@ def test_placement_gives_the_server_a_cpu_of_its_own_and_gives_this_thread_its_c
     assert os.sched_getaffinity(0) == before
 
 
-def test_ack_latency_against_a_baseline_that_answers_as_promptly_as_the_bot(
+def test_ack_latency_against_a_baseline_that_answers_and_reads_as_the_bot_does(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     args = "--requests 2 --concurrency 1 --drs-latency 0.05 --slack-latency 0.01 --rate 200"
-    code = ack_latency.main([*args.split(), "--prompt-baseline"])
+    code = ack_latency.main([*args.split(), "--prompt-baseline", "--inbound-baseline"])
     out = capsys.readouterr().out
     assert code == 0, out
-    assert "answers as soon as it does" in out
+    assert "answers as soon as it does, as the bot does, reading requests as the bot does" in out
     for kind in ack_latency.KINDS:
         assert re.search(rf"^{kind}\s+1\s+2 \|", out, flags=re.MULTILINE), out
 
@@ -92,3 +92,17 @@ def test_drs_transport_prints_both_transports_and_their_ratio(
     assert float(ratio.group(1)) == pytest.approx(
         float(ours.group(1)) / float(base.group(1)), abs=0.01
     )
+
+
+def test_form_reading_prints_bolt_and_the_bot_side_by_side(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert form_reading.main(["--reads", "20", "--rounds", "1"]) == 0
+    out = capsys.readouterr().out
+    kinds = r"(slash command|Approve click|start submission)"
+    figures = r"\s+(\d+)\s+(\d+\.\d)\s+(\d+\.\d)\s+(\d+\.\d\d)"
+    rows = re.findall(rf"^{kinds}{figures}$", out, re.MULTILINE)
+    assert [r[0] for r in rows] == ["slash command", "Approve click", "start submission"], out
+    for _, size, base, ours, ratio in rows:
+        assert int(size) > 0 and float(base) > 0 and float(ours) > 0
+        assert float(ratio) == pytest.approx(float(ours) / float(base), abs=0.02)
