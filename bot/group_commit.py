@@ -1,48 +1,69 @@
-"""New requests made at the same moment are stored with one commit.
+"""Writes made at the same moment are committed together.
 
-A request is stored before its form is acknowledged, so the commit is on the answer's path.
-Most of an insert's cost is its commit (the write-ahead log is appended once per commit), and
-requests come in bursts (a team filing its migration windows at once), so the inserts
-queued during one turn of the event loop are written together at the start of the next
-(:meth:`bot.store.Store.insert_requests`): one commit for the lot, each in a savepoint of its
-own. Each caller returns only once its request is committed, as with a single insert.
+A new request is stored, and an approval (or a rejection, a cancellation) decided, before the
+form or button is acknowledged, so the commit is on the answer's path. Most of a small write's
+cost is its commit (the write-ahead log is appended once per commit), and requests come in
+bursts (a team filing its migration windows at once, leads approving them one after another),
+so the writes queued during one turn of the event loop are made together at the start of the
+next (:meth:`bot.store.Store.write`): one commit for the lot, each in a savepoint of its own.
+Each caller returns only once its write is committed, as with a write of its own, and gets
+what its write gave or raised.
 """
 
 from __future__ import annotations
 
 import asyncio
 
-from bot.core.request import StartRequest
-from bot.store import NewRequest, Store
+from bot.core.request import RequestState, StartRequest
+from bot.store import Decision, NewRequest, Store, Write
 
 
 class GroupCommit:
-    """Inserts requests for many callers, one transaction per turn of the event loop."""
+    """Makes many callers' writes, one transaction per turn of the event loop."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._queued: list[tuple[NewRequest, asyncio.Future[None]]] = []
+        self._queued: list[tuple[Write, asyncio.Future[object]]] = []
 
     async def insert(self, req: StartRequest, *, actor: str, detail: dict[str, object]) -> None:
         """Store ``req``; raises what storing it raised (its id taken, the disk full...)."""
+        await self.run(self.store.inserting(NewRequest(req, actor, detail)))
+
+    async def decide(
+        self,
+        request_id: str,
+        *,
+        target: RequestState,
+        actor: str | None,
+        now: float,
+        comment: str | None = None,
+    ) -> Decision:
+        """:meth:`bot.store.Store.decide`, committed with the writes made at the same moment."""
+        won = await self.run(
+            self.store.deciding(request_id, target=target, actor=actor, now=now, comment=comment)
+        )
+        return Decision(won=won is True, request=self.store.get(request_id))
+
+    async def run(self, write: Write) -> object:
+        """Make ``write`` in the next group; what it gave, or raise what it raised."""
         loop = asyncio.get_running_loop()
-        stored: asyncio.Future[None] = loop.create_future()
+        done: asyncio.Future[object] = loop.create_future()
         if not self._queued:
             loop.call_soon(self._commit)
-        self._queued.append((NewRequest(req, actor, detail), stored))
-        await stored
+        self._queued.append((write, done))
+        return await done
 
     def _commit(self) -> None:
         queued, self._queued = self._queued, []
-        failures: list[Exception | None]
+        results: list[object]
         try:
-            failures = list(self.store.insert_requests([item for item, _ in queued]))
+            results = self.store.write([write for write, _ in queued])
         except Exception as exc:
-            failures = [exc for _ in queued]  # the transaction failed: none is stored
-        for (_, stored), failure in zip(queued, failures, strict=True):
-            if stored.done():  # its caller was cancelled; the request is stored all the same
+            results = [exc for _ in queued]  # the transaction failed: none was made
+        for (_, done), result in zip(queued, results, strict=True):
+            if done.done():  # its caller was cancelled; the write is made all the same
                 continue
-            if failure is None:
-                stored.set_result(None)
+            if isinstance(result, Exception):
+                done.set_exception(result)
             else:
-                stored.set_exception(failure)
+                done.set_result(result)

@@ -20,10 +20,11 @@ call, so after a crash the call may have reached DRS and must never be sent agai
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -133,6 +134,10 @@ class Start:
     outcome_ts: str | None
 
 
+Write = Callable[[sqlite3.Connection], object]
+"""One write of several in a transaction (:meth:`Store.write`)."""
+
+
 @dataclass(frozen=True, slots=True)
 class NewRequest:
     """A request to store, who made it, and the detail of its ``requested`` audit event."""
@@ -194,27 +199,37 @@ class Store:
             raise failure
 
     def insert_requests(self, items: Sequence[NewRequest]) -> list[sqlite3.Error | None]:
-        """Store several new requests in one transaction, so with one commit.
+        """Store several new requests in one transaction, so with one commit (:meth:`write`);
+        the error of each that could not be stored in its place, None for those stored."""
+        results = self.write([self.inserting(item) for item in items])
+        return [r if isinstance(r, sqlite3.Error) else None for r in results]
 
-        Each goes in a savepoint of its own: one that cannot be stored (its id is taken)
-        leaves the others stored, and its error is returned in its place (None for those
-        stored). An error that ends the transaction itself is raised, and none is stored.
+    def inserting(self, item: NewRequest) -> Write:
+        """The write that stores ``item`` (for :meth:`write`); it gives None."""
+        return functools.partial(
+            _insert_request, req=item.request, actor=item.actor, detail=item.detail
+        )
+
+    def write(self, writes: Sequence[Write]) -> list[object]:
+        """Run several writes in one transaction, so with one commit; what each gave, in order.
+
+        Each runs in a savepoint of its own: one that fails (a request id taken) is undone
+        alone and its ``sqlite3.Error`` is given in its place, while the others are kept. An
+        error that ends the transaction itself is raised, and none of them is kept.
         """
-        failures: list[sqlite3.Error | None] = []
+        results: list[object] = []
         with self._tx() as db:
-            for item in items:
-                db.execute("SAVEPOINT new_request")
+            for one in writes:
+                db.execute("SAVEPOINT one_write")
                 try:
-                    _insert_request(db, item.request, item.actor, item.detail)
+                    results.append(one(db))
                 except sqlite3.Error as exc:
                     if not db.in_transaction:
                         raise
-                    db.execute("ROLLBACK TO new_request")
-                    failures.append(exc)
-                else:
-                    failures.append(None)
-                db.execute("RELEASE new_request")
-        return failures
+                    db.execute("ROLLBACK TO one_write")
+                    results.append(exc)
+                db.execute("RELEASE one_write")
+        return results
 
     def get(self, request_id: str) -> StartRequest | None:
         row = self._db.execute("SELECT * FROM requests WHERE id = ?", (request_id,)).fetchone()
@@ -337,45 +352,46 @@ class Store:
         Approving also claims attempt 1 of its start (all its jobs) in the same transaction,
         so the start is recorded as owed before anyone can see the approval.
         """
+        write = self.deciding(
+            request_id,
+            target=target,
+            actor=actor,
+            now=now,
+            comment=comment,
+            require_unexpired=require_unexpired,
+        )
+        (won,) = self.write([write])
+        if isinstance(won, sqlite3.Error):
+            raise won
+        return Decision(won=won is True, request=self.get(request_id))
+
+    def deciding(
+        self,
+        request_id: str,
+        *,
+        target: RequestState,
+        actor: str | None,
+        now: float,
+        comment: str | None = None,
+        require_unexpired: bool = True,
+    ) -> Write:
+        """The write that makes :meth:`decide`'s decision (for :meth:`write`); it gives True
+        if it moved the request, False if the request was no longer pending."""
         assert target in (
             RequestState.APPROVED,
             RequestState.REJECTED,
             RequestState.CANCELLED,
             RequestState.EXPIRED,
         )
-        with self._tx() as db:
-            sql = """UPDATE requests SET state = ?, decided_by = ?, decided_at = ?,
-                decision_comment = ?, message_stale = 1 WHERE id = ? AND state = ?"""
-            params: list[object] = [
-                target.value,
-                actor,
-                now,
-                comment,
-                request_id,
-                RequestState.PENDING.value,
-            ]
-            if require_unexpired:
-                sql += " AND expires_at > ?"
-                params.append(now)
-            won = db.execute(sql, params).rowcount == 1
-            if won:
-                kind = {
-                    RequestState.APPROVED: AuditKind.APPROVED,
-                    RequestState.REJECTED: AuditKind.REJECTED,
-                    RequestState.CANCELLED: AuditKind.CANCELLED,
-                    RequestState.EXPIRED: AuditKind.EXPIRED,
-                }[target]
-                _audit(db, request_id, now, actor, kind, {"comment": comment} if comment else {})
-                if target is RequestState.APPROVED:
-                    job_ids = [
-                        r[0]
-                        for r in db.execute(
-                            "SELECT job_id FROM request_jobs WHERE request_id = ? ORDER BY seq",
-                            (request_id,),
-                        )
-                    ]
-                    _insert_start(db, request_id, 1, job_ids, actor, now)
-        return Decision(won=won, request=self.get(request_id))
+        return functools.partial(
+            _decide,
+            request_id=request_id,
+            target=target,
+            actor=actor,
+            now=now,
+            comment=comment,
+            require_unexpired=require_unexpired,
+        )
 
     def expired_pending(self, now: float) -> list[str]:
         return self._ids(
@@ -652,8 +668,52 @@ def _create_private(path: Path) -> None:
     os.close(fd)
 
 
+def _decide(
+    db: sqlite3.Connection,
+    *,
+    request_id: str,
+    target: RequestState,
+    actor: str | None,
+    now: float,
+    comment: str | None,
+    require_unexpired: bool,
+) -> bool:
+    sql = """UPDATE requests SET state = ?, decided_by = ?, decided_at = ?,
+        decision_comment = ?, message_stale = 1 WHERE id = ? AND state = ?"""
+    params: list[object] = [
+        target.value,
+        actor,
+        now,
+        comment,
+        request_id,
+        RequestState.PENDING.value,
+    ]
+    if require_unexpired:
+        sql += " AND expires_at > ?"
+        params.append(now)
+    won = db.execute(sql, params).rowcount == 1
+    if won:
+        kind = {
+            RequestState.APPROVED: AuditKind.APPROVED,
+            RequestState.REJECTED: AuditKind.REJECTED,
+            RequestState.CANCELLED: AuditKind.CANCELLED,
+            RequestState.EXPIRED: AuditKind.EXPIRED,
+        }[target]
+        _audit(db, request_id, now, actor, kind, {"comment": comment} if comment else {})
+        if target is RequestState.APPROVED:
+            job_ids = [
+                r[0]
+                for r in db.execute(
+                    "SELECT job_id FROM request_jobs WHERE request_id = ? ORDER BY seq",
+                    (request_id,),
+                )
+            ]
+            _insert_start(db, request_id, 1, job_ids, actor, now)
+    return won
+
+
 def _insert_request(
-    db: sqlite3.Connection, req: StartRequest, actor: str, detail: dict[str, object]
+    db: sqlite3.Connection, *, req: StartRequest, actor: str, detail: dict[str, object]
 ) -> None:
     db.execute(
         """INSERT INTO requests (id, team_id, channel_id, requester_id, project, region,

@@ -146,7 +146,7 @@ class Workflow:
         ack_first: AckFirst | None = None,
     ) -> None:
         self.store = store
-        self._inserts = GroupCommit(store)
+        self._writes = GroupCommit(store)
         self.slack = slack
         self.policy = policy
         self.directory = directory
@@ -268,7 +268,7 @@ class Workflow:
             created_at=now,
             expires_at=now + self.tuning.expire_seconds,
         )
-        await self._inserts.insert(
+        await self._writes.insert(
             req,
             actor=draft.requester_id,
             detail={
@@ -409,7 +409,7 @@ class Workflow:
         check = await self.check_decision(request_id, user, "approve")
         if not check.ok:
             return check
-        result = self.store.decide(
+        result = await self._writes.decide(
             request_id, target=RequestState.APPROVED, actor=user, now=self.clock(), comment=comment
         )
         if not result.won:
@@ -436,7 +436,7 @@ class Workflow:
         check = await self.check_decision(request_id, user, action)
         if not check.ok:
             return check
-        result = self.store.decide(
+        result = await self._writes.decide(
             request_id, target=target, actor=user, now=self.clock(), comment=comment
         )
         assert result.request is not None

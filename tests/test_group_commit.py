@@ -1,5 +1,5 @@
-"""Requests made at the same moment are stored with one commit, each caller returning only
-once its own request is on disk, and one failure touching nobody else."""
+"""Writes made at the same moment (new requests, decisions) are committed together, each caller
+returning only once its own write is on disk, and one failure touching nobody else."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from test_store import make_request
 
-from bot.core.request import RequestJob
+from bot.core.request import RequestJob, RequestState
 from bot.group_commit import GroupCommit
-from bot.store import Store
+from bot.store import StartState, Store
 
 
 @pytest.fixture
@@ -122,3 +122,88 @@ async def test_a_caller_that_gave_up_does_not_disturb_the_others(store: Store) -
     assert quitter.cancelled()
     # Queued before it gave up, it is stored all the same (maintenance publishes such requests).
     assert stored_ids(store.path) == {"SJ-QUIT0001", "SJ-STAY0001"}
+
+
+def states_on_disk(path: str) -> dict[str, str]:
+    with sqlite3.connect(path) as other:
+        return dict(other.execute("SELECT id, state FROM requests").fetchall())
+
+
+async def test_decisions_made_in_the_same_turn_share_one_commit_with_new_requests(
+    store: Store,
+) -> None:
+    ids = [f"SJ-DECIDE{i:02d}" for i in range(30)]
+    for rid in ids:
+        store.insert_request(make_request(rid), actor="U1", detail={})
+    group = GroupCommit(store)
+    statements = commits_of(store)
+    seen: dict[str, str] = {}
+
+    async def approve(rid: str) -> None:
+        decision = await group.decide(
+            rid, target=RequestState.APPROVED, actor="U2", now=1_500.0, comment="go"
+        )
+        assert decision.won and decision.request is not None
+        assert decision.request.state is RequestState.APPROVED
+        seen[rid] = states_on_disk(store.path)[rid]
+
+    await asyncio.gather(
+        *(approve(rid) for rid in ids),
+        group.insert(make_request("SJ-NEWONE01"), actor="U1", detail={}),
+    )
+    assert statements.count("COMMIT") == 1
+    assert seen == dict.fromkeys(ids, "approved")  # each returned once committed
+    for rid in ids:
+        start = store.start(rid, 1)  # approving claims the first start in the same write
+        assert start is not None and start.state is StartState.CLAIMED
+        assert [e.kind.value for e in store.events(rid)] == ["requested", "approved"]
+    assert states_on_disk(store.path)["SJ-NEWONE01"] == "pending"
+
+
+async def test_two_decisions_of_one_request_in_one_group_let_exactly_the_first_win(
+    store: Store,
+) -> None:
+    store.insert_request(make_request("SJ-RACE0001"), actor="U1", detail={})
+    group = GroupCommit(store)
+    approved, rejected, unknown = await asyncio.gather(
+        group.decide("SJ-RACE0001", target=RequestState.APPROVED, actor="U2", now=1_500.0),
+        group.decide(
+            "SJ-RACE0001", target=RequestState.REJECTED, actor="U3", now=1_500.0, comment="no"
+        ),
+        group.decide("SJ-NOSUCH01", target=RequestState.APPROVED, actor="U2", now=1_500.0),
+    )
+    assert approved.won and not rejected.won
+    assert rejected.request is not None and rejected.request.state is RequestState.APPROVED
+    assert rejected.request.decided_by == "U2"
+    assert not unknown.won and unknown.request is None
+    assert [e.kind.value for e in store.events("SJ-RACE0001")] == ["requested", "approved"]
+
+
+async def test_an_expired_request_is_not_approved_in_a_group(store: Store) -> None:
+    store.insert_request(make_request("SJ-EXPIRED1", expires_at=1_200.0), actor="U1", detail={})
+    decision = await GroupCommit(store).decide(
+        "SJ-EXPIRED1", target=RequestState.APPROVED, actor="U2", now=1_500.0
+    )
+    assert not decision.won
+    assert states_on_disk(store.path) == {"SJ-EXPIRED1": "pending"}
+    assert store.start("SJ-EXPIRED1", 1) is None
+
+
+async def test_a_decision_that_cannot_be_written_fails_alone_and_is_undone(store: Store) -> None:
+    for rid in ("SJ-CLAIMED1", "SJ-FINE0003"):
+        store.insert_request(make_request(rid), actor="U1", detail={})
+    # A start already claimed for a pending request: approving must claim it again, and fails.
+    store._db.execute(
+        "INSERT INTO starts (request_id, attempt, state, job_ids, actor, created_at)"
+        " VALUES ('SJ-CLAIMED1', 1, 'claimed', '[]', 'U9', 1.0)"
+    )
+    group = GroupCommit(store)
+    broken, fine = await asyncio.gather(
+        group.decide("SJ-CLAIMED1", target=RequestState.APPROVED, actor="U2", now=1_500.0),
+        group.decide("SJ-FINE0003", target=RequestState.APPROVED, actor="U2", now=1_500.0),
+        return_exceptions=True,
+    )
+    assert isinstance(broken, sqlite3.IntegrityError)
+    assert not isinstance(fine, BaseException) and fine.won
+    assert states_on_disk(store.path) == {"SJ-CLAIMED1": "pending", "SJ-FINE0003": "approved"}
+    assert [e.kind.value for e in store.events("SJ-CLAIMED1")] == ["requested"]
