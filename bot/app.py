@@ -23,6 +23,8 @@ import httpx
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.app.async_app import AsyncApp
+from slack_bolt.middleware.async_middleware import AsyncMiddleware
+from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.signature import SignatureVerifier
@@ -35,7 +37,7 @@ from bot.core.policy import Policy, ProjectPolicy
 from bot.drs import AkSkAuth, DrsClient, IamTokenAuth
 from bot.drs.auth import Authenticator
 from bot.drs.transport import DrsTransport
-from bot.slack import actions, commands, inbound, options, runner, submissions
+from bot.slack import actions, commands, inbound, matchers, options, runner, submissions
 from bot.slack.directory import Directory
 from bot.store import Store
 from bot.workflow import Tuning, Workflow
@@ -155,12 +157,13 @@ def build_bot(
         raise_error_for_unhandled_request=False,
     )
     runner.install(app, ack_first)
-    app.use(_screen)
+    app.use(Screen())
     app.error(_on_error)
     commands.register(app, workflow, max_jobs=settings.max_jobs)
     actions.register(app, workflow)
     submissions.register(app, workflow, max_jobs=settings.max_jobs)
     options.register(app, workflow)
+    matchers.install(app)
     return Bot(
         app=app,
         workflow=workflow,
@@ -215,17 +218,23 @@ _PAYLOAD_SHAPES: tuple[tuple[tuple[str, ...], type], ...] = (
 )
 
 
-async def _screen(
-    body: Any, context: Any, next: Callable[[], Awaitable[None]]
-) -> BoltResponse | None:
-    """Bolt middleware (one, as each costs Bolt a round of argument building): refuse a
-    malformed payload (:func:`_malformed`) or one from another workspace."""
-    if isinstance(body, dict):
-        refusal = _malformed(body) or _foreign(body, context)
-        if refusal is not None:
-            return refusal
-    await next()
-    return None
+class Screen(AsyncMiddleware):
+    """Bolt middleware: refuse a malformed payload (:func:`_malformed`) or one from another
+    workspace. A class, not a function: Bolt builds a function's arguments for each request."""
+
+    async def async_process(
+        self,
+        *,
+        req: AsyncBoltRequest,
+        resp: BoltResponse,
+        next: Callable[[], Awaitable[BoltResponse]],
+    ) -> BoltResponse | None:
+        body = req.body
+        if isinstance(body, dict):
+            refusal = _malformed(body) or _foreign(body, req.context)
+            if refusal is not None:
+                return refusal
+        return await next()
 
 
 def _malformed(body: dict[str, Any]) -> BoltResponse | None:
