@@ -156,6 +156,8 @@ async def test_an_unsigned_body_is_refused_without_being_read(
         heavy = ("payload=" + "%7B%22a%22%3A" * 70_000).encode()
         forged = await h.d.raw(heavy, content_type=FORM, signature="v0=" + "0" * 64)
         assert forged.status == 401
+        posing = await h.d.raw(b"ssl_check=1&" + heavy, content_type=FORM, signature="v0=0")
+        assert posing.status == 401  # too large to be Slack's certificate probe
         assert read == []
         # Slack's certificate probe is Bolt's to answer; a signed request is read once.
         probe = await h.d.raw(b"ssl_check=1&token=x", content_type=FORM, signature="v0=0")
