@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 1024 * 1024  # Slack payloads are far smaller; anything bigger is refused
 DRS_IN_FLIGHT = 50  # DRS and IAM calls in flight at once (connections kept alive); more wait
 BODY_READ_SECONDS = 10.0  # a sender slower than this is cut off (Slack sends in milliseconds)
+CHECKPOINT_SECONDS = 2.0  # the write-ahead log is copied into the database this often
 
 
 @dataclass
@@ -54,12 +55,15 @@ class Bot:
     """A built bot: everything one process needs, ready to serve."""
 
     app: AsyncApp
+    listeners: runner.PromptListenerRunner
     workflow: Workflow
     store: Store
     slack: AsyncWebClient
     http: httpx.AsyncClient
     settings: Settings
     maintenance_every: float = 5.0
+    checkpoint_every: float = CHECKPOINT_SECONDS
+    last_checkpoint: tuple[int, int] | None = None  # pages in the log, pages copied
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start_background(self) -> None:
@@ -77,6 +81,23 @@ class Bot:
                 context=background_context(),
             )
         )
+        self._tasks.append(
+            asyncio.create_task(
+                self._checkpoints(self.checkpoint_every),
+                name="checkpoints",
+                context=background_context(),
+            )
+        )
+
+    async def _checkpoints(self, every: float) -> None:
+        """Checkpoint the database in a thread every ``every`` seconds (the store's commits
+        do not: :class:`bot.store.Store`), so no answer waits for one."""
+        while True:
+            await asyncio.sleep(every)
+            try:
+                self.last_checkpoint = await asyncio.to_thread(self.store.checkpoint)
+            except Exception:
+                log.exception("checkpointing the database failed; next try in %.1f s", every)
 
     async def aclose(self) -> None:
         for task in self._tasks:
@@ -84,6 +105,7 @@ class Bot:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await self.listeners.drain(5.0)
         await self.workflow.drain(5.0)
         await self.http.aclose()
         if self.slack.session is not None:
@@ -113,7 +135,7 @@ def build_bot(
         timeout=httpx.Timeout(connect=5.0, read=settings.drs_timeout, write=10.0, pool=10.0),
         transport=DrsTransport(max_in_flight=DRS_IN_FLIGHT, give_way=ack_first.give_way),
     )
-    store = Store(settings.db_path)
+    store = Store(settings.db_path, autocheckpoint=False)
     directory = Directory(slack, ttl=settings.group_cache_ttl)
     tuning = tuning or Tuning(
         expire_seconds=policy.defaults.expire_hours * 3600,
@@ -156,7 +178,7 @@ def build_bot(
         process_before_response=False,
         raise_error_for_unhandled_request=False,
     )
-    runner.install(app, ack_first)
+    listeners = runner.install(app, ack_first)
     app.use(Screen())
     app.error(_on_error)
     commands.register(app, workflow, max_jobs=settings.max_jobs)
@@ -166,6 +188,7 @@ def build_bot(
     matchers.install(app)
     return Bot(
         app=app,
+        listeners=listeners,
         workflow=workflow,
         store=store,
         slack=slack,

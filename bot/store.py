@@ -158,7 +158,11 @@ class Decision:
 class Store:
     """SQLite-backed storage. One instance per process; methods are short transactions."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, autocheckpoint: bool = True) -> None:
+        """``autocheckpoint=False``: commits never copy the write-ahead log into the database
+        (SQLite does that in the commit that fills the log past 1,000 pages, with an fsync,
+        stalling that commit for milliseconds, more on slow disks); whoever opens the store
+        so must call :meth:`checkpoint` regularly, off the event loop."""
         self.path = str(path)
         if self.path != ":memory:":
             _create_private(Path(self.path))
@@ -169,6 +173,8 @@ class Store:
         self._db.execute("PRAGMA busy_timeout = 10000")
         if self.path != ":memory:":
             self._db.execute("PRAGMA journal_mode = WAL")
+            if not autocheckpoint:
+                self._db.execute("PRAGMA wal_autocheckpoint = 0")
         self._db.execute("PRAGMA synchronous = NORMAL")
         self._db.execute("PRAGMA foreign_keys = ON")
         self._db.executescript(_SCHEMA)
@@ -176,6 +182,17 @@ class Store:
 
     def close(self) -> None:
         self._db.close()
+
+    def checkpoint(self) -> tuple[int, int]:
+        """Copy the committed write-ahead log into the database, without waiting for or
+        blocking writers (a passive checkpoint); on a connection of its own, so it can run in
+        a thread while the event loop goes on committing. Pages in the log and pages copied.
+        """
+        if self.path == ":memory:":
+            return (0, 0)
+        with contextlib.closing(sqlite3.connect(self.path, timeout=10.0)) as db:
+            _, in_log, copied = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        return (int(in_log), int(copied))
 
     @contextlib.contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:

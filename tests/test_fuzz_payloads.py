@@ -126,6 +126,7 @@ class BackgroundStack:
         """Return once the bot's background work is done and Slack calls have stopped."""
         calls, still = len(self.h.slack.calls), 0
         while still < 3:
+            await self.h.b.listeners.drain(10.0)
             await self.h.b.workflow.drain(10.0)
             await asyncio.sleep(0.01)
             now = len(self.h.slack.calls)

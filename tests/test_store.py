@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import stat
 import threading
 from pathlib import Path
@@ -178,3 +179,47 @@ def test_retry_claims_only_when_nothing_in_flight(store: Store) -> None:
     retry = store.claim_retry("SJ-TEST0001", [JOBS[1]], actor="U2", now=1_103)
     assert retry is not None and retry.attempt == 2 and retry.job_ids == (JOBS[1],)
     assert store.claim_retry("SJ-TEST0001", [JOBS[1]], actor="U3", now=1_104) is None
+
+
+def _log_pages(path: Path) -> int:
+    """Pages in the write-ahead log, as another connection finds it (it copies none)."""
+    with sqlite3.connect(path) as other:
+        other.execute("PRAGMA wal_autocheckpoint = 0")
+        _, in_log, _ = other.execute("PRAGMA wal_checkpoint(NOOP)").fetchone()
+    return int(in_log)
+
+
+def _fill(store: Store, n: int) -> None:
+    for i in range(n):
+        store.insert_request(make_request(f"SJ-FILL{i:05d}"), actor="U1", detail={"x": "y" * 500})
+
+
+def test_without_autocheckpoint_no_commit_copies_the_log_and_checkpoint_does(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "own.db"
+    store = Store(path, autocheckpoint=False)
+    _fill(store, 700)
+    pages = _log_pages(path)
+    assert pages > 1_000  # past the point where a commit would have checkpointed
+    in_log, copied = store.checkpoint()
+    assert in_log == copied >= pages
+    store.close()
+    # The default: the commit that fills the log past 1,000 pages copies it back.
+    default = Store(tmp_path / "default.db")
+    _fill(default, 700)
+    assert _log_pages(tmp_path / "default.db") < pages
+    default.close()
+
+
+def test_a_checkpoint_runs_beside_commits_in_another_thread(tmp_path: Path) -> None:
+    store = Store(tmp_path / "busy.db", autocheckpoint=False)
+    _fill(store, 200)
+    results: list[tuple[int, int]] = []
+    worker = threading.Thread(target=lambda: results.append(store.checkpoint()))
+    worker.start()
+    store.insert_request(make_request("SJ-DURING01"), actor="U1", detail={})
+    worker.join()
+    assert results and results[0][0] == results[0][1] > 0
+    assert store.get("SJ-DURING01") is not None
+    assert Store(":memory:").checkpoint() == (0, 0)

@@ -8,9 +8,11 @@ and timezone are known.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import aiohttp
 from slack_bolt.app.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
@@ -32,7 +34,10 @@ COMMAND = "/startjobs"
 def register(app: AsyncApp, wf: Workflow, *, max_jobs: int) -> None:
     @app.command(COMMAND)
     async def startjobs(
-        ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond
+        ack: AsyncAck,
+        body: dict[str, Any],
+        client: AsyncWebClient,
+        respond: AsyncRespond | None,
     ) -> None:
         user, channel = str(body.get("user_id", "")), str(body.get("channel_id", ""))
         cmd = parse_command(str(body.get("text", "")))
@@ -55,38 +60,67 @@ def register(app: AsyncApp, wf: Workflow, *, max_jobs: int) -> None:
             await open_start_modal(wf, client, body, cmd, max_jobs=max_jobs)
 
 
-async def _history(wf: Workflow, respond: AsyncRespond, user: str, channel: str) -> None:
+async def _history(wf: Workflow, respond: AsyncRespond | None, user: str, channel: str) -> None:
     if not await wf.may_read(user, channel):
-        await respond(text=blocks.error_message(_NOT_LISTED).text)
+        await _reply(wf, respond, user, channel, text=blocks.error_message(_NOT_LISTED).text)
         return
     msg = blocks.history_message(wf.store.recent(channel, limit=10), now=wf.clock())
-    await respond(text=msg.text, blocks=msg.blocks)
+    await _reply(wf, respond, user, channel, text=msg.text, blocks=msg.blocks)
 
 
 async def _status(
-    wf: Workflow, respond: AsyncRespond, user: str, channel: str, args: tuple[str, ...]
+    wf: Workflow, respond: AsyncRespond | None, user: str, channel: str, args: tuple[str, ...]
 ) -> None:
     if not await wf.may_read(user, channel):
-        await respond(text=blocks.error_message(_NOT_LISTED).text)
+        await _reply(wf, respond, user, channel, text=blocks.error_message(_NOT_LISTED).text)
         return
     if len(args) == 1 and args[0].upper().startswith("SJ-"):
         req = wf.store.get(args[0].upper())
         if req is None:
-            await respond(text=blocks.error_message(f"No request {args[0]!r} is known.").text)
+            unknown = blocks.error_message(f"No request {args[0]!r} is known.")
+            await _reply(wf, respond, user, channel, text=unknown.text)
             return
         msg = blocks.status_message(req, wf.store.events(req.id), now=wf.clock())
-        await respond(text=msg.text, blocks=msg.blocks)
+        await _reply(wf, respond, user, channel, text=msg.text, blocks=msg.blocks)
         return
     parsed = parse_job_ids(" ".join(args), max_jobs=100)
     if not parsed.ok:
         problems = " ".join(parsed.problems())
-        await respond(text=blocks.error_message(problems).text)
+        await _reply(wf, respond, user, channel, text=blocks.error_message(problems).text)
         return
     reply = await wf.job_statuses(user, channel, parsed.ids)
     if reply.ok:
-        await respond(text=reply.text, blocks=reply.blocks)
+        await _reply(wf, respond, user, channel, text=reply.text, blocks=reply.blocks)
     else:
-        await respond(text=blocks.refusal_message(reply.text).text)
+        await _reply(wf, respond, user, channel, text=blocks.refusal_message(reply.text).text)
+
+
+async def _reply(
+    wf: Workflow,
+    respond: AsyncRespond | None,
+    user: str,
+    channel: str,
+    *,
+    text: str,
+    blocks: Sequence[dict[str, Any]] | None = None,
+) -> None:
+    """Answer ``user`` privately where the command was typed: through the command's response
+    URL, else (no URL, or one that does not take the answer) as an ephemeral message."""
+    problem = "no response URL"
+    if respond is not None:
+        try:
+            answer = await respond(text=text, blocks=blocks)
+        except (aiohttp.ClientError, OSError, ValueError) as exc:
+            problem = type(exc).__name__
+        else:
+            if answer.status_code < 300:
+                return
+            problem = f"HTTP {answer.status_code}"
+    log.warning("the command's response URL failed (%s); answering in an ephemeral", problem)
+    try:
+        await wf.slack.chat_postEphemeral(channel=channel, user=user, text=text, blocks=blocks)
+    except SlackApiError as exc:
+        log.warning("ephemeral to %s failed too: %s", user, exc.response.get("error"))
 
 
 _NOT_LISTED = (

@@ -109,6 +109,12 @@ class PromptListenerRunner(AsyncioListenerRunner):
             return None
         return response if response is not None else ack.response
 
+    async def drain(self, limit: float) -> None:
+        """Wait, at most ``limit`` seconds, for the listeners still running after their
+        acknowledgement (posting what a command asked for, opening a modal)."""
+        if self._listening:
+            await asyncio.wait(set(self._listening), timeout=limit)
+
     async def _listen(
         self,
         ack: AsyncAck,
@@ -133,9 +139,11 @@ class PromptListenerRunner(AsyncioListenerRunner):
             await self.listener_completion_handler.handle(request=request, response=response)
 
 
-def install(app: AsyncApp, ack_first: AckFirst) -> None:
+def install(app: AsyncApp, ack_first: AckFirst) -> PromptListenerRunner:
     """Make ``app`` answer each request as soon as its listener acknowledges it."""
     runner = app.listener_runner
     if not isinstance(runner, AsyncioListenerRunner):
         raise TypeError(f"unexpected Bolt listener runner: {type(runner).__name__}")
-    app._async_listener_runner = PromptListenerRunner(runner, ack_first)
+    prompt = PromptListenerRunner(runner, ack_first)
+    app._async_listener_runner = prompt
+    return prompt

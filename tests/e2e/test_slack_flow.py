@@ -255,3 +255,29 @@ async def test_pending_request_survives_restart(tmp_path: Path) -> None:
         await h.d.submit_view("U02BOB", view.id, {})
         await h.wait(lambda: len(h.thread(msg)) >= 1)
         assert h.sim.start_calls_for(ORDERS) == 1
+
+
+async def test_a_command_whose_response_url_fails_is_answered_in_an_ephemeral(
+    tmp_path: Path,
+) -> None:
+    async with Harness(tmp_path) as h:
+        h.sim.seed_demo()
+        for response_url in ("http://127.0.0.1:9/response/closed", "not a url", None):
+            fields = {
+                "command": "/startjobs",
+                "text": "status SJ-NOSUCH1",
+                "user_id": ALICE,
+                "channel_id": CHANNEL,
+                "team_id": h.slack.team_id,
+                "trigger_id": h.slack.issue_trigger_id(ALICE),
+                **({"response_url": response_url} if response_url is not None else {}),
+            }
+            before = len(h.slack.ephemerals(ALICE))
+            resp = await h.d.raw(
+                urlencode(fields).encode(), content_type="application/x-www-form-urlencoded"
+            )
+            assert resp.status == 200
+            await h.wait(lambda n=before: len(h.slack.ephemerals(ALICE)) > n, 10.0)
+            shown = h.slack.ephemerals(ALICE)[-1]
+            assert shown.source == "chat.postEphemeral" and shown.channel == CHANNEL
+            assert "No request 'SJ-NOSUCH1' is known" in shown.text

@@ -24,6 +24,12 @@ Listener = Callable[..., Awaitable[None]]
 
 
 def make_app(listener: Listener, *, ack_first: AckFirst | None = None) -> AsyncApp:
+    return make_app_and_runner(listener, ack_first=ack_first)[0]
+
+
+def make_app_and_runner(
+    listener: Listener, *, ack_first: AckFirst | None = None
+) -> tuple[AsyncApp, runner.PromptListenerRunner]:
     app = AsyncApp(
         authorize=_authorize,
         signing_secret="not-checked",
@@ -32,8 +38,7 @@ def make_app(listener: Listener, *, ack_first: AckFirst | None = None) -> AsyncA
         raise_error_for_unhandled_request=False,
     )
     app.view("form")(listener)
-    runner.install(app, ack_first or AckFirst())
-    return app
+    return app, runner.install(app, ack_first or AckFirst())
 
 
 async def _authorize(**_: Any) -> AuthorizeResult:
@@ -203,3 +208,36 @@ def test_install_refuses_an_app_whose_runner_it_does_not_know() -> None:
     app._async_listener_runner = object()  # type: ignore[assignment]
     with pytest.raises(TypeError, match="listener runner"):
         runner.install(app, AckFirst())
+
+
+async def test_drain_waits_for_listeners_still_working_after_their_ack() -> None:
+    finished: list[str] = []
+
+    async def listener(ack: AsyncAck) -> None:
+        await ack()
+        await asyncio.sleep(0.2)  # what the command asked for, after the answer
+        finished.append("posted")
+
+    app, prompt = make_app_and_runner(listener)
+    response = await asyncio.wait_for(app.async_dispatch(submission()), 2.0)
+    assert response.status == 200 and finished == []
+    await prompt.drain(5.0)
+    assert finished == ["posted"]
+    await prompt.drain(5.0)  # nothing left: returns at once
+
+
+async def test_drain_gives_up_after_its_limit() -> None:
+    release = asyncio.Event()
+
+    async def listener(ack: AsyncAck) -> None:
+        await ack()
+        await release.wait()
+
+    app, prompt = make_app_and_runner(listener)
+    await asyncio.wait_for(app.async_dispatch(submission()), 2.0)
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    await prompt.drain(0.05)
+    assert 0.04 <= loop.time() - began < 1.0
+    release.set()
+    await prompt.drain(5.0)
