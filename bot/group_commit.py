@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.core.request import RequestState, StartRequest
-from bot.store import Decision, NewRequest, Store, Write
+from bot.core.request import StartRequest
+from bot.store import Decision, Store, Verdict, Write
 
 
 class GroupCommit:
@@ -27,22 +27,11 @@ class GroupCommit:
 
     async def insert(self, req: StartRequest, *, actor: str, detail: dict[str, object]) -> None:
         """Store ``req``; raises what storing it raised (its id taken, the disk full...)."""
-        await self.run(self.store.inserting(NewRequest(req, actor, detail)))
+        await self.run(self.store.inserting(req, actor=actor, detail=detail))
 
-    async def decide(
-        self,
-        request_id: str,
-        *,
-        target: RequestState,
-        actor: str | None,
-        now: float,
-        comment: str | None = None,
-    ) -> Decision:
+    async def decide(self, verdict: Verdict) -> Decision:
         """:meth:`bot.store.Store.decide`, committed with the writes made at the same moment."""
-        won = await self.run(
-            self.store.deciding(request_id, target=target, actor=actor, now=now, comment=comment)
-        )
-        return Decision(won=won is True, request=self.store.get(request_id))
+        return self.store.decision(verdict, await self.run(self.store.deciding(verdict)))
 
     async def run(self, write: Write) -> object:
         """Make ``write`` in the next group; what it gave, or raise what it raised."""

@@ -139,12 +139,24 @@ Write = Callable[[sqlite3.Connection], object]
 
 
 @dataclass(frozen=True, slots=True)
-class NewRequest:
-    """A request to store, who made it, and the detail of its ``requested`` audit event."""
+class Verdict:
+    """A decision to make: move request ``request_id`` to ``target`` (approved, rejected,
+    cancelled or expired) if it is still pending and, with ``require_unexpired``, unexpired."""
 
-    request: StartRequest
-    actor: str
-    detail: dict[str, object]
+    request_id: str
+    target: RequestState
+    actor: str | None
+    now: float
+    comment: str | None = None
+    require_unexpired: bool = True
+
+    def __post_init__(self) -> None:
+        assert self.target in (
+            RequestState.APPROVED,
+            RequestState.REJECTED,
+            RequestState.CANCELLED,
+            RequestState.EXPIRED,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,23 +221,20 @@ class Store:
     # -- requests ---------------------------------------------------------------------------
 
     def insert_request(self, req: StartRequest, *, actor: str, detail: dict[str, object]) -> None:
-        """Store a new request with its jobs and a ``requested`` audit event, atomically
-        (:meth:`insert_requests` for one); raises what storing it raised."""
-        (failure,) = self.insert_requests([NewRequest(req, actor, detail)])
-        if failure is not None:
-            raise failure
+        """Store a new request with its jobs and a ``requested`` audit event, atomically;
+        raises what storing it raised (its id taken...)."""
+        self.write_one(self.inserting(req, actor=actor, detail=detail))
 
-    def insert_requests(self, items: Sequence[NewRequest]) -> list[sqlite3.Error | None]:
-        """Store several new requests in one transaction, so with one commit (:meth:`write`);
-        the error of each that could not be stored in its place, None for those stored."""
-        results = self.write([self.inserting(item) for item in items])
-        return [r if isinstance(r, sqlite3.Error) else None for r in results]
+    def inserting(self, req: StartRequest, *, actor: str, detail: dict[str, object]) -> Write:
+        """The write that stores ``req`` (for :meth:`write`); it gives None."""
+        return functools.partial(_insert_request, req=req, actor=actor, detail=detail)
 
-    def inserting(self, item: NewRequest) -> Write:
-        """The write that stores ``item`` (for :meth:`write`); it gives None."""
-        return functools.partial(
-            _insert_request, req=item.request, actor=item.actor, detail=item.detail
-        )
+    def write_one(self, write: Write) -> object:
+        """:meth:`write` for one write: what it gave; raises what it raised."""
+        (result,) = self.write([write])
+        if isinstance(result, sqlite3.Error):
+            raise result
+        return result
 
     def write(self, writes: Sequence[Write]) -> list[object]:
         """Run several writes in one transaction, so with one commit; what each gave, in order.
@@ -354,61 +363,22 @@ class Store:
 
     # -- decisions ----------------------------------------------------------------------------
 
-    def decide(
-        self,
-        request_id: str,
-        *,
-        target: RequestState,
-        actor: str | None,
-        now: float,
-        comment: str | None = None,
-        require_unexpired: bool = True,
-    ) -> Decision:
-        """Move a pending request to ``target`` if and only if it is still pending.
+    def decide(self, verdict: Verdict) -> Decision:
+        """Make ``verdict`` if and only if its request is still pending.
 
         Approving also claims attempt 1 of its start (all its jobs) in the same transaction,
         so the start is recorded as owed before anyone can see the approval.
         """
-        write = self.deciding(
-            request_id,
-            target=target,
-            actor=actor,
-            now=now,
-            comment=comment,
-            require_unexpired=require_unexpired,
-        )
-        (won,) = self.write([write])
-        if isinstance(won, sqlite3.Error):
-            raise won
-        return Decision(won=won is True, request=self.get(request_id))
+        return self.decision(verdict, self.write_one(self.deciding(verdict)))
 
-    def deciding(
-        self,
-        request_id: str,
-        *,
-        target: RequestState,
-        actor: str | None,
-        now: float,
-        comment: str | None = None,
-        require_unexpired: bool = True,
-    ) -> Write:
-        """The write that makes :meth:`decide`'s decision (for :meth:`write`); it gives True
-        if it moved the request, False if the request was no longer pending."""
-        assert target in (
-            RequestState.APPROVED,
-            RequestState.REJECTED,
-            RequestState.CANCELLED,
-            RequestState.EXPIRED,
-        )
-        return functools.partial(
-            _decide,
-            request_id=request_id,
-            target=target,
-            actor=actor,
-            now=now,
-            comment=comment,
-            require_unexpired=require_unexpired,
-        )
+    def deciding(self, verdict: Verdict) -> Write:
+        """The write that makes ``verdict`` (for :meth:`write`); it gives True if it moved
+        the request, False if the request was no longer pending."""
+        return functools.partial(_decide, verdict=verdict)
+
+    def decision(self, verdict: Verdict, won: object) -> Decision:
+        """What came of ``verdict``, given what its write gave."""
+        return Decision(won=won is True, request=self.get(verdict.request_id))
 
     def expired_pending(self, now: float) -> list[str]:
         return self._ids(
@@ -685,29 +655,15 @@ def _create_private(path: Path) -> None:
     os.close(fd)
 
 
-def _decide(
-    db: sqlite3.Connection,
-    *,
-    request_id: str,
-    target: RequestState,
-    actor: str | None,
-    now: float,
-    comment: str | None,
-    require_unexpired: bool,
-) -> bool:
+def _decide(db: sqlite3.Connection, *, verdict: Verdict) -> bool:
+    v = verdict
     sql = """UPDATE requests SET state = ?, decided_by = ?, decided_at = ?,
         decision_comment = ?, message_stale = 1 WHERE id = ? AND state = ?"""
-    params: list[object] = [
-        target.value,
-        actor,
-        now,
-        comment,
-        request_id,
-        RequestState.PENDING.value,
-    ]
-    if require_unexpired:
+    state = RequestState.PENDING.value
+    params: list[object] = [v.target.value, v.actor, v.now, v.comment, v.request_id, state]
+    if v.require_unexpired:
         sql += " AND expires_at > ?"
-        params.append(now)
+        params.append(v.now)
     won = db.execute(sql, params).rowcount == 1
     if won:
         kind = {
@@ -715,17 +671,17 @@ def _decide(
             RequestState.REJECTED: AuditKind.REJECTED,
             RequestState.CANCELLED: AuditKind.CANCELLED,
             RequestState.EXPIRED: AuditKind.EXPIRED,
-        }[target]
-        _audit(db, request_id, now, actor, kind, {"comment": comment} if comment else {})
-        if target is RequestState.APPROVED:
+        }[v.target]
+        _audit(db, v.request_id, v.now, v.actor, kind, {"comment": v.comment} if v.comment else {})
+        if v.target is RequestState.APPROVED:
             job_ids = [
                 r[0]
                 for r in db.execute(
                     "SELECT job_id FROM request_jobs WHERE request_id = ? ORDER BY seq",
-                    (request_id,),
+                    (v.request_id,),
                 )
             ]
-            _insert_start(db, request_id, 1, job_ids, actor, now)
+            _insert_start(db, v.request_id, 1, job_ids, v.actor, v.now)
     return won
 
 

@@ -61,7 +61,7 @@ from bot.group_commit import GroupCommit
 from bot.slack import blocks, kit
 from bot.slack.directory import Directory, GroupLookupError
 from bot.slack.mrkdwn import escape, mention, utc_text
-from bot.store import Start, StartState, Store
+from bot.store import Start, StartState, Store, Verdict
 
 log = logging.getLogger(__name__)
 
@@ -293,11 +293,13 @@ class Workflow:
             return
         if req.state is RequestState.PENDING and req.approval is Approval.NONE:
             decided = self.store.decide(
-                request_id,
-                target=RequestState.APPROVED,
-                actor=req.requester_id,
-                now=self.clock(),
-                comment="confirmed by the requester; the project needs no approval",
+                Verdict(
+                    request_id,
+                    target=RequestState.APPROVED,
+                    actor=req.requester_id,
+                    now=self.clock(),
+                    comment="confirmed by the requester; the project needs no approval",
+                )
             )
             if not decided.won:
                 return
@@ -357,12 +359,14 @@ class Workflow:
         # Nothing was sent to DRS (a request is approved only once its message is posted):
         # end it rather than leave it invisible.
         self.store.decide(
-            req.id,
-            target=RequestState.CANCELLED,
-            actor=None,
-            now=self.clock(),
-            comment=f"could not post in the channel: {error}",
-            require_unexpired=False,
+            Verdict(
+                req.id,
+                target=RequestState.CANCELLED,
+                actor=None,
+                now=self.clock(),
+                comment=f"could not post in the channel: {error}",
+                require_unexpired=False,
+            )
         )
         text = (
             f":warning: I could not post request {req.id} in <#{req.channel_id}> ({error}): "
@@ -410,7 +414,13 @@ class Workflow:
         if not check.ok:
             return check
         result = await self._writes.decide(
-            request_id, target=RequestState.APPROVED, actor=user, now=self.clock(), comment=comment
+            Verdict(
+                request_id,
+                target=RequestState.APPROVED,
+                actor=user,
+                now=self.clock(),
+                comment=comment,
+            )
         )
         if not result.won:
             assert result.request is not None
@@ -437,7 +447,7 @@ class Workflow:
         if not check.ok:
             return check
         result = await self._writes.decide(
-            request_id, target=target, actor=user, now=self.clock(), comment=comment
+            Verdict(request_id, target=target, actor=user, now=self.clock(), comment=comment)
         )
         assert result.request is not None
         if not result.won:
@@ -447,11 +457,13 @@ class Workflow:
 
     async def expire(self, request_id: str) -> None:
         result = self.store.decide(
-            request_id,
-            target=RequestState.EXPIRED,
-            actor=None,
-            now=self.clock(),
-            require_unexpired=False,
+            Verdict(
+                request_id,
+                target=RequestState.EXPIRED,
+                actor=None,
+                now=self.clock(),
+                require_unexpired=False,
+            )
         )
         if result.won:
             await self.refresh_message(request_id)

@@ -13,7 +13,7 @@ from test_store import make_request
 
 from bot.core.request import RequestJob, RequestState
 from bot.group_commit import GroupCommit
-from bot.store import StartState, Store
+from bot.store import StartState, Store, Verdict
 
 
 @pytest.fixture
@@ -141,7 +141,7 @@ async def test_decisions_made_in_the_same_turn_share_one_commit_with_new_request
 
     async def approve(rid: str) -> None:
         decision = await group.decide(
-            rid, target=RequestState.APPROVED, actor="U2", now=1_500.0, comment="go"
+            Verdict(rid, target=RequestState.APPROVED, actor="U2", now=1_500.0, comment="go")
         )
         assert decision.won and decision.request is not None
         assert decision.request.state is RequestState.APPROVED
@@ -166,11 +166,13 @@ async def test_two_decisions_of_one_request_in_one_group_let_exactly_the_first_w
     store.insert_request(make_request("SJ-RACE0001"), actor="U1", detail={})
     group = GroupCommit(store)
     approved, rejected, unknown = await asyncio.gather(
-        group.decide("SJ-RACE0001", target=RequestState.APPROVED, actor="U2", now=1_500.0),
+        group.decide(Verdict("SJ-RACE0001", target=RequestState.APPROVED, actor="U2", now=1_500.0)),
         group.decide(
-            "SJ-RACE0001", target=RequestState.REJECTED, actor="U3", now=1_500.0, comment="no"
+            Verdict(
+                "SJ-RACE0001", target=RequestState.REJECTED, actor="U3", now=1_500.0, comment="no"
+            )
         ),
-        group.decide("SJ-NOSUCH01", target=RequestState.APPROVED, actor="U2", now=1_500.0),
+        group.decide(Verdict("SJ-NOSUCH01", target=RequestState.APPROVED, actor="U2", now=1_500.0)),
     )
     assert approved.won and not rejected.won
     assert rejected.request is not None and rejected.request.state is RequestState.APPROVED
@@ -182,7 +184,7 @@ async def test_two_decisions_of_one_request_in_one_group_let_exactly_the_first_w
 async def test_an_expired_request_is_not_approved_in_a_group(store: Store) -> None:
     store.insert_request(make_request("SJ-EXPIRED1", expires_at=1_200.0), actor="U1", detail={})
     decision = await GroupCommit(store).decide(
-        "SJ-EXPIRED1", target=RequestState.APPROVED, actor="U2", now=1_500.0
+        Verdict("SJ-EXPIRED1", target=RequestState.APPROVED, actor="U2", now=1_500.0)
     )
     assert not decision.won
     assert states_on_disk(store.path) == {"SJ-EXPIRED1": "pending"}
@@ -199,8 +201,8 @@ async def test_a_decision_that_cannot_be_written_fails_alone_and_is_undone(store
     )
     group = GroupCommit(store)
     broken, fine = await asyncio.gather(
-        group.decide("SJ-CLAIMED1", target=RequestState.APPROVED, actor="U2", now=1_500.0),
-        group.decide("SJ-FINE0003", target=RequestState.APPROVED, actor="U2", now=1_500.0),
+        group.decide(Verdict("SJ-CLAIMED1", target=RequestState.APPROVED, actor="U2", now=1_500.0)),
+        group.decide(Verdict("SJ-FINE0003", target=RequestState.APPROVED, actor="U2", now=1_500.0)),
         return_exceptions=True,
     )
     assert isinstance(broken, sqlite3.IntegrityError)

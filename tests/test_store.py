@@ -10,7 +10,7 @@ import pytest
 
 from bot.core.model import JobResult, Outcome
 from bot.core.request import Approval, AuditKind, RequestJob, RequestState, StartRequest
-from bot.store import StartState, Store
+from bot.store import StartState, Store, Verdict
 
 JOBS = ("9a470239-2308-4bb5-a6bc-1040402fjb21", "dbb8127c-b093-4b94-b764-7161e151jb2s")
 
@@ -62,8 +62,12 @@ def test_request_survives_reopen(tmp_path: Path) -> None:
 
 def test_only_one_decision_wins(store: Store) -> None:
     store.insert_request(make_request(), actor="U1", detail={})
-    first = store.decide("SJ-TEST0001", target=RequestState.APPROVED, actor="U2", now=1_100)
-    second = store.decide("SJ-TEST0001", target=RequestState.REJECTED, actor="U3", now=1_101)
+    first = store.decide(
+        Verdict("SJ-TEST0001", target=RequestState.APPROVED, actor="U2", now=1_100)
+    )
+    second = store.decide(
+        Verdict("SJ-TEST0001", target=RequestState.REJECTED, actor="U3", now=1_101)
+    )
     assert first.won and not second.won
     assert second.request is not None
     assert second.request.state is RequestState.APPROVED
@@ -75,7 +79,7 @@ def test_only_one_decision_wins(store: Store) -> None:
 
 def test_expired_request_cannot_be_approved(store: Store) -> None:
     store.insert_request(make_request(expires_at=1_050), actor="U1", detail={})
-    late = store.decide("SJ-TEST0001", target=RequestState.APPROVED, actor="U2", now=1_060)
+    late = store.decide(Verdict("SJ-TEST0001", target=RequestState.APPROVED, actor="U2", now=1_060))
     assert not late.won
     assert store.start("SJ-TEST0001", 1) is None
     assert store.expired_pending(1_060) == ["SJ-TEST0001"]
@@ -83,7 +87,7 @@ def test_expired_request_cannot_be_approved(store: Store) -> None:
 
 def test_mark_sent_once_and_record_once(store: Store) -> None:
     store.insert_request(make_request(), actor="U1", detail={})
-    store.decide("SJ-TEST0001", target=RequestState.APPROVED, actor="U2", now=1_100)
+    store.decide(Verdict("SJ-TEST0001", target=RequestState.APPROVED, actor="U2", now=1_100))
     assert store.mark_sent("SJ-TEST0001", 1, now=1_101)
     assert not store.mark_sent("SJ-TEST0001", 1, now=1_102)
     results = [
@@ -104,7 +108,7 @@ def test_mark_sent_once_and_record_once(store: Store) -> None:
 
 def test_unknown_outcome_makes_request_unknown_and_confirm_settles_it(store: Store) -> None:
     store.insert_request(make_request(), actor="U1", detail={})
-    store.decide("SJ-TEST0001", target=RequestState.APPROVED, actor="U2", now=1_100)
+    store.decide(Verdict("SJ-TEST0001", target=RequestState.APPROVED, actor="U2", now=1_100))
     store.mark_sent("SJ-TEST0001", 1, now=1_101)
     store.record_outcomes(
         "SJ-TEST0001",
@@ -126,7 +130,7 @@ def test_unknown_outcome_makes_request_unknown_and_confirm_settles_it(store: Sto
 
 def test_all_refused_is_failed(store: Store) -> None:
     store.insert_request(make_request(), actor="U1", detail={})
-    store.decide("SJ-TEST0001", target=RequestState.APPROVED, actor="U2", now=1_100)
+    store.decide(Verdict("SJ-TEST0001", target=RequestState.APPROVED, actor="U2", now=1_100))
     store.mark_sent("SJ-TEST0001", 1, now=1_101)
     store.record_outcomes(
         "SJ-TEST0001",
@@ -150,7 +154,7 @@ def test_concurrent_processes_decide_once(tmp_path: Path) -> None:
 
     def click(s: Store, n: int) -> None:
         barrier.wait()
-        d = s.decide("SJ-TEST0001", target=RequestState.APPROVED, actor=f"U{n}", now=1_100)
+        d = s.decide(Verdict("SJ-TEST0001", target=RequestState.APPROVED, actor=f"U{n}", now=1_100))
         wins.append(d.won)
 
     threads = [threading.Thread(target=click, args=(s, n)) for n, s in enumerate(stores)]
@@ -164,7 +168,7 @@ def test_concurrent_processes_decide_once(tmp_path: Path) -> None:
 
 def test_retry_claims_only_when_nothing_in_flight(store: Store) -> None:
     store.insert_request(make_request(), actor="U1", detail={})
-    store.decide("SJ-TEST0001", target=RequestState.APPROVED, actor="U2", now=1_100)
+    store.decide(Verdict("SJ-TEST0001", target=RequestState.APPROVED, actor="U2", now=1_100))
     assert store.claim_retry("SJ-TEST0001", [JOBS[1]], actor="U2", now=1_101) is None
     store.mark_sent("SJ-TEST0001", 1, now=1_101)
     store.record_outcomes(
