@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -49,78 +50,77 @@ def register(app: AsyncApp, wf: Workflow, *, max_jobs: int) -> None:
         elif isinstance(cmd, History):
             await ack()
             await wf.ack_first.after_ack()
-            await _history(wf, respond, user, channel)
+            await _history(wf, _Answer(wf, respond, user, channel))
         elif isinstance(cmd, Status):
             await ack()
             await wf.ack_first.after_ack()
-            await _status(wf, respond, user, channel, cmd.args)
+            await _status(wf, _Answer(wf, respond, user, channel), cmd.args)
         elif isinstance(cmd, Start):
             await ack()
             await wf.ack_first.after_ack()
             await open_start_modal(wf, client, body, cmd, max_jobs=max_jobs)
 
 
-async def _history(wf: Workflow, respond: AsyncRespond | None, user: str, channel: str) -> None:
-    if not await wf.may_read(user, channel):
-        await _reply(wf, respond, user, channel, text=blocks.error_message(_NOT_LISTED).text)
+async def _history(wf: Workflow, answer: _Answer) -> None:
+    if not await wf.may_read(answer.user, answer.channel):
+        await answer(text=blocks.error_message(_NOT_LISTED).text)
         return
-    msg = blocks.history_message(wf.store.recent(channel, limit=10), now=wf.clock())
-    await _reply(wf, respond, user, channel, text=msg.text, blocks=msg.blocks)
+    msg = blocks.history_message(wf.store.recent(answer.channel, limit=10), now=wf.clock())
+    await answer(text=msg.text, blocks=msg.blocks)
 
 
-async def _status(
-    wf: Workflow, respond: AsyncRespond | None, user: str, channel: str, args: tuple[str, ...]
-) -> None:
-    if not await wf.may_read(user, channel):
-        await _reply(wf, respond, user, channel, text=blocks.error_message(_NOT_LISTED).text)
+async def _status(wf: Workflow, answer: _Answer, args: tuple[str, ...]) -> None:
+    if not await wf.may_read(answer.user, answer.channel):
+        await answer(text=blocks.error_message(_NOT_LISTED).text)
         return
     if len(args) == 1 and args[0].upper().startswith("SJ-"):
         req = wf.store.get(args[0].upper())
         if req is None:
-            unknown = blocks.error_message(f"No request {args[0]!r} is known.")
-            await _reply(wf, respond, user, channel, text=unknown.text)
+            await answer(text=blocks.error_message(f"No request {args[0]!r} is known.").text)
             return
         msg = blocks.status_message(req, wf.store.events(req.id), now=wf.clock())
-        await _reply(wf, respond, user, channel, text=msg.text, blocks=msg.blocks)
+        await answer(text=msg.text, blocks=msg.blocks)
         return
     parsed = parse_job_ids(" ".join(args), max_jobs=100)
     if not parsed.ok:
         problems = " ".join(parsed.problems())
-        await _reply(wf, respond, user, channel, text=blocks.error_message(problems).text)
+        await answer(text=blocks.error_message(problems).text)
         return
-    reply = await wf.job_statuses(user, channel, parsed.ids)
+    reply = await wf.job_statuses(answer.user, answer.channel, parsed.ids)
     if reply.ok:
-        await _reply(wf, respond, user, channel, text=reply.text, blocks=reply.blocks)
+        await answer(text=reply.text, blocks=reply.blocks)
     else:
-        await _reply(wf, respond, user, channel, text=blocks.refusal_message(reply.text).text)
+        await answer(text=blocks.refusal_message(reply.text).text)
 
 
-async def _reply(
-    wf: Workflow,
-    respond: AsyncRespond | None,
-    user: str,
-    channel: str,
-    *,
-    text: str,
-    blocks: Sequence[dict[str, Any]] | None = None,
-) -> None:
-    """Answer ``user`` privately where the command was typed: through the command's response
+@dataclass(frozen=True)
+class _Answer:
+    """Answers ``user`` privately where the command was typed: through the command's response
     URL, else (no URL, or one that does not take the answer) as an ephemeral message."""
-    problem = "no response URL"
-    if respond is not None:
+
+    wf: Workflow
+    respond: AsyncRespond | None
+    user: str
+    channel: str
+
+    async def __call__(self, *, text: str, blocks: Sequence[dict[str, Any]] | None = None) -> None:
+        problem = "no response URL"
+        if self.respond is not None:
+            try:
+                answer = await self.respond(text=text, blocks=blocks)
+            except (aiohttp.ClientError, OSError, ValueError) as exc:
+                problem = type(exc).__name__
+            else:
+                if answer.status_code < 300:
+                    return
+                problem = f"HTTP {answer.status_code}"
+        log.warning("the command's response URL failed (%s); answering in an ephemeral", problem)
         try:
-            answer = await respond(text=text, blocks=blocks)
-        except (aiohttp.ClientError, OSError, ValueError) as exc:
-            problem = type(exc).__name__
-        else:
-            if answer.status_code < 300:
-                return
-            problem = f"HTTP {answer.status_code}"
-    log.warning("the command's response URL failed (%s); answering in an ephemeral", problem)
-    try:
-        await wf.slack.chat_postEphemeral(channel=channel, user=user, text=text, blocks=blocks)
-    except SlackApiError as exc:
-        log.warning("ephemeral to %s failed too: %s", user, exc.response.get("error"))
+            await self.wf.slack.chat_postEphemeral(
+                channel=self.channel, user=self.user, text=text, blocks=blocks
+            )
+        except SlackApiError as exc:
+            log.warning("ephemeral to %s failed too: %s", self.user, exc.response.get("error"))
 
 
 _NOT_LISTED = (
