@@ -216,7 +216,9 @@ def test_without_autocheckpoint_no_commit_copies_the_log_and_checkpoint_does(
     default.close()
 
 
-def test_a_checkpoint_runs_beside_commits_in_another_thread(tmp_path: Path) -> None:
+def test_a_checkpoint_from_another_thread_copies_the_log_and_the_store_writes_on(
+    tmp_path: Path,
+) -> None:
     store = Store(tmp_path / "busy.db", autocheckpoint=False)
     _fill(store, 200)
     results: list[tuple[int, int]] = []

@@ -4,8 +4,8 @@
 written against); this transport carries the calls over an ``aiohttp`` connection pool, which
 the bot already has for Slack. Per call it costs a fraction of the CPU of httpx's own stack
 (httpcore's pure-Python HTTP parser, and pool bookkeeping that grows with the pool's size and
-queue): about half with one call at a time, a tenth with fifty at once
-(``bench/drs_transport.py``).
+queue): a half to three quarters with one call at a time, a tenth to a sixth with fifty at
+once (``bench/drs_transport.py``).
 
 What the exception rules rely on is kept exact, erring towards "may have been processed":
 
