@@ -39,7 +39,7 @@ from bot.drs.auth import Authenticator
 from bot.drs.transport import DrsTransport
 from bot.slack import actions, commands, inbound, matchers, options, runner, submissions
 from bot.slack.directory import Directory
-from bot.store import Store
+from bot.store import AsyncStore, Store, StoreUnavailable
 from bot.workflow import Tuning, Workflow
 
 log = logging.getLogger(__name__)
@@ -48,6 +48,7 @@ MAX_BODY_BYTES = 1024 * 1024  # Slack payloads are far smaller; anything bigger 
 DRS_IN_FLIGHT = 50  # DRS and IAM calls in flight at once (connections kept alive); more wait
 BODY_READ_SECONDS = 10.0  # a sender slower than this is cut off (Slack sends in milliseconds)
 CHECKPOINT_SECONDS = 2.0  # the write-ahead log is copied into the database this often
+HEALTH_WRITE_SECONDS = 2.0  # /healthz fails when a write cannot be made in this time
 
 
 @dataclass
@@ -57,7 +58,7 @@ class Bot:
     app: AsyncApp
     listeners: runner.PromptListenerRunner
     workflow: Workflow
-    store: Store
+    store: AsyncStore
     slack: AsyncWebClient
     http: httpx.AsyncClient
     settings: Settings
@@ -95,7 +96,7 @@ class Bot:
         while True:
             await asyncio.sleep(every)
             try:
-                self.last_checkpoint = await asyncio.to_thread(self.store.checkpoint)
+                self.last_checkpoint = await asyncio.to_thread(self.store.backend.checkpoint)
             except Exception:
                 log.exception("checkpointing the database failed; next try in %.1f s", every)
 
@@ -110,7 +111,7 @@ class Bot:
         await self.http.aclose()
         if self.slack.session is not None:
             await self.slack.session.close()
-        self.store.close()
+        await self.store.aclose()
 
 
 def build_bot(
@@ -135,7 +136,7 @@ def build_bot(
         timeout=httpx.Timeout(connect=5.0, read=settings.drs_timeout, write=10.0, pool=10.0),
         transport=DrsTransport(max_in_flight=DRS_IN_FLIGHT, give_way=ack_first.give_way),
     )
-    store = Store(settings.db_path, autocheckpoint=False)
+    store = AsyncStore(Store(settings.db_path, autocheckpoint=False))
     directory = Directory(slack, ttl=settings.group_cache_ttl)
     tuning = tuning or Tuning(
         expire_seconds=policy.defaults.expire_hours * 3600,
@@ -353,11 +354,13 @@ def web_app(bot: Bot) -> web.Application:
         return await to_aiohttp_response(bolt_response)
 
     async def healthz(_: web.Request) -> web.Response:
+        # Ready only if the bot can store a request now: a real write, committed, within
+        # HEALTH_WRITE_SECONDS (a full disk, a read-only file or a lock held elsewhere fail it).
         try:
-            bot.store.get("-")
-        except Exception:
-            log.exception("health check: database unusable")
-            return web.json_response({"ok": False, "database": "unusable"}, status=503)
+            await bot.store.probe(within=HEALTH_WRITE_SECONDS)
+        except StoreUnavailable as exc:
+            log.warning("health check: the database cannot take a write: %s", exc)
+            return web.json_response({"ok": False, "database": str(exc)}, status=503)
         return web.json_response({"ok": True})
 
     web_application = web.Application(client_max_size=MAX_BODY_BYTES)
@@ -408,13 +411,10 @@ async def run(settings: Settings, policy: Policy) -> None:
     gc.freeze()
     try:
         if settings.slack_app_token is not None:
-            from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+            from bot import socket_mode
 
-            handler = AsyncSocketModeHandler(bot.app, settings.slack_app_token.reveal())
-            await handler.connect_async()  # type: ignore[no-untyped-call]
-            log.info("startjobs running in Socket Mode")
-            await stop.wait()
-            await handler.close_async()  # type: ignore[no-untyped-call]
+            token, api_url = settings.slack_app_token.reveal(), settings.slack_api_url
+            await socket_mode.serve(bot.app, token, api_url, stop)
         else:
             runner = await serve_http(bot, port=settings.port)
             log.info("startjobs listening on port %d (POST /slack/events)", settings.port)

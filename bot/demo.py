@@ -41,8 +41,9 @@ from bot.sim.drs_jobs import STARTJOBING, WAITING_FOR_START
 BANNER = """\
 startjobs demo: the real bot, offline, against a simulated Huawei Cloud DRS and a fake Slack.
 You are @alice in #{channel}. Type help for the commands. To start two jobs:
-  /startjobs demo {first} {second}
-then answer the form, switch with `as bob`, and `click 1` (Approve). `jobs` lists job ids."""
+  /startjobs prod {first} {second}
+then answer the form, switch with `as bob`, and `click 1` (Approve). `jobs` lists job ids,
+`drs throttle` or `drs lose` makes the next start fail or lose its answer."""
 
 FINAL_CHECK_GRACE = 10.0  # seconds beyond the simulator's start delay
 
@@ -126,7 +127,7 @@ async def _check_started(world: DemoWorld, out: Transcript, *, since: float) -> 
     loop = asyncio.get_running_loop()
     deadline = loop.time() + world.sim_start_delay + FINAL_CHECK_GRACE
     while True:
-        verdicts = [(job, _verdict(world, job)) for job in world.approved_jobs(since)]
+        verdicts = [(job, _verdict(world, job)) for job in await world.approved_jobs(since)]
         lagging = [job for job, verdict in verdicts if verdict == "FAIL"]
         # Wait only while a start is still under way; a failed one will not get better.
         if not any(_under_way(world, job) for job in lagging) or loop.time() >= deadline:

@@ -56,9 +56,9 @@ class Person:
 
 
 PEOPLE: tuple[Person, ...] = (
-    Person("U01ALICE", "alice", "Europe/Berlin", "requester in demo and sandbox (group dba-team)"),
-    Person("U02BOB", "bob", "Asia/Singapore", "approver in demo and sandbox"),
-    Person("U03CAROL", "carol", "America/New_York", "approver in demo (group dba-leads)"),
+    Person("U01ALICE", "alice", "Europe/Berlin", "requester in prod and sandbox (group dba-team)"),
+    Person("U02BOB", "bob", "Asia/Singapore", "approver in prod and sandbox"),
+    Person("U03CAROL", "carol", "America/New_York", "approver in prod (group dba-leads)"),
     Person("U09MALLORY", "mallory", "UTC", "in #ops, but in no project of the policy"),
 )
 GROUPS: dict[str, tuple[str, list[str]]] = {
@@ -67,11 +67,12 @@ GROUPS: dict[str, tuple[str, list[str]]] = {
 }
 
 # More startable tasks beside the simulator's own demo set, with fixed ids so that the
-# walk-through and the docs can name them. (id, name)
+# walk-through and the docs can name them; `--name 'mig-shop-*'` (the README's and the help's
+# example) selects them. (id, name)
 EXTRA_JOBS: tuple[tuple[str, str], ...] = (
-    ("c5a7e1d3-2f9b-4d6a-8e1c-7b3d9f5ajb11", "mig-inventory-prod"),
-    ("e8b2d6f4-5a1c-4e7b-9d3f-2c8a6e4bjb12", "mig-invoices-prod"),
-    ("f1c9a3e7-6d2b-4a8f-b5e9-3d7c1a9ejb13", "mig-shipping-prod"),
+    ("c5a7e1d3-2f9b-4d6a-8e1c-7b3d9f5ajb11", "mig-shop-inventory"),
+    ("e8b2d6f4-5a1c-4e7b-9d3f-2c8a6e4bjb12", "mig-shop-invoices"),
+    ("f1c9a3e7-6d2b-4a8f-b5e9-3d7c1a9ejb13", "mig-shop-shipping"),
 )
 
 STARTED_STATUSES = frozenset({FULL_TRANSFER_STARTED, INCRE_TRANSFER_STARTED})
@@ -97,7 +98,7 @@ def policy_toml(drs_url: str) -> str:
     )
     return (
         "# startjobs demo policy: two projects on the local DRS simulator.\n\n"
-        "[projects.demo]\n"
+        "[projects.prod]\n"
         f"{common}"
         'requesters = ["S0DBATEAM"]             # dba-team: alice\n'
         'approvers = ["U02BOB", "S0DBALEADS"]   # bob, and dba-leads: bob, carol\n'
@@ -232,10 +233,10 @@ class DemoWorld(AsyncService):
 
     # -- the end-of-script check ----------------------------------------------------------------
 
-    def approved_jobs(self, since: float) -> list[ApprovedJob]:
+    async def approved_jobs(self, since: float) -> list[ApprovedJob]:
         """Every job of the requests made at or after ``since`` (epoch seconds) and approved."""
         out: list[ApprovedJob] = []
-        for req in self.bot.store.recent(CHANNEL, limit=10_000):
+        for req in await self.bot.store.recent(CHANNEL, limit=10_000):
             if req.created_at >= since and req.state in _APPROVED_STATES:
                 start_at = req.start_time_ms / 1000 if req.start_time_ms is not None else None
                 out += [

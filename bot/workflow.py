@@ -57,11 +57,10 @@ from bot.core.request import (
 from bot.core.selection import ListedJob, Resolved, Selection, frozen_list_csv, resolve
 from bot.core.status import Phase, is_retryable, is_settled, phase_of
 from bot.drs import DrsClient, DrsError
-from bot.group_commit import GroupCommit
 from bot.slack import blocks, kit
 from bot.slack.directory import Directory, GroupLookupError
 from bot.slack.mrkdwn import escape, mention, utc_text
-from bot.store import Start, StartState, Store, Verdict
+from bot.store import AsyncStore, Start, StartState, StoreUnavailable, Verdict
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +134,7 @@ class Workflow:
     def __init__(
         self,
         *,
-        store: Store,
+        store: AsyncStore,
         slack: AsyncWebClient,
         policy: Policy,
         directory: Directory,
@@ -146,7 +145,6 @@ class Workflow:
         ack_first: AckFirst | None = None,
     ) -> None:
         self.store = store
-        self._writes = GroupCommit(store)
         self.slack = slack
         self.policy = policy
         self.directory = directory
@@ -268,7 +266,7 @@ class Workflow:
             created_at=now,
             expires_at=now + self.tuning.expire_seconds,
         )
-        await self._writes.insert(
+        await self.store.insert_request(
             req,
             actor=draft.requester_id,
             detail={
@@ -288,11 +286,11 @@ class Workflow:
         channel is never started.
         """
         await self.publish(request_id)
-        req = self.store.get(request_id)
+        req = await self.store.get(request_id)
         if req is None or req.message_ts is None:
             return
         if req.state is RequestState.PENDING and req.approval is Approval.NONE:
-            decided = self.store.decide(
+            decided = await self.store.decide(
                 Verdict(
                     request_id,
                     target=RequestState.APPROVED,
@@ -318,7 +316,7 @@ class Workflow:
             self._working.discard((request_id, 0))
 
     async def _publish(self, request_id: str) -> None:
-        req = self.store.get(request_id)
+        req = await self.store.get(request_id)
         if req is None or req.message_ts is not None:
             return
         project = self.policy.project(req.project)
@@ -326,17 +324,17 @@ class Workflow:
         if project is not None:
             try:
                 infos = await self.drs_for(project).batch_detail(req.job_ids)
-                self.store.set_jobs_info(request_id, [RequestJob.from_info(i) for i in infos])
+                await self.store.set_jobs_info(request_id, [RequestJob.from_info(i) for i in infos])
             except DrsError as exc:
                 lookup_problem = f"could not look the jobs up in DRS: {exc}"
                 log.warning("batch-detail for %s failed: %s", request_id, exc)
-        req = self.store.get(request_id)
+        req = await self.store.get(request_id)
         assert req is not None
         msg = blocks.request_message(
             req,
             now=self.clock(),
             lookup_problem=lookup_problem,
-            source=self.request_source(request_id),
+            source=await self.request_source(request_id),
         )
         try:
             resp = await self.slack.chat_postMessage(
@@ -345,7 +343,7 @@ class Workflow:
         except SlackApiError as exc:
             await self._cannot_post(req, exc)
             return
-        self.store.set_message_ts(request_id, str(resp["ts"]))
+        await self.store.set_message_ts(request_id, str(resp["ts"]))
         await self._post_job_list(request_id)
 
     async def _cannot_post(self, req: StartRequest, exc: SlackApiError) -> None:
@@ -358,7 +356,7 @@ class Workflow:
         log.error("cannot post request %s in %s: %s", req.id, req.channel_id, error)
         # Nothing was sent to DRS (a request is approved only once its message is posted):
         # end it rather than leave it invisible.
-        self.store.decide(
+        await self.store.decide(
             Verdict(
                 req.id,
                 target=RequestState.CANCELLED,
@@ -381,7 +379,7 @@ class Workflow:
 
     async def check_decision(self, request_id: str, user: str, action: str) -> Reply:
         """Re-check ``user`` against the policy *now* for approve/reject/cancel/retry."""
-        req = self.store.get(request_id)
+        req = await self.store.get(request_id)
         if req is None:
             return Reply(False, "this request is not known to the bot")
         now = self.clock()
@@ -403,7 +401,7 @@ class Workflow:
             decide = {"approve": may_approve, "reject": may_reject, "retry": may_retry}[action]
             decision = decide(project, req, user, groups)
         if not decision.allowed:
-            self.store.audit(
+            await self.store.audit(
                 req.id, AuditKind.REFUSED, actor=user, now=now, detail={"action": action}
             )
             return Reply(False, decision.reason, req)
@@ -413,7 +411,7 @@ class Workflow:
         check = await self.check_decision(request_id, user, "approve")
         if not check.ok:
             return check
-        result = await self._writes.decide(
+        result = await self.store.decide(
             Verdict(
                 request_id,
                 target=RequestState.APPROVED,
@@ -446,7 +444,7 @@ class Workflow:
         check = await self.check_decision(request_id, user, action)
         if not check.ok:
             return check
-        result = await self._writes.decide(
+        result = await self.store.decide(
             Verdict(request_id, target=target, actor=user, now=self.clock(), comment=comment)
         )
         assert result.request is not None
@@ -456,7 +454,7 @@ class Workflow:
         return Reply(True, f"{request_id} {target.value}.", result.request)
 
     async def expire(self, request_id: str) -> None:
-        result = self.store.decide(
+        result = await self.store.decide(
             Verdict(
                 request_id,
                 target=RequestState.EXPIRED,
@@ -475,15 +473,15 @@ class Workflow:
 
         False when this call did not send it (not claimed, sent by someone else, no project).
         """
-        start = self.store.start(request_id, attempt)
-        req = self.store.get(request_id)
+        start = await self.store.start(request_id, attempt)
+        req = await self.store.get(request_id)
         if start is None or req is None or start.state is not StartState.CLAIMED:
             return False
         project = self.policy.project(req.project)
         if project is None:
             log.error("request %s: project %s is gone; not starting", request_id, req.project)
             return False
-        if not self.store.mark_sent(request_id, attempt, now=self.clock()):
+        if not await self.store.mark_sent(request_id, attempt, now=self.clock()):
             return False  # another process or task sent it
         self._working.add((request_id, attempt))
         try:
@@ -507,7 +505,7 @@ class Workflow:
             return
         failpoints.hit("after_send")
         calls = [_call_detail(c, attempt) for c in report.calls]
-        self.store.record_outcomes(
+        await self.store.record_outcomes(
             request_id,
             attempt,
             report.results,
@@ -521,8 +519,8 @@ class Workflow:
 
     async def reconcile(self, request_id: str, attempt: int) -> None:
         """Record a ``sent`` attempt whose answer was lost, from what batch-status shows."""
-        start = self.store.start(request_id, attempt)
-        req = self.store.get(request_id)
+        start = await self.store.start(request_id, attempt)
+        req = await self.store.get(request_id)
         if start is None or req is None or start.state is not StartState.SENT:
             return
         project = self.policy.project(req.project)
@@ -536,7 +534,7 @@ class Workflow:
             except DrsError as exc:
                 calls.append(_failure_detail(exc.failure, "batch-status", attempt))
         results = [_reconciled(j, statuses.get(j), before.get(j)) for j in start.job_ids]
-        if self.store.record_outcomes(
+        if await self.store.record_outcomes(
             request_id,
             attempt,
             results,
@@ -557,17 +555,17 @@ class Workflow:
 
     async def post_outcome(self, request_id: str, attempt: int) -> None:
         """Post (once) the outcome of an attempt in the request's thread, with a CSV if large."""
-        start = self.store.start(request_id, attempt)
-        req = self.store.get(request_id)
+        start = await self.store.start(request_id, attempt)
+        req = await self.store.get(request_id)
         if start is None or req is None or start.state is not StartState.RECORDED:
             return
         if req.message_ts is None:
             await self.publish(request_id)
-            req = self.store.get(request_id)
+            req = await self.store.get(request_id)
             assert req is not None
             if req.message_ts is None:
                 return
-        msg = self._outcome(req, attempt)
+        msg = await self._outcome(req, attempt)
         resp = await self.slack.chat_postMessage(
             channel=req.channel_id, thread_ts=req.message_ts, text=msg.text, blocks=msg.blocks
         )
@@ -575,7 +573,7 @@ class Workflow:
         if blocks.needs_csv(req):
             await self._upload_csv(req)
         failpoints.hit("after_post")
-        self.store.mark_posted(request_id, attempt, ts)
+        await self.store.mark_posted(request_id, attempt, ts)
         await self.refresh_message(request_id)
 
     async def _upload_csv(self, req: StartRequest) -> None:
@@ -592,12 +590,12 @@ class Workflow:
         except SlackApiError as exc:
             log.error("CSV upload for %s failed: %s", req.id, exc.response.get("error"))
 
-    def _outcome(self, req: StartRequest, attempt: int) -> blocks.Message:
+    async def _outcome(self, req: StartRequest, attempt: int) -> blocks.Message:
         """The thread's outcome message for ``attempt``, with a Retry button when one helps."""
-        start = self.store.start(req.id, attempt)
+        start = await self.store.start(req.id, attempt)
         msg = blocks.outcome_message(
             req,
-            failures=self._failures(req.id, attempt),
+            failures=await self._failures(req.id, attempt),
             attempt=attempt,
             actor=start.actor if start and attempt > 1 else None,
         )
@@ -606,9 +604,9 @@ class Workflow:
             return blocks.Message(msg.text, [*msg.blocks, *retry])
         return msg
 
-    def _failures(self, request_id: str, attempt: int) -> list[CallFailure]:
+    async def _failures(self, request_id: str, attempt: int) -> list[CallFailure]:
         out: list[CallFailure] = []
-        for event in self.store.events(request_id):
+        for event in await self.store.events(request_id):
             d = event.detail
             if event.kind is AuditKind.DRS_CALL and d.get("attempt") == attempt and d.get("kind"):
                 out.append(
@@ -625,19 +623,19 @@ class Workflow:
 
     async def refresh_message(self, request_id: str) -> None:
         """Bring the channel message up to date with the request's state (buttons go away)."""
-        req = self.store.get(request_id)
+        req = await self.store.get(request_id)
         if req is None or req.message_ts is None:
             return
-        msg = blocks.request_message(req, now=self.clock(), source=self.request_source(request_id))
+        msg = blocks.request_message(req, now=self.clock(), source=await self.request_source(request_id))
         try:
             await self.slack.chat_update(
                 channel=req.channel_id, ts=req.message_ts, text=msg.text, blocks=msg.blocks
             )
         except SlackApiError as exc:
             log.warning("chat.update of %s failed: %s", request_id, exc.response.get("error"))
-            self.store.mark_message_stale(request_id, True)
+            await self.store.mark_message_stale(request_id, True)
             return
-        self.store.mark_message_stale(request_id, False)
+        await self.store.mark_message_stale(request_id, False)
 
     # -- retry ----------------------------------------------------------------------------------
 
@@ -655,7 +653,7 @@ class Workflow:
         job_ids = [j.job_id for j in req.jobs if is_retryable(j)]
         if not job_ids:
             return Reply(False, "no job of this request can be retried now", req)
-        start = self.store.claim_retry(request_id, job_ids, actor=user, now=self.clock())
+        start = await self.store.claim_retry(request_id, job_ids, actor=user, now=self.clock())
         if start is None:
             return Reply(False, "a start of this request is already in progress", req)
         self.spawn(self.run_start(request_id, start.attempt), name=f"retry {request_id}")
@@ -667,23 +665,23 @@ class Workflow:
         """One polling round: refresh statuses, settle unknowns, update the outcome message."""
         now = self.clock()
         lease = max(self.tuning.followup_interval, 5.0)
-        if not self.store.claim_followup(request_id, now=now, lease=lease):
+        if not await self.store.claim_followup(request_id, now=now, lease=lease):
             return
-        req = self.store.get(request_id)
+        req = await self.store.get(request_id)
         project = self.policy.project(req.project) if req else None
         if req is None or project is None:
-            self.store.schedule_followup(request_id, next_at=None)
+            await self.store.schedule_followup(request_id, next_at=None)
             return
         watched = [j for j in req.jobs if j.outcome in (Outcome.SUCCESS, Outcome.UNKNOWN)]
         try:
             infos = await self.drs_for(project).batch_status([j.job_id for j in watched])
         except DrsError as exc:
             log.warning("follow-up of %s: batch-status failed: %s", request_id, exc)
-            self.store.schedule_followup(request_id, next_at=now + self.tuning.followup_interval)
+            await self.store.schedule_followup(request_id, next_at=now + self.tuning.followup_interval)
             return
         statuses = {i.job_id: i.status for i in infos}
         before = {j.job_id: j.drs_status for j in req.jobs}
-        self.store.update_drs_statuses(request_id, statuses)
+        await self.store.update_drs_statuses(request_id, statuses)
         confirmed = {
             j.job_id: Outcome.SUCCESS
             for j in watched
@@ -692,42 +690,42 @@ class Workflow:
             and not _started_phase(j.status_at_request)
         }
         if confirmed:
-            self.store.confirm_outcomes(request_id, confirmed)
+            await self.store.confirm_outcomes(request_id, confirmed)
         changed = any(before.get(k) != v for k, v in statuses.items()) or bool(confirmed)
-        req = self.store.get(request_id)
+        req = await self.store.get(request_id)
         assert req is not None
         settled = all(is_settled(statuses.get(j.job_id)) for j in watched)
-        deadline = self.store.followup_deadline(request_id) or now
+        deadline = await self.store.followup_deadline(request_id) or now
         if changed and req.outcome_ts:
             await self._update_outcome(req)
         if changed:
             # The request message shows DRS's statuses too; maintenance refreshes it.
-            self.store.mark_message_stale(request_id, True)
+            await self.store.mark_message_stale(request_id, True)
         if settled:
             waiting = [j for j in watched if phase_of(statuses.get(j.job_id)) is Phase.WAITING]
             await self._settled(req)
             if waiting and req.start_time_ms is not None and req.start_time_ms / 1000 > now:
                 # Follow the scheduled jobs again when their time comes.
-                self.store.schedule_followup(
+                await self.store.schedule_followup(
                     request_id, next_at=req.start_time_ms / 1000 + self.tuning.followup_interval
                 )
             else:
-                self.store.schedule_followup(request_id, next_at=None)
-                self.store.audit(request_id, AuditKind.FOLLOWUP, actor=None, now=now)
+                await self.store.schedule_followup(request_id, next_at=None)
+                await self.store.audit(request_id, AuditKind.FOLLOWUP, actor=None, now=now)
         elif now >= deadline:
-            self.store.schedule_followup(request_id, next_at=None)
+            await self.store.schedule_followup(request_id, next_at=None)
             await self._post_thread(
                 req,
                 f"Stopped following {req.id}: some jobs had not settled after "
                 f"{int(self.tuning.followup_max)} s. Check them with `/startjobs status {req.id}`.",
             )
         else:
-            self.store.schedule_followup(request_id, next_at=now + self.tuning.followup_interval)
+            await self.store.schedule_followup(request_id, next_at=now + self.tuning.followup_interval)
 
     async def _update_outcome(self, req: StartRequest) -> None:
         if req.outcome_ts is None:
             return
-        msg = self._outcome(req, self.store.last_attempt(req.id))
+        msg = await self._outcome(req, await self.store.last_attempt(req.id))
         try:
             await self.slack.chat_update(
                 channel=req.channel_id, ts=req.outcome_ts, text=msg.text, blocks=msg.blocks
@@ -736,7 +734,7 @@ class Workflow:
             log.warning("updating the outcome of %s failed: %s", req.id, exc.response.get("error"))
 
     async def _settled(self, req: StartRequest) -> None:
-        if not self.store.claim_settled_notice(req.id):
+        if not await self.store.claim_settled_notice(req.id):
             return
         msg = blocks.settled_message(req)
         await self._post_thread(req, msg.text, msg.blocks)
@@ -797,9 +795,9 @@ class Workflow:
         infos = [info for part in listed for info in part]
         return resolve(selection, infos, max_jobs=max_jobs, complete=complete)
 
-    def request_source(self, request_id: str) -> str | None:
+    async def request_source(self, request_id: str) -> str | None:
         """Where a request's list came from, as recorded when it was made (None: typed)."""
-        for event in self.store.events(request_id):
+        for event in await self.store.events(request_id):
             if event.kind is AuditKind.REQUESTED:
                 source = event.detail.get("source")
                 return source if isinstance(source, str) and source else None
@@ -809,10 +807,10 @@ class Workflow:
         """Attach the frozen job list of a request made by name pattern or upload as a CSV in
         its thread (a typed list is short and shown on the message). Best effort: the list
         itself is in the store; a failed upload is logged."""
-        req = self.store.get(request_id)
+        req = await self.store.get(request_id)
         if req is None or req.message_ts is None:
             return
-        source = self.request_source(request_id)
+        source = await self.request_source(request_id)
         if source is None:
             return
         content = frozen_list_csv(
@@ -841,29 +839,29 @@ class Workflow:
         """
         now = self.clock()
         grace = self.tuning.recovery_grace
-        for rid in self.store.expired_pending(now):
+        for rid in await self.store.expired_pending(now):
             await self.expire(rid)
-        for rid in self.store.unconfirmed(now - grace):
+        for rid in await self.store.unconfirmed(now - grace):
             await self.publish_and_run(rid)
-        for start in self.store.starts_in(StartState.CLAIMED):
+        for start in await self.store.starts_in(StartState.CLAIMED):
             if now - start.created_at >= grace:
-                req = self.store.get(start.request_id)
+                req = await self.store.get(start.request_id)
                 if req is not None and req.message_ts is None:
                     await self.publish(start.request_id)
                 await self.run_start(start.request_id, start.attempt)
-        for start in self.store.starts_in(StartState.SENT):
+        for start in await self.store.starts_in(StartState.SENT):
             if (start.request_id, start.attempt) in self._working:
                 continue
             if start.sent_at is not None and now - start.sent_at >= grace:
                 await self.reconcile(start.request_id, start.attempt)
-        for start in self.store.starts_in(StartState.RECORDED):
+        for start in await self.store.starts_in(StartState.RECORDED):
             if (start.request_id, start.attempt) in self._working:
                 continue
             if now - start.created_at >= grace:
                 await self.post_outcome(start.request_id, start.attempt)
-        for rid in self.store.stale_messages():
+        for rid in await self.store.stale_messages():
             await self.refresh_message(rid)
-        for rid in self.store.due_followups(now):
+        for rid in await self.store.due_followups(now):
             await self.follow_up(rid)
 
     async def run_maintenance(self, every: float) -> None:

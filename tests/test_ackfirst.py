@@ -12,7 +12,7 @@ import pytest
 
 from bot.ackfirst import AckFirst, GivingWayWebClient, background_context, in_background
 from bot.sim.slack import FakeSlack
-from bot.store import Store
+from bot.store import AsyncStore, Store
 from bot.workflow import Tuning, Workflow
 
 
@@ -116,7 +116,7 @@ async def test_web_api_calls_from_background_work_wait_for_the_answers(
 
 async def test_spawned_workflow_tasks_are_background_work(tmp_path: Path) -> None:
     first = AckFirst(longest_wait=5.0)
-    store = Store(tmp_path / "s.db")
+    store = AsyncStore(Store(tmp_path / "s.db"))
     wf = Workflow(
         store=store,
         slack=None,  # type: ignore[arg-type]
@@ -140,4 +140,4 @@ async def test_spawned_workflow_tasks_are_background_work(tmp_path: Path) -> Non
         assert seen == [True]
         assert not in_background()
     finally:
-        store.close()
+        await store.aclose()

@@ -65,7 +65,7 @@ async def _history(wf: Workflow, answer: _Answer) -> None:
     if not await wf.may_read(answer.user, answer.channel):
         await answer(text=blocks.error_message(_NOT_LISTED).text)
         return
-    msg = blocks.history_message(wf.store.recent(answer.channel, limit=10), now=wf.clock())
+    msg = blocks.history_message(await wf.store.recent(answer.channel, limit=10), now=wf.clock())
     await answer(text=msg.text, blocks=msg.blocks)
 
 
@@ -74,11 +74,11 @@ async def _status(wf: Workflow, answer: _Answer, args: tuple[str, ...]) -> None:
         await answer(text=blocks.error_message(_NOT_LISTED).text)
         return
     if len(args) == 1 and args[0].upper().startswith("SJ-"):
-        req = wf.store.get(args[0].upper())
+        req = await wf.store.get(args[0].upper())
         if req is None:
             await answer(text=blocks.error_message(f"No request {args[0]!r} is known.").text)
             return
-        msg = blocks.status_message(req, wf.store.events(req.id), now=wf.clock())
+        msg = blocks.status_message(req, await wf.store.events(req.id), now=wf.clock())
         await answer(text=msg.text, blocks=msg.blocks)
         return
     parsed = parse_job_ids(" ".join(args), max_jobs=100)

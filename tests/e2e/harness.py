@@ -23,6 +23,7 @@ from bot.sim.slack import FakeSlack
 from bot.sim.slack_model import FakeMessage, FakeUser
 from bot.slack.ids import ActionId, BlockId, CallbackId, When
 from bot.slack.scopes import BOT_SCOPES
+from bot.store import Store
 from bot.workflow import Tuning
 
 SIGNING_SECRET = "e2e-signing-secret-0123456789"
@@ -90,6 +91,7 @@ class Harness:
         self.clock = clock
         self.bot: Bot | None = None
         self.driver: SlackDriver | None = None
+        self._db: Store | None = None
 
     async def __aenter__(self) -> Harness:
         sim_url = await self.sim.start()
@@ -132,6 +134,8 @@ class Harness:
         self.driver = None
 
     async def __aexit__(self, *exc: object) -> None:
+        if self._db is not None:
+            self._db.close()
         await self.stop_bot()
         await self.slack.stop()
         await self.sim.stop()
@@ -147,6 +151,14 @@ class Harness:
     def b(self) -> Bot:
         assert self.bot is not None
         return self.bot
+
+    @property
+    def db(self) -> Store:
+        """The bot's database read through a connection of the test's own, as another
+        program would see it (only what the bot committed)."""
+        if self._db is None:
+            self._db = Store(self.db_path)
+        return self._db
 
     async def open_modal(self, user: str, text: str = "", channel: str = CHANNEL) -> str:
         """Run the slash command and return the id of the new start modal once it is filled."""
@@ -207,7 +219,7 @@ class Harness:
             for el in block.get("elements", []) if block.get("type") == "actions" else []:
                 if el.get("value"):
                     return str(el["value"])
-        rows = self.b.store.recent(CHANNEL, limit=1)
+        rows = self.db.recent(CHANNEL, limit=1)
         return rows[0].id
 
     def thread(self, message: FakeMessage) -> list[FakeMessage]:

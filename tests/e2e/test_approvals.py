@@ -72,7 +72,7 @@ async def test_fifty_concurrent_approvals_start_once(tmp_path: Path) -> None:
         assert _starts(h) == 1
         assert h.sim.start_calls_for(ORDERS) == 1
         assert h.sim.start_calls_for(CUSTOMERS) == 1
-        approvals = [e for e in h.b.store.events(rid) if e.kind is AuditKind.APPROVED]
+        approvals = [e for e in h.db.events(rid) if e.kind is AuditKind.APPROVED]
         assert len(approvals) == 1
         final = h.slack.message(CHANNEL, msg.ts)
         assert final is not None and not _has_buttons(final)
@@ -95,7 +95,7 @@ async def test_requester_cannot_approve_own_request_even_in_approver_group(
         reply = await h.b.workflow.approve(rid, ALICE, None)
         assert not reply.ok
         assert _starts(h) == 0
-        req = h.b.store.get(rid)
+        req = h.db.get(rid)
         assert req is not None and req.state is RequestState.PENDING
 
 
@@ -112,7 +112,7 @@ async def test_approver_removed_from_group_is_refused(tmp_path: Path) -> None:
         assert "approver" in str(answer.json["view"]).lower()
         assert await _click(h, CAROL, ActionId.APPROVE, rid, msg) is None
         assert _starts(h) == 0
-        refused = [e for e in h.b.store.events(rid) if e.kind is AuditKind.REFUSED]
+        refused = [e for e in h.db.events(rid) if e.kind is AuditKind.REFUSED]
         assert refused and refused[0].actor == CAROL
 
 
@@ -129,7 +129,7 @@ async def test_reject_and_cancel_end_the_request_with_nothing_sent(tmp_path: Pat
             BOB, view_id, {BlockId.COMMENT.value: {ActionId.COMMENT.value: "not tonight"}}
         )
         await h.settle()
-        req = h.b.store.get(rid)
+        req = h.db.get(rid)
         assert req is not None and req.state is RequestState.REJECTED
         shown = h.slack.message(CHANNEL, first.ts)
         assert not _has_buttons(shown)
@@ -141,10 +141,10 @@ async def test_reject_and_cancel_end_the_request_with_nothing_sent(tmp_path: Pat
         refusal = h.slack.ephemerals(MALLORY)[-1].text
         assert f"<@{ALICE}>" in refusal, "the bot's own mentions render as mentions"
         assert "&lt;" not in refusal
-        req2 = h.b.store.get(rid2)
+        req2 = h.db.get(rid2)
         assert req2 is not None and req2.state is RequestState.PENDING
         await _click(h, ALICE, ActionId.CANCEL, rid2, second)
-        req2 = h.b.store.get(rid2)
+        req2 = h.db.get(rid2)
         assert req2 is not None and req2.state is RequestState.CANCELLED
         assert not _has_buttons(h.slack.message(CHANNEL, second.ts))
         # An approval arriving after the fact (a stale client) is answered, not acted on.
@@ -166,7 +166,7 @@ async def test_expired_request_cannot_be_approved(tmp_path: Path) -> None:
         answer = await h.d.submit_view(BOB, view_id, {})
         assert answer.json is not None and "expired" in str(answer.json["view"])
         await h.wait(lambda: not _has_buttons(h.slack.message(CHANNEL, msg.ts)))
-        req = h.b.store.get(rid)
+        req = h.db.get(rid)
         assert req is not None and req.state is RequestState.EXPIRED
         assert "expired" in str(h.slack.message(CHANNEL, msg.ts)).lower()
         assert _starts(h) == 0
@@ -194,7 +194,7 @@ async def test_lost_answer_confirmed_not_started_can_be_retried(tmp_path: Path) 
         await h.settle()
         assert h.sim.start_calls_for(ORDERS) == 2
         assert h.sim.job(ORDERS).status in {"STARTJOBING", "FULL_TRANSFER_STARTED"}
-        kinds = [e.kind for e in h.b.store.events(rid)]
+        kinds = [e.kind for e in h.db.events(rid)]
         assert AuditKind.RETRY in kinds
 
 

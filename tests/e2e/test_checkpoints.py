@@ -18,7 +18,7 @@ async def test_the_running_bot_checkpoints_its_database_in_the_background(
     async with Harness(tmp_path) as h:
         h.sim.seed_demo()
         await h.request(ALICE, "dev", [ORDERS])
-        assert h.b.store._db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+        assert h.b.store.backend._db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
         task = asyncio.create_task(h.b._checkpoints(0.05))
         try:
             await h.wait(lambda: h.b.last_checkpoint is not None, timeout=5.0)

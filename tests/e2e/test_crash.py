@@ -166,9 +166,9 @@ async def test_recovery_leaves_live_work_alone(tmp_path: Path) -> None:
         await h.wait(lambda: _state(h, rid, 1) == StartState.POSTED)
         await h.b.workflow.drain()
 
-        kinds = [e.kind for e in h.b.store.events(rid)]
+        kinds = [e.kind for e in h.db.events(rid)]
         assert AuditKind.OUTCOME in kinds and AuditKind.RECOVERED not in kinds
-        req = h.b.store.get(rid)
+        req = h.db.get(rid)
         assert req is not None and req.state is RequestState.DONE
         assert all(j.outcome is Outcome.SUCCESS for j in req.jobs)
         assert len(outcome_replies(h, message)) == 1
@@ -177,5 +177,5 @@ async def test_recovery_leaves_live_work_alone(tmp_path: Path) -> None:
 
 
 def _state(h: Harness, rid: str, attempt: int) -> StartState | None:
-    start = h.b.store.start(rid, attempt)
+    start = h.db.start(rid, attempt)
     return start.state if start else None

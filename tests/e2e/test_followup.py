@@ -77,7 +77,7 @@ def _updates_of(h: Harness, ts: str) -> list[str]:
 
 
 def _followup_done(h: Harness, rid: str) -> bool:
-    req = h.b.store.get(rid)
+    req = h.db.get(rid)
     return req is not None and req.followup_done
 
 
@@ -125,7 +125,7 @@ async def test_a_scheduled_start_is_followed_until_it_runs(tmp_path: Path) -> No
         job = h.sim.add_job(name="mig-scheduled")
         start_at = int(clock()) + LEAD
         rid, message = await _approved(h, [job], start_at=start_at)
-        req = h.b.store.get(rid)
+        req = h.db.get(rid)
         assert req is not None and req.start_time_ms == start_at * 1000
 
         # DRS waits for the time: that is settled, so the requester hears of it once, now.
@@ -201,8 +201,8 @@ async def test_a_lost_answer_is_settled_by_the_followup(tmp_path: Path) -> None:
         h.sim.advance(START_DELAY + 1)
         await h.wait(lambda: _followup_done(h, rid))
         # batch-status showed them starting: now known to have started, everywhere.
-        await h.wait(lambda: not h.b.store.stale_messages())
-        req = h.b.store.get(rid)
+        await h.wait(lambda: not h.db.stale_messages())
+        req = h.db.get(rid)
         assert req is not None
         assert req.state.value == "done"
         assert all(j.outcome is not None and j.outcome.value == "success" for j in req.jobs)

@@ -89,12 +89,12 @@ async def test_thousand_jobs_by_name_are_frozen_approved_and_started_exactly(
         msg = await _request_message(h)
         check_message(msg)
         rid = h.request_id(msg)
-        req = h.b.store.get(rid)
+        req = h.db.get(rid)
         assert req is not None and sorted(req.job_ids) == sorted(ids)
         shown = str(msg.blocks)
         assert "1,000 DRS jobs" in shown and "frozen when requested" in shown
         assert "mig-shop-0001" in shown  # a sample of names, not all of them
-        requested = next(e for e in h.b.store.events(rid) if e.kind is AuditKind.REQUESTED)
+        requested = next(e for e in h.db.events(rid) if e.kind is AuditKind.REQUESTED)
         assert requested.detail["source"] == f"name {PATTERN} · status CONFIGURATION · any type"
         # The DRS filter was the literal prefix; every type was listed.
         lists = [c for c in h.sim.calls if c.endpoint == "list"]
@@ -128,7 +128,7 @@ async def test_thousand_jobs_from_an_uploaded_csv(tmp_path: Path) -> None:
         msg = await _request_message(h)
         check_message(msg)
         rid = h.request_id(msg)
-        req = h.b.store.get(rid)
+        req = h.db.get(rid)
         assert req is not None and sorted(req.job_ids) == sorted(ids)
         assert "file wave-3.csv" in str(msg.blocks)
         downloads = [c for c in h.slack.calls if c.method == "file_download"]
@@ -168,7 +168,7 @@ async def test_job_search_answers_in_time_with_at_most_100_options(tmp_path: Pat
         resp = await _submit(h, view_id, job_pick=picked)
         assert resp.ok and not resp.json, resp
         msg = await _request_message(h)
-        req = h.b.store.get(h.request_id(msg))
+        req = h.db.get(h.request_id(msg))
         assert req is not None and list(req.job_ids) == picked
 
         # With no project chosen yet there is nothing to search: one hint, no DRS call.
@@ -223,7 +223,7 @@ async def test_bad_uploads_are_refused_on_the_field_and_nothing_reaches_drs(
                 assert "line 7: 'abc'" in message
                 assert "2 lines are not job IDs" in message
         assert h.sim.calls == []
-        assert h.b.store.recent(CHANNEL) == []
+        assert h.db.recent(CHANNEL) == []
         # The oversized file was refused by its size, before any download.
         downloads = [c.args["file"] for c in h.slack.calls if c.method == "file_download"]
         assert len(downloads) == 3
@@ -258,7 +258,7 @@ async def test_refused_selections_say_why_inline(tmp_path: Path) -> None:
         failed = await errors(name_pattern="small-*")
         assert "Could not list the jobs in DRS" in failed[BlockId.NAME_PATTERN.value]
         assert _sent_to_start(h) == []
-        assert h.b.store.recent(CHANNEL) == []
+        assert h.db.recent(CHANNEL) == []
 
 
 async def test_a_slow_selection_finishes_after_the_ack(tmp_path: Path) -> None:
@@ -271,7 +271,7 @@ async def test_a_slow_selection_finishes_after_the_ack(tmp_path: Path) -> None:
         assert resp.json is not None and resp.json["response_action"] == "update"
         assert "Looking up the jobs" in str(resp.json["view"])
         msg = await _request_message(h)
-        req = h.b.store.get(h.request_id(msg))
+        req = h.db.get(h.request_id(msg))
         assert req is not None and sorted(req.job_ids) == sorted(ids)
         await h.wait(lambda: "Request submitted" in str(h.slack.view(view_id)))
 
@@ -284,4 +284,4 @@ async def test_a_slow_selection_finishes_after_the_ack(tmp_path: Path) -> None:
         await h.wait(lambda: bool(h.slack.ephemerals(ALICE)))
         said = h.slack.ephemerals(ALICE)[-1].text
         assert "No request was made" in said and "none-*" in said
-        assert len(h.b.store.recent(CHANNEL)) == 1
+        assert len(h.db.recent(CHANNEL)) == 1

@@ -92,7 +92,7 @@ async def test_one_user_cannot_flood(tmp_path: Path) -> None:
         resp = await h.submit_start(ALICE, view_id, project="prod", job_ids=[ORDERS])
         assert resp.json is not None
         assert "wait a minute" in resp.json["errors"][BlockId.PROJECT.value]
-        assert len(h.b.store.recent(CHANNEL, limit=10)) == 3
+        assert len(h.db.recent(CHANNEL, limit=10)) == 3
 
 
 async def test_oversized_and_slow_requests_are_cut_off(

@@ -82,7 +82,7 @@ async def test_bad_input_is_reported_on_each_field(tmp_path: Path) -> None:
         assert "not-a-job" in errors[BlockId.JOB_IDS.value]
         assert "past" in errors[BlockId.START_AT.value]
         assert BlockId.REASON.value in errors
-        assert h.b.store.recent(CHANNEL) == []
+        assert h.db.recent(CHANNEL) == []
         assert _drs_starts(h) == 0
 
 
@@ -175,7 +175,7 @@ async def test_refused_user_and_channel_send_nothing(tmp_path: Path) -> None:
         )
         assert resp.json is not None and BlockId.PROJECT.value in resp.json["errors"]
         assert _drs_starts(h) == 0
-        assert h.b.store.recent(CHANNEL) == [] and h.b.store.recent(OTHER_CHANNEL) == []
+        assert h.db.recent(CHANNEL) == [] and h.db.recent(OTHER_CHANNEL) == []
 
 
 async def test_forged_stale_and_foreign_requests_are_refused(tmp_path: Path) -> None:
@@ -241,7 +241,7 @@ async def test_pending_request_survives_restart(tmp_path: Path) -> None:
         rid = h.request_id(msg)
         await h.stop_bot()
         await h.start_bot()
-        req = h.b.store.get(rid)
+        req = h.db.get(rid)
         assert req is not None and req.message_ts == msg.ts and req.state.value == "pending"
         await h.d.click(
             "U02BOB",

@@ -20,11 +20,10 @@ call, so after a crash the call may have reached DRS and must never be sent agai
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import os
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -39,7 +38,8 @@ from bot.core.request import (
     StartRequest,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+DEFAULT_BUSY_SECONDS = 10.0  # how long a write waits for another process's lock by default
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS requests (
@@ -110,7 +110,16 @@ CREATE TABLE IF NOT EXISTS audit (
     detail TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS audit_request ON audit (request_id, id);
+
+CREATE TABLE IF NOT EXISTS health (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    at REAL NOT NULL
+);
 """
+
+# Columns added after version 1, as (table, column, declaration): a database written by an
+# earlier version gains them in place when it is opened (:func:`_migrate`).
+_ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = ()
 
 
 class StartState(StrEnum):
@@ -132,10 +141,6 @@ class Start:
     created_at: float
     sent_at: float | None
     outcome_ts: str | None
-
-
-Write = Callable[[sqlite3.Connection], object]
-"""One write of several in a transaction (:meth:`Store.write`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,7 +187,7 @@ class Store:
             self.path, isolation_level=None, check_same_thread=False, timeout=10.0
         )
         self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA busy_timeout = 10000")
+        self._db.execute(f"PRAGMA busy_timeout = {int(DEFAULT_BUSY_SECONDS * 1000)}")
         if self.path != ":memory:":
             self._db.execute("PRAGMA journal_mode = WAL")
             if not autocheckpoint:
@@ -190,7 +195,23 @@ class Store:
         self._db.execute("PRAGMA synchronous = NORMAL")
         self._db.execute("PRAGMA foreign_keys = ON")
         self._db.executescript(_SCHEMA)
+        _migrate(self._db)
         self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    @contextlib.contextmanager
+    def patience(self, seconds: float) -> Iterator[None]:
+        """Within the block, a write waits at most ``seconds`` for another process's lock
+        (then fails with "database is locked") instead of the default."""
+        self._db.execute(f"PRAGMA busy_timeout = {max(1, int(seconds * 1000))}")
+        try:
+            yield
+        finally:
+            self._db.execute(f"PRAGMA busy_timeout = {int(DEFAULT_BUSY_SECONDS * 1000)}")
+
+    def heartbeat(self, now: float) -> None:
+        """A real write, committed: raises if the database cannot store anything now."""
+        with self._tx() as db:
+            db.execute("INSERT OR REPLACE INTO health (id, at) VALUES (1, ?)", (now,))
 
     def close(self) -> None:
         self._db.close()
@@ -223,39 +244,8 @@ class Store:
     def insert_request(self, req: StartRequest, *, actor: str, detail: dict[str, object]) -> None:
         """Store a new request with its jobs and a ``requested`` audit event, atomically;
         raises what storing it raised (its id taken...)."""
-        self.write_one(self.inserting(req, actor=actor, detail=detail))
-
-    def inserting(self, req: StartRequest, *, actor: str, detail: dict[str, object]) -> Write:
-        """The write that stores ``req`` (for :meth:`write`); it gives None."""
-        return functools.partial(_insert_request, req=req, actor=actor, detail=detail)
-
-    def write_one(self, write: Write) -> object:
-        """:meth:`write` for one write: what it gave; raises what it raised."""
-        (result,) = self.write([write])
-        if isinstance(result, sqlite3.Error):
-            raise result
-        return result
-
-    def write(self, writes: Sequence[Write]) -> list[object]:
-        """Run several writes in one transaction, so with one commit; what each gave, in order.
-
-        Each runs in a savepoint of its own: one that fails (a request id taken) is undone
-        alone and its ``sqlite3.Error`` is given in its place, while the others are kept. An
-        error that ends the transaction itself is raised, and none of them is kept.
-        """
-        results: list[object] = []
         with self._tx() as db:
-            for one in writes:
-                db.execute("SAVEPOINT one_write")
-                try:
-                    results.append(one(db))
-                except sqlite3.Error as exc:
-                    if not db.in_transaction:
-                        raise
-                    db.execute("ROLLBACK TO one_write")
-                    results.append(exc)
-                db.execute("RELEASE one_write")
-        return results
+            _insert_request(db, req=req, actor=actor, detail=detail)
 
     def get(self, request_id: str) -> StartRequest | None:
         row = self._db.execute("SELECT * FROM requests WHERE id = ?", (request_id,)).fetchone()
@@ -369,16 +359,9 @@ class Store:
         Approving also claims attempt 1 of its start (all its jobs) in the same transaction,
         so the start is recorded as owed before anyone can see the approval.
         """
-        return self.decision(verdict, self.write_one(self.deciding(verdict)))
-
-    def deciding(self, verdict: Verdict) -> Write:
-        """The write that makes ``verdict`` (for :meth:`write`); it gives True if it moved
-        the request, False if the request was no longer pending."""
-        return functools.partial(_decide, verdict=verdict)
-
-    def decision(self, verdict: Verdict, won: object) -> Decision:
-        """What came of ``verdict``, given what its write gave."""
-        return Decision(won=won is True, request=self.get(verdict.request_id))
+        with self._tx() as db:
+            won = _decide(db, verdict=verdict)
+        return Decision(won=won, request=self.get(verdict.request_id))
 
     def expired_pending(self, now: float) -> list[str]:
         return self._ids(
@@ -646,6 +629,14 @@ class Store:
                 "SELECT * FROM audit WHERE request_id = ? ORDER BY id", (request_id,)
             )
         ]
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Bring a database written by an earlier version up to this one's columns, in place."""
+    for table, column, declaration in _ADDED_COLUMNS:
+        have = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+        if column not in have:
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
 
 
 def _create_private(path: Path) -> None:

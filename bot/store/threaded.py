@@ -1,0 +1,123 @@
+"""The store as the service sees it: every call awaited, none run on the event loop.
+
+:class:`bot.store.sqlite.Store` is plain synchronous SQLite. A write waits for SQLite's lock
+(another process, a checkpoint) and a commit waits for the disk; on the event loop either would
+stall every Slack answer and ``/healthz`` with it. :class:`AsyncStore` runs each call in one
+thread of its own, so calls keep their order and the connection is only ever used by that
+thread, and the loop goes on answering while they wait.
+
+A call made on a person's behalf (storing a new request, deciding one) passes ``within``: if
+the thread cannot start it in that many seconds, or SQLite cannot take its lock in the time
+left, it is not made at all and :class:`StoreUnavailable` is raised, so the person can be told
+"nothing was stored, try again" within Slack's three seconds, and that is true.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import sqlite3
+import time
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+from bot.store.sqlite import Store
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class StoreUnavailable(Exception):
+    """The database could not take a write in time (locked, busy) or refused it (disk full,
+    read-only); nothing of that call was stored."""
+
+
+def _off_loop(
+    method: Callable[Concatenate[Store, P], T],
+) -> Callable[Concatenate[AsyncStore, P], Coroutine[Any, Any, T]]:
+    """``method`` of :class:`Store`, run in the store's thread and awaited."""
+
+    async def call(self: AsyncStore, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return await self.run(functools.partial(method, self.backend, *args, **kwargs))
+
+    call.__doc__ = method.__doc__
+    call.__name__ = method.__name__
+    return call
+
+
+class AsyncStore:
+    """:class:`Store`'s methods as coroutines, made one at a time in a dedicated thread."""
+
+    def __init__(self, backend: Store) -> None:
+        self.backend = backend
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
+
+    async def run(self, fn: Callable[[], T], *, within: float | None = None) -> T:
+        """Run ``fn`` in the store's thread. With ``within``, it is made only if it can be
+        made in that many seconds (see the module's docstring), else :class:`StoreUnavailable`
+        is raised and nothing was made; SQLite's errors are raised as that too."""
+        if within is None:
+            return await asyncio.get_running_loop().run_in_executor(self._thread, fn)
+        deadline = time.monotonic() + within
+        return await asyncio.get_running_loop().run_in_executor(
+            self._thread, functools.partial(self._bounded, fn, deadline)
+        )
+
+    def _bounded(self, fn: Callable[[], T], deadline: float) -> T:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise StoreUnavailable("the database was busy with earlier work")
+        try:
+            with self.backend.patience(left):
+                return fn()
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(_plain(exc)) from exc
+
+    async def aclose(self) -> None:
+        await self.run(self.backend.close)
+        self._thread.shutdown(wait=True)
+
+    async def probe(self, *, within: float) -> None:
+        """Make a real write (a heartbeat row) and commit it: raises
+        :class:`StoreUnavailable` if the bot could not store anything now."""
+        await self.run(functools.partial(self.backend.heartbeat, time.time()), within=within)
+
+    checkpoint = _off_loop(Store.checkpoint)
+    insert_request = _off_loop(Store.insert_request)
+    get = _off_loop(Store.get)
+    recent = _off_loop(Store.recent)
+    set_message_ts = _off_loop(Store.set_message_ts)
+    set_jobs_info = _off_loop(Store.set_jobs_info)
+    unconfirmed = _off_loop(Store.unconfirmed)
+    mark_message_stale = _off_loop(Store.mark_message_stale)
+    stale_messages = _off_loop(Store.stale_messages)
+    decide = _off_loop(Store.decide)
+    expired_pending = _off_loop(Store.expired_pending)
+    claim_retry = _off_loop(Store.claim_retry)
+    last_attempt = _off_loop(Store.last_attempt)
+    start = _off_loop(Store.start)
+    starts_in = _off_loop(Store.starts_in)
+    mark_sent = _off_loop(Store.mark_sent)
+    record_outcomes = _off_loop(Store.record_outcomes)
+    mark_posted = _off_loop(Store.mark_posted)
+    due_followups = _off_loop(Store.due_followups)
+    claim_followup = _off_loop(Store.claim_followup)
+    update_drs_statuses = _off_loop(Store.update_drs_statuses)
+    confirm_outcomes = _off_loop(Store.confirm_outcomes)
+    schedule_followup = _off_loop(Store.schedule_followup)
+    followup_deadline = _off_loop(Store.followup_deadline)
+    claim_settled_notice = _off_loop(Store.claim_settled_notice)
+    audit = _off_loop(Store.audit)
+    events = _off_loop(Store.events)
+
+
+def _plain(exc: sqlite3.Error) -> str:
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        return "the database is locked by another process"
+    if "full" in text:
+        return "the database's disk is full"
+    if "readonly" in text or "read-only" in text:
+        return "the database is read-only"
+    return text
