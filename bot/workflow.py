@@ -64,6 +64,11 @@ from bot.store import AsyncStore, Start, StartState, StoreUnavailable, Verdict
 
 log = logging.getLogger(__name__)
 
+INTERACTIVE_WRITE_SECONDS = 1.0
+"""A write made before a person's click is acknowledged (a new request, a decision) is made
+within this many seconds or not at all (:class:`bot.store.AsyncStore`), so the person hears
+"nothing was stored" inside Slack's 3 s rather than Slack's own error."""
+
 DrsFor = Callable[[ProjectPolicy], DrsClient]
 
 
@@ -266,16 +271,21 @@ class Workflow:
             created_at=now,
             expires_at=now + self.tuning.expire_seconds,
         )
-        await self.store.insert_request(
-            req,
-            actor=draft.requester_id,
-            detail={
-                "jobs": len(req.jobs),
-                "project": req.project,
-                "start_time_ms": None,
-                **({"source": draft.source} if draft.source else {}),
-            },
-        )
+        try:
+            await self.store.insert_request(
+                req,
+                actor=draft.requester_id,
+                detail={
+                    "jobs": len(req.jobs),
+                    "project": req.project,
+                    "start_time_ms": None,
+                    **({"source": draft.source} if draft.source else {}),
+                },
+                within=INTERACTIVE_WRITE_SECONDS,
+            )
+        except StoreUnavailable as exc:
+            log.error("could not store a request of %s: %s", draft.requester_id, exc)
+            return Reply(False, _not_stored("your request", exc))
         self.spawn(self.publish_and_run(req.id), name=f"publish {req.id}")
         return Reply(True, f"Request {req.id} created", req)
 
@@ -411,15 +421,20 @@ class Workflow:
         check = await self.check_decision(request_id, user, "approve")
         if not check.ok:
             return check
-        result = await self.store.decide(
-            Verdict(
-                request_id,
-                target=RequestState.APPROVED,
-                actor=user,
-                now=self.clock(),
-                comment=comment,
+        try:
+            result = await self.store.decide(
+                Verdict(
+                    request_id,
+                    target=RequestState.APPROVED,
+                    actor=user,
+                    now=self.clock(),
+                    comment=comment,
+                ),
+                within=INTERACTIVE_WRITE_SECONDS,
             )
-        )
+        except StoreUnavailable as exc:
+            log.error("could not record the approval of %s: %s", request_id, exc)
+            return Reply(False, _not_stored("your approval", exc), check.request)
         if not result.won:
             assert result.request is not None
             return Reply(False, _already(result.request), result.request)
@@ -444,9 +459,14 @@ class Workflow:
         check = await self.check_decision(request_id, user, action)
         if not check.ok:
             return check
-        result = await self.store.decide(
-            Verdict(request_id, target=target, actor=user, now=self.clock(), comment=comment)
-        )
+        try:
+            result = await self.store.decide(
+                Verdict(request_id, target=target, actor=user, now=self.clock(), comment=comment),
+                within=INTERACTIVE_WRITE_SECONDS,
+            )
+        except StoreUnavailable as exc:
+            log.error("could not record the %s of %s: %s", action, request_id, exc)
+            return Reply(False, _not_stored(f"the {action}", exc), check.request)
         assert result.request is not None
         if not result.won:
             return Reply(False, _already(result.request), result.request)
@@ -894,6 +914,13 @@ class Workflow:
             found.update((i.job_id, i) for i in infos if i.status is not None)
         msg = blocks.job_status_message([found.get(j, JobInfo(job_id=j)) for j in job_ids])
         return Reply(True, msg.text, blocks=msg.blocks)
+
+
+def _not_stored(what: str, exc: StoreUnavailable) -> str:
+    return (
+        f"The bot could not save {what} just now ({exc}), so nothing was stored or changed. "
+        "Try again in a moment; if it keeps failing, tell whoever runs the bot."
+    )
 
 
 def _already(req: StartRequest) -> str:

@@ -22,7 +22,8 @@ from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from bot.store.sqlite import Store
+from bot.core.request import StartRequest
+from bot.store.sqlite import Decision, Store, Verdict
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -83,8 +84,23 @@ class AsyncStore:
         :class:`StoreUnavailable` if the bot could not store anything now."""
         await self.run(functools.partial(self.backend.heartbeat, time.time()), within=within)
 
+    async def insert_request(
+        self,
+        req: StartRequest,
+        *,
+        actor: str,
+        detail: dict[str, object],
+        within: float | None = None,
+    ) -> None:
+        """:meth:`Store.insert_request`; with ``within``, as :meth:`run` says."""
+        write = functools.partial(self.backend.insert_request, req, actor=actor, detail=detail)
+        await self.run(write, within=within)
+
+    async def decide(self, verdict: Verdict, *, within: float | None = None) -> Decision:
+        """:meth:`Store.decide`; with ``within``, as :meth:`run` says."""
+        return await self.run(functools.partial(self.backend.decide, verdict), within=within)
+
     checkpoint = _off_loop(Store.checkpoint)
-    insert_request = _off_loop(Store.insert_request)
     get = _off_loop(Store.get)
     recent = _off_loop(Store.recent)
     set_message_ts = _off_loop(Store.set_message_ts)
@@ -92,7 +108,6 @@ class AsyncStore:
     unconfirmed = _off_loop(Store.unconfirmed)
     mark_message_stale = _off_loop(Store.mark_message_stale)
     stale_messages = _off_loop(Store.stale_messages)
-    decide = _off_loop(Store.decide)
     expired_pending = _off_loop(Store.expired_pending)
     claim_retry = _off_loop(Store.claim_retry)
     last_attempt = _off_loop(Store.last_attempt)
