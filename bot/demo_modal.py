@@ -27,6 +27,7 @@ from bot.demo_form import (
 from bot.demo_io import LineSource, Transcript
 from bot.demo_render import InputField, input_fields, render_view, text_of, value_text
 from bot.demo_world import DemoWorld, Person
+from bot.sim.driver_values import state_values
 
 _CLOSED, _SUBMITTED, _AGAIN = "closed", "submitted", "again"
 
@@ -122,7 +123,7 @@ class ModalWalk:
                 continue
             target, text = labelled(line, fields) or (f, line)
             try:
-                if not await self._answer(target, text):
+                if not await self._answer(target, text, fields):
                     return False
             except AnswerError as exc:
                 self.out.note(f"      ❌ {target.label}: {exc}")
@@ -136,11 +137,11 @@ class ModalWalk:
                 return index
         return None
 
-    async def _answer(self, f: InputField, line: str) -> bool:
+    async def _answer(self, f: InputField, line: str, fields: list[InputField]) -> bool:
         """Take ``line`` as the answer to ``f``; False when input ended meanwhile."""
         current = self.answers.get(f.block_id, f.initial)
         if f.kind in EXTERNAL_SELECTS and line.strip() not in KEEP_WORDS:
-            picked = await self._search(f, line.strip())
+            picked = await self._search(f, line.strip(), fields)
             if picked is None:
                 return False
             if f.is_multi:
@@ -156,9 +157,30 @@ class ModalWalk:
             self.answers[f.block_id] = answer.value
         return True
 
-    async def _search(self, f: InputField, query: str) -> list[dict[str, object]] | None:
+    def _keep_state(self, fields: list[InputField]) -> None:
+        """Put what the person has entered so far into the open view's ``state``, as Slack
+        keeps it while a modal is filled in: an options request carries the view with its
+        state, and the bot reads the project chosen in the form from there."""
+        view = self.world.slack.view(self.view_id)
+        if view is None:
+            return
+        files = self.world.slack.workspace.files.file_json
+        view.view["state"] = {"values": state_values(view.view, self._values(fields), files)}
+
+    def _values(self, fields: list[InputField]) -> dict[str, dict[str, object]]:
+        """The person's answers as ``{block_id: {action_id: value}}``."""
+        return {
+            f.block_id: {f.action_id: self.answers[f.block_id]}
+            for f in fields
+            if f.block_id in self.answers
+        }
+
+    async def _search(
+        self, f: InputField, query: str, fields: list[InputField]
+    ) -> list[dict[str, object]] | None:
         """Type ``query`` into an external select, show the bot's options, let the person
         pick; None when input ended."""
+        self._keep_state(fields)
         resp = await self.world.driver.options(
             self.person.id,
             action_id=f.action_id,
@@ -186,11 +208,7 @@ class ModalWalk:
                 self.out.note(f"      ❌ {exc}")
 
     async def _submit(self, fields: list[InputField], hash_before: str) -> str:
-        values = {
-            f.block_id: {f.action_id: self.answers[f.block_id]}
-            for f in fields
-            if f.block_id in self.answers
-        }
+        values = self._values(fields)
         try:
             resp = await self.world.driver.submit_view(self.person.id, self.view_id, values)
         except ValueError as exc:
