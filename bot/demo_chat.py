@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import re
 
+from bot.demo_faults import HELP as DRS_HELP
+from bot.demo_faults import drs_command
 from bot.demo_feed import Feed
 from bot.demo_io import LineSource, Transcript
 from bot.demo_modal import ModalWalk
@@ -17,12 +19,11 @@ from bot.demo_render import buttons_of, text_of
 from bot.demo_world import CHANNEL, CHANNEL_NAME, PEOPLE, DemoWorld, Person
 from bot.sim.driver import DriverResponse
 
-HELP = """\
+HELP = f"""\
 Commands (you act as one person in #ops; the bot and Slack are real code, DRS is simulated):
-  /startjobs [text]     run the slash command, e.g. /startjobs help, /startjobs demo <job ids>
+  /startjobs [text]     run the slash command, e.g. /startjobs help, /startjobs prod <job ids>
   as <name>             act as alice (requester), bob or carol (approvers), mallory (nobody)
-  click <n> [#m]        click button [n] of the last message with buttons, or of message #m;
-                        a bare number (1) also clicks
+  click <n> [#m]        click button [n] of the last message with buttons, or of message #m
   show #m               show message #m again, with its thread
   jobs                  the simulator's DRS jobs: name, id, status (copy ids from here)
   users                 who is who
@@ -31,11 +32,14 @@ Commands (you act as one person in #ops; the bot and Slack are real code, DRS is
   (Enter)               show what the bot did since
   help                  this list
   quit                  end the demo
+Make the simulated DRS misbehave, to see refusals, Retry and unknown outcomes:
+{DRS_HELP}
 In a form, each line answers the field asked: Enter (or .) keeps the value shown, :clear
 empties it; `label = value` answers the field with that label (its start will do) and goes
 on after it; :submit submits at once; :close closes the form unsubmitted."""
 
-_CLICK = re.compile(r"(?:click\s+)?(\d+)(?:\s+#?(\d+))?", re.IGNORECASE)
+_CLICK = re.compile(r"click\s+(\d+)(?:\s+#?(\d+))?", re.IGNORECASE)
+_NUMBER = re.compile(r"#?\d+")
 _SHOW = re.compile(r"show\s+#?(\d+)", re.IGNORECASE)
 
 
@@ -100,8 +104,12 @@ class Session:
             self.switch(rest)
         elif (click := _CLICK.fullmatch(command)) is not None:
             await self.click(int(click.group(1)), int(click.group(2)) if click.group(2) else None)
+        elif _NUMBER.fullmatch(command) is not None:
+            self.bare_number(command)
         elif (show := _SHOW.fullmatch(command)) is not None:
             self.show_message(int(show.group(1)))
+        elif word == "drs":
+            self.drs(rest)
         elif word == "jobs":
             self.jobs()
         elif word in ("users", "who"):
@@ -182,6 +190,26 @@ class Session:
         )
         line = await self.source.read("  y/n > ", answer=True)
         return line is not None and line.strip().lower() in ("y", "yes")
+
+    def bare_number(self, text: str) -> None:
+        """A number alone presses nothing (no form field is asking): say how to click."""
+        number = int(text.lstrip("#"))
+        last = self.feed.last_with_buttons()
+        msg = self.feed.message(last) if last is not None else None
+        buttons = buttons_of(msg.blocks) if msg is not None else []
+        if text.startswith("#"):
+            hint = f"`show #{number}` shows message #{number}"
+        elif 1 <= number <= len(buttons):
+            hint = f"`click {number}` presses [{number}] “{buttons[number - 1].label}” on #{last}"
+        else:
+            hint = "`click <n>` presses button [n] of the last message with buttons"
+        self.out.note(f"{text!r} alone does nothing here (no form is asking): {hint}.")
+
+    def drs(self, text: str) -> None:
+        try:
+            self.out.note("\n".join(drs_command(self.world.sim, text)))
+        except ValueError as exc:
+            self.out.note(f"{exc} (type help for the drs commands)")
 
     def show_message(self, number: int) -> None:
         msg = self.feed.message(number)

@@ -3,15 +3,23 @@ script language's failure modes, and the pure pieces: Block Kit rendering, form 
 
 from __future__ import annotations
 
+import fnmatch
+import json
 import logging
+import re
 import subprocess
 import sys
+import tomllib
+import urllib.parse
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from bot.core.command import Start, parse_command
 from bot.demo import cli_main
+from bot.demo_faults import drs_command, spec
 from bot.demo_form import (
     AnswerError,
     labelled,
@@ -29,19 +37,25 @@ from bot.demo_render import (
     render_blocks,
     render_view,
 )
+from bot.demo_world import EXTRA_JOBS, policy_toml
+from bot.sim.driver import DriverResponse, SlackDriver
+from bot.sim.drs import DEMO_JOBS, DrsSimulator
+from bot.sim.drs_faults import parse_fault_spec
+from bot.slack.forms import project_of_view
 
 ROOT = Path(__file__).resolve().parents[1]
 WALKTHROUGH = ROOT / "demo" / "walkthrough.txt"
 ORDERS = "3f2a9c1e-7b4d-4e8a-9c2f-5d1e0a7bjb01"
 INVOICES = "e8b2d6f4-5a1c-4e7b-9d3f-2c8a6e4bjb12"
 FLAKY = "a9e5c2b8-3f7d-4c1a-8b6e-4d2f8c1ajb07"
+CUSTOMERS = "8c4e2b7a-1d3f-4a6b-8e9c-2f7d5a1cjb02"
 
 # What the walk-through must show: the request, both refusals, the approval, the outcome, the
 # follow-up, and the closing check against the simulator.
 KEY_LINES = (
     "Waiting for an approver",
     "[1] Approve  [2] Reject  [3] Cancel request",
-    "you are not an approver of project demo",
+    "you are not an approver of project prod",
     "Cannot start jobs",
     "another approver must approve it",
     "Approved by @bob",
@@ -50,6 +64,15 @@ KEY_LINES = (
     "DRS now: ✅ 2 FULL_TRANSFER_STARTED",
     "@alice all 2 jobs settled.",
     f"ok   {{rid}} mig-orders-prod        {ORDERS} FULL_TRANSFER_STARTED",
+    # DRS faults: a throttled start with its Retry, a lost answer followed up.
+    "0 started · ❌ 2 failed",
+    "[1] Retry 2 failed jobs",
+    "'1' alone does nothing here",
+    "retry 1 by @bob",
+    "start accepted · attempt 2",
+    f"❔ mig-customers-prod {CUSTOMERS} outcome unknown",
+    f"✅ mig-customers-prod {CUSTOMERS} INCRE_TRANSFER_STARTED",
+    f"mig-shop-invoices      {INVOICES} FULL_TRANSFER_STARTED",
     "✔ every approved job that DRS accepted is transferring",
 )
 
@@ -187,23 +210,23 @@ def test_form_errors_are_shown_and_asked_again(
 
 
 def test_search_an_external_select(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    script = "/startjobs demo\npick = inventory-prod\n1\nreason = picked\nexpect Waiting\n"
+    script = "/startjobs prod\npick = shop-inventory\n1\nreason = picked\nexpect Waiting\n"
     assert run_script(tmp_path, script) == 0
     output = capsys.readouterr().out
-    assert "1) mig-inventory-prod  CONFIGURATION" in output
+    assert "1) mig-shop-inventory  CONFIGURATION" in output
     request = output.split("── #1", 1)[1]
-    assert "mig-inventory-prod c5a7e1d3-2f9b-4d6a-8e1c-7b3d9f5ajb11 CONFIGURATION" in request
+    assert "mig-shop-inventory c5a7e1d3-2f9b-4d6a-8e1c-7b3d9f5ajb11 CONFIGURATION" in request
 
 
 def test_confirm_dialog_and_cancel(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     script = "\n".join(
         [
-            f"/startjobs demo {ORDERS}",
+            f"/startjobs prod {ORDERS}",
             "reason = cut-over",
             "click 3",
             "n",  # the confirmation dialog: keep it
             "as carol",
-            "3",
+            "click 3",
             "y",
             "expect who made this request, can cancel it",
             "as alice",
@@ -220,6 +243,117 @@ def test_confirm_dialog_and_cancel(capsys: pytest.CaptureFixture[str], tmp_path:
     assert output.count("Cancelled by @alice") >= 2  # the update, then `show #1`
     assert "No message has buttons to click." in output
     assert output.rstrip().endswith("(no request was approved: nothing to check)")
+
+
+def test_job_search_is_in_the_project_chosen_in_the_form(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # Nothing prefilled: the project is chosen in the form (a bare number answers the field),
+    # then part of a job name is typed.
+    script = "/startjobs\n2\npick = shop-invoices\n1\nreason = picked\nexpect 1 started\n"
+    assert run_script(tmp_path, script, "--start-delay", "0.2") == 0
+    output = capsys.readouterr().out
+    assert "Choose a project above first" not in output
+    assert "1) mig-shop-invoices  CONFIGURATION" in output
+    assert f"mig-shop-invoices {INVOICES} start accepted" in output
+
+
+def test_job_search_carries_the_form_state_as_slack_does(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # Slack's options request carries the open view with its state; the bot reads the project
+    # from there, so a project changed in the form wins over the one it was opened with.
+    searched: list[str | None] = []
+    raw = SlackDriver.raw
+
+    async def recording(self: SlackDriver, body: bytes, **kwargs: Any) -> DriverResponse:
+        form = urllib.parse.parse_qs(body.decode())
+        payload = json.loads(form["payload"][0]) if "payload" in form else {}
+        if payload.get("type") == "block_suggestion":
+            searched.append(project_of_view(payload["view"]))
+        return await raw(self, body, **kwargs)
+
+    monkeypatch.setattr(SlackDriver, "raw", recording)
+    script = "/startjobs prod\nsandbox\npick = shop-invoices\n1\nreason = x\nexpect 1 started\n"
+    assert run_script(tmp_path, script, "--start-delay", "0.2") == 0
+    assert searched == ["sandbox"]
+    assert "Start 1 DRS job · sandbox" in capsys.readouterr().out
+
+
+def test_a_bare_number_presses_no_button(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    script = "\n".join(
+        [
+            f"/startjobs prod {ORDERS}",
+            "reason = cut-over",
+            "as bob",
+            "1",  # not an approval: no form is asking, and it says how to click
+            "7",
+            "expect Waiting for an approver",
+        ]
+    )
+    assert run_script(tmp_path, script + "\n") == 0
+    output = capsys.readouterr().out
+    assert "(@bob clicks" not in output
+    assert "Approved by" not in output
+    assert (
+        "'1' alone does nothing here (no form is asking): "
+        "`click 1` presses [1] “Approve” on #1." in output
+    )
+    assert "'7' alone does nothing here (no form is asking): `click <n>` presses" in output
+
+
+def test_drs_command_sets_lists_and_clears_simulator_faults() -> None:
+    sim = DrsSimulator()
+    assert drs_command(sim, "") == ["DRS behaves: no fault is set (drs help lists them)."]
+    assert "drs throttle" in "\n".join(drs_command(sim, "help"))
+    drs_command(sim, "lose")
+    drs_command(sim, "slow 2.5")
+    drs_command(sim, "batch-status:status_500")
+    drs_command(sim, "THROTTLE")
+    faults = sim.faults()
+    assert [spec(f) for f in faults] == [
+        "batch-starting:status_500:processed=true,status=500,count=1",
+        "*:latency:seconds=2.5",
+        "batch-status:status_500:processed=false,status=500",
+        "batch-starting:status_429:retry_after=0,count=4",  # the first try and 3 retries
+    ]
+    assert [parse_fault_spec(spec(f)) for f in faults] == faults
+    listed = drs_command(sim, "")
+    assert "  *:latency:seconds=2.5  (until drs clear)" in listed
+    assert "  batch-starting:status_500:processed=true,status=500,count=1" in listed
+    for bad, why in [
+        ("nonsense", "no DRS fault 'nonsense'"),
+        ("slow", "how long"),
+        ("slow 0", "more than 0"),
+        ("slow 61", "at most 60"),
+        ("list:nope", "kind must be one of"),
+    ]:
+        with pytest.raises(ValueError, match=why):
+            drs_command(sim, bad)
+    assert len(sim.faults()) == 4  # a bad command sets nothing
+    assert drs_command(sim, "clear") == ["DRS behaves again (4 fault(s) cleared)."]
+    assert sim.faults() == []
+
+
+def test_readme_examples_name_what_the_demo_has() -> None:
+    """A newcomer trying the README's `/startjobs` examples in the demo finds its projects
+    and, for a name pattern, jobs that match."""
+    projects = set(tomllib.loads(policy_toml("http://127.0.0.1:1"))["projects"])
+    job_names = [name for _, name, _, _ in DEMO_JOBS] + [name for _, name in EXTRA_JOBS]
+    examples = re.findall(r"`/startjobs ([^`]*)`", (ROOT / "README.md").read_text("utf-8"))
+    named: set[str] = set()
+    for text in examples:
+        command = parse_command(text)
+        if not isinstance(command, Start):
+            continue
+        if command.project is not None:
+            named.add(command.project)
+        if command.name_pattern is not None:
+            assert fnmatch.filter(job_names, command.name_pattern), text
+    assert named  # the README's examples do name projects
+    assert named <= projects, f"{sorted(named - projects)} not in the demo's {sorted(projects)}"
 
 
 # --- rendering ---------------------------------------------------------------------------------
