@@ -41,7 +41,7 @@ def cli_main(argv: Sequence[str]) -> int:
     args = parser.parse_args(list(argv))
     load_dotenv(args.env_file, override=False)
     try:
-        settings, policy = load_config(os.environ)
+        settings, policy = load_config(os.environ, check_database=True)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2

@@ -8,6 +8,9 @@ that can live in git and be reviewed. :func:`load_config` reads both and raises 
 
 from __future__ import annotations
 
+import os
+import sqlite3
+import tempfile
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -18,6 +21,7 @@ from bot.core.policy import Policy, PolicyError, load_policy
 from bot.core.secret import Secret
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+DEFAULT_DB_PATH = "startjobs.db"
 # DRS calls of one batch in flight at once. bench/batch_scaling.py: 5,000 jobs in chunks of 100
 # take 13 rounds at 4, 7 at 8 (start and look-up alike); 8 stays modest for the gateway, whose
 # 429s are retried per chunk after Retry-After.
@@ -86,13 +90,19 @@ class Settings:
         return self.slack_app_token is not None
 
 
-def load_config(env: Mapping[str, str]) -> tuple[Settings, Policy]:
-    """Read settings from ``env`` and the policy from ``STARTJOBS_CONFIG``; raise ConfigError."""
+def load_config(env: Mapping[str, str], *, check_database: bool = False) -> tuple[Settings, Policy]:
+    """Read settings from ``env`` and the policy from ``STARTJOBS_CONFIG``; raise ConfigError.
+
+    ``check_database``: also make sure ``STARTJOBS_DB`` can be written
+    (:func:`database_problems`), as the bot must before it serves.
+    """
     problems: list[str] = []
     settings = _load_settings(env, problems)
     policy: Policy | None = None
     if settings is not None:
         policy = _load_policy_file(settings.config_path, problems)
+    if check_database:
+        problems.extend(database_problems(_db_path(env)))
     if problems or settings is None or policy is None:
         raise ConfigError(problems)
     return settings, policy
@@ -169,7 +179,7 @@ def _load_settings(env: Mapping[str, str], problems: list[str]) -> Settings | No
         problems.append(f"PORT={port} must be at most 65535")
 
     config_path = Path(get("STARTJOBS_CONFIG") or "startjobs.toml")
-    db_path = get("STARTJOBS_DB") or "startjobs.db"
+    db_path = _db_path(env)
 
     credentials = _credentials(get, problems)
 
@@ -243,3 +253,78 @@ def _credentials(get: Callable[[str], str | None], problems: list[str]) -> Crede
         "(recommended) or HUAWEICLOUD_IAM_USER, HUAWEICLOUD_IAM_PASSWORD, HUAWEICLOUD_IAM_DOMAIN"
     )
     return None
+
+
+def _db_path(env: Mapping[str, str]) -> str:
+    return env.get("STARTJOBS_DB", "").strip() or DEFAULT_DB_PATH
+
+
+def database_problems(path: str) -> list[str]:
+    """Why the bot could not keep its database at ``path`` (``STARTJOBS_DB``), with what to fix;
+    empty when it can.
+
+    An existing file is opened and written to in a transaction that is rolled back (a file that
+    is not a database, or that it or its directory is read-only, fails here, not at the first
+    request); for a file yet to be created, the nearest existing directory must take a new
+    file. A database locked by another replica counts as usable: it will be free in a moment.
+    """
+    if path == ":memory:":
+        return []
+    name = f"STARTJOBS_DB={path}"
+    fix = "point it at a file path the bot can create and write"
+    target = Path(path)
+    try:
+        if target.is_dir():
+            return [f"{name}: is a directory; {fix}"]
+        if not target.exists():
+            return _directory_problems(name, target, fix)
+    except OSError as exc:  # a directory on the way that the bot may not enter
+        return [f"{name}: cannot be reached ({exc.strerror or exc}); {fix}"]
+    try:
+        db = sqlite3.connect(
+            f"{target.resolve().as_uri()}?mode=rw", uri=True, timeout=10.0, isolation_level=None
+        )
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            db.execute("CREATE TABLE startjobs_write_check (x)")
+            db.execute("ROLLBACK")
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        code = getattr(exc, "sqlite_errorname", "")
+        if code.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+            return []
+        if code == "SQLITE_NOTADB":
+            return [
+                f"{name}: is not a SQLite database ({exc}); point it at the bot's database, "
+                "or at a new file path the bot can create and write"
+            ]
+        if code.startswith("SQLITE_READONLY"):
+            return [
+                f"{name}: cannot be written ({exc}); make the file and its directory "
+                f"{target.resolve().parent} writable by the bot's user (uid {os.geteuid()}), "
+                f"or {fix}"
+            ]
+        return [f"{name}: cannot be opened and written ({exc}); {fix}"]
+    return []
+
+
+def _directory_problems(name: str, target: Path, fix: str) -> list[str]:
+    """Problems creating ``target``: its nearest existing ancestor must take a new file (the
+    store creates missing directories)."""
+    ancestor = target.absolute().parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        return [f"{name}: {ancestor} is not a directory; {fix}"]
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".startjobs-write-check-", dir=ancestor)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        return [
+            f"{name}: cannot create files in {ancestor} ({reason}); make it writable by the "
+            f"bot's user (uid {os.geteuid()}), or {fix}"
+        ]
+    os.close(fd)
+    os.unlink(probe)
+    return []
