@@ -60,12 +60,15 @@ class ConnectionLog(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
+        text = record.getMessage()
         if isinstance(exc, _NETWORK_ERRORS):
-            self._replace(record, self.describe(exc))
+            if text.startswith("Failed to connect"):
+                self._replace(record, self.describe(exc))
+            else:  # e.g. closing a broken session: the network, no bug, one line is enough
+                self._replace(record, f"Socket Mode: {text} ({_error_text(exc)})")
             return True
         if exc is not None:
             return True  # not a connection failure: a bug worth its traceback
-        text = record.getMessage()
         if text.startswith(("Failed to retrieve WSS URL", "The current session () ")):
             return False  # repeated by the next line / closing when no session was ever made
         if text.startswith("Failed to check the current session"):

@@ -138,3 +138,16 @@ def test_an_error_that_is_not_about_the_network_keeps_its_traceback() -> None:
     assert ConnectionLog("https://slack.com/api/", 10).filter(r)
     assert "Traceback" in rendered(r)
     assert r.levelno == logging.ERROR
+
+
+def test_other_network_errors_lose_only_their_traceback() -> None:
+    try:
+        raise ConnectionResetError(104, "Connection reset by peer")
+    except ConnectionResetError:
+        r = record("Failed to close the old session : reset", sys.exc_info()[1])
+    assert ConnectionLog("https://slack.com/api/", 10).filter(r)
+    line = rendered(r)
+    assert line == (
+        "Socket Mode: Failed to close the old session : reset "
+        "(ConnectionResetError: [Errno 104] Connection reset by peer)"
+    )

@@ -9,6 +9,7 @@ a port that accepts the connection and never answers, and one that works.
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sys
 import time
@@ -112,7 +113,7 @@ def start_bot(tmp_path: Path, api_url: str) -> Child:
         HUAWEICLOUD_SDK_AK=DEFAULT_AK,
         HUAWEICLOUD_SDK_SK=DEFAULT_SK,
     )
-    argv = [sys.executable, "-m", "bot", "--env-file", "/dev/null"]
+    argv = [sys.executable, "-m", "bot", "--env-file", os.devnull]
     return Child(argv, env, tmp_path / "bot.log")
 
 
