@@ -29,6 +29,7 @@ from typing import Literal
 from bot.core.command import DB_USE_TYPES
 from bot.core.jobids import HEADER, JOB_ID_RE, job_id_problem
 from bot.core.model import JobInfo
+from bot.core.spreadsheet import safe_cell
 from bot.core.status import KNOWN_STATUSES, is_startable
 
 PATTERN_MAX = 200
@@ -556,7 +557,6 @@ def _short(text: str) -> str:
 # --- the frozen list as a table ------------------------------------------------------------------
 
 LIST_CSV_HEADER = ("job_id", "name", "status_when_requested", "prepaid")
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True, slots=True)
@@ -572,7 +572,8 @@ class ListedJob:
 def frozen_list_csv(jobs: Iterable[ListedJob]) -> str:
     """The jobs of a request as a CSV table (``\\r\\n`` line ends, header
     :data:`LIST_CSV_HEADER`). Its ``job_id`` column makes it a valid upload for a new request;
-    cells a spreadsheet would run as formulas are prefixed with ``'``."""
+    the text cells go through :func:`~bot.core.spreadsheet.safe_cell`, so no spreadsheet runs
+    them as formulas."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(LIST_CSV_HEADER)
@@ -580,15 +581,9 @@ def frozen_list_csv(jobs: Iterable[ListedJob]) -> str:
         writer.writerow(
             (
                 job.job_id,
-                _cell(job.name),
-                _cell(job.status) or "not found",
+                safe_cell(job.name),
+                safe_cell(job.status) or "not found",
                 "yes" if job.prepaid else "no",
             )
         )
     return out.getvalue()
-
-
-def _cell(value: str | None) -> str:
-    if not value:
-        return ""
-    return "'" + value if value.startswith(_FORMULA_START) else value

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from bot.core.model import Outcome
 from bot.core.request import RequestJob
+from bot.core.spreadsheet import safe_cell
 
 NO_ERROR_CODE = "(no code)"
 """The key under which :attr:`Summary.failed_by_code` counts failures that carried no code."""
@@ -26,10 +27,6 @@ _ROW_RANK: dict[Outcome | None, int] = {
     None: 2,
     Outcome.SUCCESS: 3,
 }
-
-# A spreadsheet runs a cell starting with one of these as a formula; DRS error messages and
-# task names are text we do not control.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,8 +79,9 @@ def jobs_csv(jobs: Sequence[RequestJob]) -> str:
 
     Lines end with ``\\r\\n`` (RFC 4180; it also makes every cell holding a line break quoted,
     whichever break it is). Missing values are empty cells; a job with no outcome yet shows
-    :data:`NOT_SENT`. A text cell that a spreadsheet would run as a formula (starting with
-    ``= + - @``) is prefixed with ``'`` so opening the file never runs anything.
+    :data:`NOT_SENT`. Every text cell (DRS error messages and task names are text we do not
+    control) goes through :func:`~bot.core.spreadsheet.safe_cell`, so opening the file never
+    runs a formula, whatever separator the spreadsheet splits it on.
     """
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
@@ -91,21 +89,13 @@ def jobs_csv(jobs: Sequence[RequestJob]) -> str:
     for job in jobs:
         writer.writerow(
             (
-                _cell(job.job_id),
-                _cell(job.name),
+                safe_cell(job.job_id),
+                safe_cell(job.name),
                 job.outcome.value if job.outcome is not None else NOT_SENT,
-                _cell(job.error_code),
-                _cell(job.error_msg),
-                _cell(job.order_id),
-                _cell(job.drs_status),
+                safe_cell(job.error_code),
+                safe_cell(job.error_msg),
+                safe_cell(job.order_id),
+                safe_cell(job.drs_status),
             )
         )
     return out.getvalue()
-
-
-def _cell(value: str | None) -> str:
-    if not value:
-        return ""
-    if value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
