@@ -5,11 +5,19 @@ and ``&`` starts an entity. Any text a user or DRS supplied — reasons, comment
 error messages, project names — goes through :func:`escape` (or a function built on it) before
 it is put into mrkdwn, so it always renders as the characters that were typed. Only the markup
 made here (mentions of validated user ids, dates) is emitted unescaped.
+
+Characters that are invisible or reorder the text around them — bidi controls (U+202A–U+202E,
+U+2066–U+2069, U+200E/U+200F, U+061C), zero-width ones (U+200B–U+200D, U+2060, U+FEFF) and
+every other Unicode format character, plus the blank Hangul fillers — would let a job name
+look like another (``mig-shop-1`` and ``mig-shop\u200b-1``) or show its end first. Both
+:func:`escape` and :func:`plain` (so every text shown in a message or a modal) write each of
+them as a visible ``[U+202E]`` instead, see :func:`reveal`.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import UTC, datetime
 
 _ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
@@ -18,9 +26,27 @@ _USER_ID = re.compile(r"[UW][A-Z0-9]{2,30}")
 ELLIPSIS = "…"
 
 
+# Invisible characters that are not format characters (category Cf): fillers that render as
+# blank space, and the combining grapheme joiner.
+_INVISIBLE = frozenset("\u115f\u1160\u3164\uffa0\u034f")
+
+
+def _hidden(ch: str) -> bool:
+    return ch in _INVISIBLE or unicodedata.category(ch) == "Cf"
+
+
+def reveal(text: str) -> str:
+    """``text`` with every invisible or reordering character (see the module docstring)
+    written as ``[U+XXXX]``; all other characters unchanged. Linear in ``len(text)``."""
+    if text.isascii():
+        return text
+    return "".join(f"[U+{ord(ch):04X}]" if _hidden(ch) else ch for ch in text)
+
+
 def escape(text: str) -> str:
-    """Replace exactly ``&``, ``<`` and ``>`` with their entities (Slack's escaping rules)."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Replace ``&``, ``<`` and ``>`` with their entities (Slack's escaping rules), and reveal
+    invisible characters (:func:`reveal`)."""
+    return reveal(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def clip(text: str, limit: int) -> str:
@@ -36,7 +62,7 @@ def clip(text: str, limit: int) -> str:
     out: list[str] = []
     used = 0
     for ch in text:
-        piece = _ESCAPES.get(ch, ch)
+        piece = _ESCAPES.get(ch) or reveal(ch)
         if used + len(piece) > limit - 1:
             break
         out.append(piece)
@@ -59,13 +85,14 @@ def code(text: str, limit: int = 80) -> str:
 
 
 def plain(text: str, limit: int) -> str:
-    """Text for a ``plain_text`` object: one line, cut, ``-`` if blank; not escaped.
+    """Text for a ``plain_text`` object: one line, cut, ``-`` if blank; not escaped, but
+    invisible characters revealed (:func:`reveal`).
 
     Slack shows plain_text literally and never parses it for mentions or links.
     """
     if limit < 1:
         raise ValueError("limit must be at least 1")
-    folded = _WHITESPACE.sub(" ", text).strip() or "-"  # Slack refuses empty text
+    folded = reveal(_WHITESPACE.sub(" ", text).strip()) or "-"  # Slack refuses empty text
     return folded if len(folded) <= limit else folded[: limit - 1] + ELLIPSIS
 
 
