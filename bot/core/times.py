@@ -112,6 +112,25 @@ def from_epoch_ms(ms: int) -> datetime:
     return _EPOCH + timedelta(milliseconds=ms)
 
 
+EPOCH_SECONDS_MAX = 253_402_300_799
+"""The last second a :class:`~datetime.datetime` can hold: 9999-12-31 23:59:59 UTC."""
+
+
+def from_epoch_seconds(value: object) -> datetime | str:
+    """The aware UTC datetime of a date picker's epoch seconds, or why it is not one.
+
+    Slack's ``datetimepicker`` sends whole seconds since 1970 as a JSON integer. Anything else
+    (a string, a float, a bool, None, a number before 1970 or after the year 9999) comes back
+    as a sentence saying what to do instead, never as an exception: a forged payload is shown
+    a field error like any other mistake. Costs O(1) whatever the value.
+    """
+    if not isinstance(value, int) or isinstance(value, bool):
+        return "is not a date and time: pick the date and time again, or choose Now"
+    if not 0 <= value <= EPOCH_SECONDS_MAX:
+        return "is not a date between 1970 and 9999: pick the date and time again, or choose Now"
+    return _EPOCH + timedelta(seconds=value)
+
+
 def format_utc(dt: datetime) -> str:
     """``2026-12-01 02:00 UTC`` (seconds shown only when not zero)."""
     utc = dt.astimezone(UTC)

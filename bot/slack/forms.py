@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from bot.core.jobids import JOB_ID_RE, parse_job_ids
 from bot.core.selection import Selection, SelectionProblem, merge_ids, read_selection
-from bot.core.times import DEFAULT_MAX_LEAD, check_when, to_epoch_ms
+from bot.core.times import DEFAULT_MAX_LEAD, check_when, from_epoch_seconds, to_epoch_ms
 from bot.slack.ids import HINT_VALUE, ActionId, BlockId, When
 
 REASON_MAX = 2000
@@ -117,9 +117,14 @@ def files_value(values: Any, block: BlockId, action: ActionId) -> tuple[FileRef,
     return tuple(refs)
 
 
-def datetime_value(values: Any, block: BlockId, action: ActionId) -> int | None:
-    v = _element(values, block, action).get("selected_date_time")
-    return v if isinstance(v, int) and not isinstance(v, bool) else None
+def datetime_value(values: Any, block: BlockId, action: ActionId) -> datetime | str | None:
+    """A ``datetimepicker``'s moment (aware, UTC); None when nothing was picked; a sentence
+    saying what is wrong when the value is not a representable date (see
+    :func:`~bot.core.times.from_epoch_seconds`)."""
+    element = _element(values, block, action)
+    if element.get("selected_date_time") is None:
+        return None
+    return from_epoch_seconds(element["selected_date_time"])
 
 
 def read_start_form(
@@ -181,11 +186,12 @@ def read_start_form(
     start_time_ms: int | None = None
     when = selected_value(values, BlockId.WHEN, ActionId.WHEN) or When.NOW.value
     if when == When.AT.value:
-        at = datetime_value(values, BlockId.START_AT, ActionId.START_AT)
-        if at is None:
+        moment = datetime_value(values, BlockId.START_AT, ActionId.START_AT)
+        if moment is None:
             errors[BlockId.START_AT] = "Pick the date and time to start at, or choose Now."
+        elif isinstance(moment, str):
+            errors[BlockId.START_AT] = f"The start time {moment}."
         else:
-            moment = datetime.fromtimestamp(at, UTC)
             problem = check_when(moment, now=now, max_lead=max_lead)
             if problem:
                 errors[BlockId.START_AT] = _fit(f"The start time {problem}.")
