@@ -1,6 +1,8 @@
 """Hypothesis settings shared by the core property tests.
 
-``STARTJOBS_FUZZ_EXAMPLES`` sets the examples per property (default 200); raise it for a long run.
+``STARTJOBS_FUZZ_EXAMPLES`` sets the examples per property (default 200). The rest comes from the
+profile ``tests/conftest.py`` loads (:mod:`tests.hypothesis_profiles`): derandomized by default,
+random with ``HYPOTHESIS_PROFILE=long``, which also raises the default count.
 """
 
 from __future__ import annotations
