@@ -144,6 +144,8 @@ def build_bot(
         followup_max=settings.followup_max,
         user_requests_per_minute=settings.user_requests_per_minute,
         recovery_grace=settings.recovery_grace,
+        lease_seconds=settings.lease_seconds,
+        send_settle=settings.send_settle,
     )
     clients: dict[str, DrsClient] = {}
 

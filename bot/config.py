@@ -84,6 +84,8 @@ class Settings:
     group_cache_ttl: float = 300.0
     recovery_grace: float = 60.0
     maintenance_interval: float = 5.0
+    lease_seconds: float = 15.0
+    send_settle: float = 60.0
 
     @property
     def socket_mode(self) -> bool:
@@ -198,6 +200,8 @@ def _load_settings(env: Mapping[str, str], problems: list[str]) -> Settings | No
         "group_cache_ttl": number("STARTJOBS_GROUP_CACHE_TTL", 300.0, float, 0),
         "recovery_grace": number("STARTJOBS_RECOVERY_GRACE", 60.0, float, 0),
         "maintenance_interval": number("STARTJOBS_MAINTENANCE_INTERVAL", 5.0, float, 0.05),
+        "lease_seconds": number("STARTJOBS_LEASE_SECONDS", 15.0, float, 0.3),
+        "send_settle": number("STARTJOBS_SEND_SETTLE", 60.0, float, 0),
     }
     chunk = settings_kw["drs_chunk_size"]
     if chunk is not None and chunk > 1000:

@@ -20,8 +20,12 @@ Guarantees, and where they come from:
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import logging
+import os
 import secrets
+import socket
 import time
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
@@ -57,10 +61,12 @@ from bot.core.request import (
 from bot.core.selection import ListedJob, Resolved, Selection, frozen_list_csv, resolve
 from bot.core.status import Phase, is_retryable, is_settled, phase_of
 from bot.drs import DrsClient, DrsError
+from bot.service.work import RetryLater, WorkItems
 from bot.slack import blocks, kit
 from bot.slack.directory import Directory, GroupLookupError
 from bot.slack.mrkdwn import escape, mention, utc_text
-from bot.store import AsyncStore, Start, StartState, StoreUnavailable, Verdict
+from bot.slack.notifier import CHANNEL_LOST_ERRORS, ChannelLost, Marker, Notifier, SlackUnavailable
+from bot.store import AsyncStore, Recorded, Start, StartState, StoreUnavailable, Verdict
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +87,12 @@ class Tuning:
     followup_max: float = 3600.0
     recovery_grace: float = 60.0
     user_requests_per_minute: int = 6
+    # A sent start is its sender's while the sender renews this lease (every third of it);
+    # another process reconciles it only once the lease has expired.
+    lease_seconds: float = 15.0
+    # After a takeover, how long the dead owner's last call may still be acted on by DRS:
+    # Retry is not offered before then.
+    send_settle: float = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,9 +160,15 @@ class Workflow:
         clock: Callable[[], float] = time.time,
         new_id: Callable[[], str] = new_request_id,
         ack_first: AckFirst | None = None,
+        owner: str | None = None,
     ) -> None:
         self.store = store
         self.slack = slack
+        self.notifier = Notifier(slack)
+        # Who holds this process's leases: host, process and a random part (a restarted
+        # process with the same pid is someone else).
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self.items = WorkItems(clock)
         self.policy = policy
         self.directory = directory
         self.drs_for = drs_for
@@ -346,18 +364,22 @@ class Workflow:
             lookup_problem=lookup_problem,
             source=await self.request_source(request_id),
         )
+        earlier = await self.store.begin_message_post(request_id, self.clock())
         try:
-            resp = await self.slack.chat_postMessage(
-                channel=req.channel_id, text=msg.text, blocks=msg.blocks
+            ts = await self.notifier.post(
+                channel=req.channel_id,
+                text=msg.text,
+                blocks=msg.blocks,
+                marker=Marker("request", request_id),
+                earlier=earlier,
             )
-        except SlackApiError as exc:
-            await self._cannot_post(req, exc)
+        except ChannelLost as exc:
+            await self._cannot_post(req, exc.error)
             return
-        await self.store.set_message_ts(request_id, str(resp["ts"]))
+        await self.store.set_message_ts(request_id, ts)
         await self._post_job_list(request_id)
 
-    async def _cannot_post(self, req: StartRequest, exc: SlackApiError) -> None:
-        error = str(exc.response.get("error", "unknown_error"))
+    async def _cannot_post(self, req: StartRequest, error: str) -> None:
         hint = {
             "not_in_channel": "invite the bot to the channel (/invite @startjobs) and try again",
             "channel_not_found": "the bot cannot see this channel; invite it first",
@@ -376,14 +398,30 @@ class Workflow:
                 require_unexpired=False,
             )
         )
-        text = (
+        await self.notifier.tell(
+            req.requester_id,
             f":warning: I could not post request {req.id} in <#{req.channel_id}> ({error}): "
-            f"{hint}. Nothing was started."
+            f"{hint}. Nothing was started.",
         )
-        try:
-            await self.slack.chat_postMessage(channel=req.requester_id, text=text)
-        except SlackApiError:
-            log.exception("could not tell %s either", req.requester_id)
+
+    async def _lose_channel(self, req: StartRequest, error: str) -> None:
+        """Slack refuses posts in the request's channel for good: record it once, and tell the
+        requester that news of this request comes to them directly from now on."""
+        if not await self.store.lose_channel(req.id, error, now=self.clock()):
+            return
+        log.error(
+            "request %s: Slack refuses posts in %s (%s); telling %s directly from now on",
+            req.id,
+            req.channel_id,
+            error,
+            req.requester_id,
+        )
+        await self.notifier.tell(
+            req.requester_id,
+            f":warning: I can no longer post about request {req.id} in <#{req.channel_id}> "
+            f"({error}). I will tell you here what becomes of it; "
+            f"`/startjobs status {req.id}` shows it at any time.",
+        )
 
     # -- decisions ------------------------------------------------------------------------------
 
@@ -501,14 +539,41 @@ class Workflow:
         if project is None:
             log.error("request %s: project %s is gone; not starting", request_id, req.project)
             return False
-        if not await self.store.mark_sent(request_id, attempt, now=self.clock()):
+        lease = self.tuning.lease_seconds
+        if not await self.store.mark_sent(
+            request_id, attempt, now=self.clock(), owner=self.owner, lease=lease
+        ):
             return False  # another process or task sent it
         self._working.add((request_id, attempt))
+        renewing = asyncio.create_task(self._keep_lease(request_id, attempt))
         try:
             await self._send(req, start, project)
         finally:
+            renewing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewing
             self._working.discard((request_id, attempt))
         return True
+
+    async def _keep_lease(self, request_id: str, attempt: int) -> None:
+        """Renew the lease on a sent attempt while its DRS call lasts (cancelled after)."""
+        lease = self.tuning.lease_seconds
+        while True:
+            await asyncio.sleep(lease / 3)
+            try:
+                kept = await self.store.renew_lease(
+                    request_id, attempt, owner=self.owner, until=self.clock() + lease
+                )
+            except Exception as exc:
+                log.warning("renewing the lease on %s#%d failed: %s", request_id, attempt, exc)
+                continue
+            if not kept:
+                log.warning(
+                    "the lease on %s#%d was taken over; DRS's answer will be merged in",
+                    request_id,
+                    attempt,
+                )
+                return
 
     async def _send(self, req: StartRequest, start: Start, project: ProjectPolicy) -> None:
         request_id, attempt = req.id, start.attempt
@@ -525,7 +590,7 @@ class Workflow:
             return
         failpoints.hit("after_send")
         calls = [_call_detail(c, attempt) for c in report.calls]
-        await self.store.record_outcomes(
+        recorded = await self.store.record_outcomes(
             request_id,
             attempt,
             report.results,
@@ -535,7 +600,14 @@ class Workflow:
             followup_max=self._followup_span(req),
         )
         failpoints.hit("after_record")
-        await self.post_outcome(request_id, attempt)
+        if recorded is Recorded.RECORDED:
+            await self.post_outcome(request_id, attempt)
+        elif recorded is Recorded.MERGED:
+            log.warning("%s#%d: DRS's answer came after a takeover; merged", request_id, attempt)
+            merged = await self.store.get(request_id)
+            if merged is not None:
+                await self._update_outcome(merged)
+                await self.refresh_message(request_id)
 
     async def reconcile(self, request_id: str, attempt: int) -> None:
         """Record a ``sent`` attempt whose answer was lost, from what batch-status shows."""
@@ -554,7 +626,7 @@ class Workflow:
             except DrsError as exc:
                 calls.append(_failure_detail(exc.failure, "batch-status", attempt))
         results = [_reconciled(j, statuses.get(j), before.get(j)) for j in start.job_ids]
-        if await self.store.record_outcomes(
+        recorded = await self.store.record_outcomes(
             request_id,
             attempt,
             results,
@@ -564,8 +636,26 @@ class Workflow:
             followup_interval=self.tuning.followup_interval,
             followup_max=self._followup_span(req),
             recovered=True,
-        ):
+        )
+        if recorded is Recorded.RECORDED:
             await self.post_outcome(request_id, attempt)
+
+    async def take_over(self, start: Start) -> None:
+        """Reconcile a sent attempt whose sender's lease expired (it died, or lost the
+        database); nothing if the lease is still live or another process took it."""
+        if await self.store.take_over(
+            start.request_id,
+            start.attempt,
+            owner=self.owner,
+            now=self.clock(),
+            lease=self.tuning.lease_seconds,
+        ):
+            log.warning(
+                "%s#%d: its sender's lease expired; asking DRS what became of it",
+                start.request_id,
+                start.attempt,
+            )
+            await self.reconcile(start.request_id, start.attempt)
 
     def _followup_span(self, req: StartRequest) -> float:
         span = self.tuning.followup_max
@@ -586,15 +676,30 @@ class Workflow:
             if req.message_ts is None:
                 return
         msg = await self._outcome(req, attempt)
-        resp = await self.slack.chat_postMessage(
-            channel=req.channel_id, thread_ts=req.message_ts, text=msg.text, blocks=msg.blocks
-        )
-        ts = str(resp["ts"])
-        if blocks.needs_csv(req):
+        ts: str | None = None
+        if req.channel_problem is None:
+            earlier = await self.store.begin_outcome_post(request_id, attempt, self.clock())
+            try:
+                ts = await self.notifier.post(
+                    channel=req.channel_id,
+                    thread_ts=req.message_ts,
+                    text=msg.text,
+                    blocks=msg.blocks,
+                    marker=Marker("outcome", request_id, attempt),
+                    earlier=earlier,
+                )
+            except ChannelLost as exc:
+                await self._lose_channel(req, exc.error)
+        if ts is None:
+            await self.notifier.tell(
+                req.requester_id,
+                f"{msg.text}\nDetails: `/startjobs status {req.id}`.",
+            )
+        elif blocks.needs_csv(req):
             await self._upload_csv(req)
         failpoints.hit("after_post")
-        await self.store.mark_posted(request_id, attempt, ts)
-        await self.refresh_message(request_id)
+        if await self.store.mark_posted(request_id, attempt, ts) and ts is not None:
+            await self.refresh_message(request_id)
 
     async def _upload_csv(self, req: StartRequest) -> None:
         from bot.core.summary import jobs_csv
@@ -619,7 +724,10 @@ class Workflow:
             attempt=attempt,
             actor=start.actor if start and attempt > 1 else None,
         )
-        retry = blocks.retry_button_blocks(req, sum(1 for j in req.jobs if is_retryable(j)))
+        retryable = sum(1 for j in req.jobs if is_retryable(j))
+        if retryable and await self._in_flight_until(req.id) is not None:
+            retryable = 0  # DRS may still act on a dead sender's call: not yet
+        retry = blocks.retry_button_blocks(req, retryable)
         if retry and len(msg.blocks) + len(retry) <= kit.MESSAGE_BLOCKS_MAX:
             return blocks.Message(msg.text, [*msg.blocks, *retry])
         return msg
@@ -641,21 +749,34 @@ class Workflow:
                 )
         return out
 
-    async def refresh_message(self, request_id: str) -> None:
-        """Bring the channel message up to date with the request's state (buttons go away)."""
+    async def refresh_message(self, request_id: str) -> bool:
+        """Bring the channel message up to date with the request's state (buttons go away).
+
+        False when Slack did not take the update (the message stays marked stale and
+        maintenance tries again later)."""
         req = await self.store.get(request_id)
-        if req is None or req.message_ts is None:
-            return
-        msg = blocks.request_message(req, now=self.clock(), source=await self.request_source(request_id))
+        if req is None or req.message_ts is None or req.channel_problem is not None:
+            return True
+        msg = blocks.request_message(
+            req, now=self.clock(), source=await self.request_source(request_id)
+        )
         try:
-            await self.slack.chat_update(
+            await self.notifier.update(
                 channel=req.channel_id, ts=req.message_ts, text=msg.text, blocks=msg.blocks
             )
-        except SlackApiError as exc:
-            log.warning("chat.update of %s failed: %s", request_id, exc.response.get("error"))
+        except ChannelLost as exc:
+            await self._lose_channel(req, exc.error)
+            return True
+        except SlackUnavailable as exc:
+            log.warning("updating the message of %s failed: %s", request_id, exc)
             await self.store.mark_message_stale(request_id, True)
-            return
+            return False
         await self.store.mark_message_stale(request_id, False)
+        return True
+
+    async def _refresh_stale(self, request_id: str) -> None:
+        if not await self.refresh_message(request_id):
+            raise RetryLater(f"the message of {request_id} is still not up to date")
 
     # -- retry ----------------------------------------------------------------------------------
 
@@ -673,6 +794,14 @@ class Workflow:
         job_ids = [j.job_id for j in req.jobs if is_retryable(j)]
         if not job_ids:
             return Reply(False, "no job of this request can be retried now", req)
+        until = await self._in_flight_until(request_id)
+        if until is not None:
+            return Reply(
+                False,
+                f"the last start of {req.id} was sent by a process that stopped mid-call, and "
+                f"DRS may still act on it: Retry is possible from {utc_text(until)}",
+                req,
+            )
         start = await self.store.claim_retry(request_id, job_ids, actor=user, now=self.clock())
         if start is None:
             return Reply(False, "a start of this request is already in progress", req)
@@ -697,7 +826,9 @@ class Workflow:
             infos = await self.drs_for(project).batch_status([j.job_id for j in watched])
         except DrsError as exc:
             log.warning("follow-up of %s: batch-status failed: %s", request_id, exc)
-            await self.store.schedule_followup(request_id, next_at=now + self.tuning.followup_interval)
+            await self.store.schedule_followup(
+                request_id, next_at=now + self.tuning.followup_interval
+            )
             return
         statuses = {i.job_id: i.status for i in infos}
         before = {j.job_id: j.drs_status for j in req.jobs}
@@ -711,9 +842,20 @@ class Workflow:
         }
         if confirmed:
             await self.store.confirm_outcomes(request_id, confirmed)
-        changed = any(before.get(k) != v for k, v in statuses.items()) or bool(confirmed)
+        failed = {i.job_id: i for i in infos if phase_of(i.status) is Phase.FAILED}
+        newly_failed = await self._failed_after_start(req, project, failed) if failed else []
+        until = await self._in_flight_until(request_id)
+        retry_opened = until is None and await self._retry_window_closed(request_id, now)
+        changed = (
+            any(before.get(k) != v for k, v in statuses.items())
+            or bool(confirmed)
+            or bool(newly_failed)
+            or retry_opened
+        )
         req = await self.store.get(request_id)
         assert req is not None
+        if newly_failed:
+            await self._post_thread(req, blocks.failed_after_start_text(req, newly_failed))
         settled = all(is_settled(statuses.get(j.job_id)) for j in watched)
         deadline = await self.store.followup_deadline(request_id) or now
         if changed and req.outcome_ts:
@@ -740,18 +882,71 @@ class Workflow:
                 f"{int(self.tuning.followup_max)} s. Check them with `/startjobs status {req.id}`.",
             )
         else:
-            await self.store.schedule_followup(request_id, next_at=now + self.tuning.followup_interval)
+            await self.store.schedule_followup(
+                request_id, next_at=now + self.tuning.followup_interval
+            )
+
+    async def _failed_after_start(
+        self, req: StartRequest, project: ProjectPolicy, failed: dict[str, JobInfo]
+    ) -> list[str]:
+        """Jobs DRS accepted (or may have) whose task then failed: their outcome turns to
+        failed, with DRS's reason (batch-status's error message, else batch-detail's
+        ``failed_reason``). The jobs whose outcome changed now."""
+        reasons = {job: info.error_msg for job, info in failed.items()}
+        unexplained = [job for job, reason in reasons.items() if not reason]
+        if unexplained:
+            try:
+                details = await self.drs_for(project).batch_detail(unexplained)
+            except DrsError as exc:
+                log.warning("batch-detail of failed jobs of %s failed: %s", req.id, exc)
+                details = []
+            for info in details:
+                reasons[info.job_id] = info.extra.get("failed_reason") or info.error_msg
+        return await self.store.fail_started(
+            req.id,
+            {
+                job: (info.error_code or info.status or "FAILED", reasons.get(job) or None)
+                for job, info in failed.items()
+            },
+            now=self.clock(),
+        )
+
+    async def _in_flight_until(self, request_id: str) -> float | None:
+        """Until when a start that another process took over may still be acted on by DRS
+        (its sender died mid-call): Retry waits until then. None: nothing may be in flight."""
+        taken: dict[object, float] = {}
+        for event in await self.store.events(request_id):
+            attempt = event.detail.get("attempt")
+            if event.kind is AuditKind.TAKEN_OVER:
+                taken[attempt] = event.at
+            elif event.kind is AuditKind.MERGED:
+                taken.pop(attempt, None)  # the sender's own answer came: nothing in flight
+        if not taken:
+            return None
+        until = max(taken.values()) + self.tuning.send_settle
+        return until if until > self.clock() else None
+
+    async def _retry_window_closed(self, request_id: str, now: float) -> bool:
+        """True in the follow-up round right after a takeover's settle time ended."""
+        for event in await self.store.events(request_id):
+            if event.kind is AuditKind.TAKEN_OVER:
+                opened = event.at + self.tuning.send_settle
+                if now - self.tuning.followup_interval <= opened <= now:
+                    return True
+        return False
 
     async def _update_outcome(self, req: StartRequest) -> None:
-        if req.outcome_ts is None:
+        if req.outcome_ts is None or req.channel_problem is not None:
             return
         msg = await self._outcome(req, await self.store.last_attempt(req.id))
         try:
-            await self.slack.chat_update(
+            await self.notifier.update(
                 channel=req.channel_id, ts=req.outcome_ts, text=msg.text, blocks=msg.blocks
             )
-        except SlackApiError as exc:
-            log.warning("updating the outcome of %s failed: %s", req.id, exc.response.get("error"))
+        except ChannelLost as exc:
+            await self._lose_channel(req, exc.error)
+        except SlackUnavailable as exc:
+            log.warning("updating the outcome of %s failed: %s", req.id, exc)
 
     async def _settled(self, req: StartRequest) -> None:
         if not await self.store.claim_settled_notice(req.id):
@@ -762,12 +957,21 @@ class Workflow:
     async def _post_thread(
         self, req: StartRequest, text: str, blocks_: list[dict[str, Any]] | None = None
     ) -> None:
-        try:
-            await self.slack.chat_postMessage(
-                channel=req.channel_id, thread_ts=req.message_ts, text=text, blocks=blocks_
-            )
-        except SlackApiError as exc:
-            log.warning("thread post for %s failed: %s", req.id, exc.response.get("error"))
+        """A note in the request's thread; directly to the requester when the channel is
+        lost."""
+        if req.channel_problem is None:
+            try:
+                await self.slack.chat_postMessage(
+                    channel=req.channel_id, thread_ts=req.message_ts, text=text, blocks=blocks_
+                )
+                return
+            except SlackApiError as exc:
+                error = str(exc.response.get("error", "unknown_error"))
+                if error not in CHANNEL_LOST_ERRORS:
+                    log.warning("thread post for %s failed: %s", req.id, error)
+                    return
+                await self._lose_channel(req, error)
+        await self.notifier.tell(req.requester_id, text)
 
     # -- choosing jobs without typing their IDs ---------------------------------------------------
 
@@ -852,45 +1056,74 @@ class Workflow:
     # -- maintenance ----------------------------------------------------------------------------
 
     async def maintain(self) -> None:
-        """Finish what a crash or a failed Slack call left behind; expire; follow up.
+        """Finish what a crash or a failed call left behind; expire; follow up.
 
-        Safe to run in several processes at once: every step is claimed by a conditional
-        update, and work younger than ``recovery_grace`` is left to whoever is doing it.
+        Each piece of work is an item of its own (:class:`bot.service.work.WorkItems`): one
+        that fails is retried with backoff and never stops the others. Safe to run in several
+        processes at once: every step is claimed by a conditional update; a sent start is
+        reconciled only once its sender's lease expired, other work only once it is older
+        than ``recovery_grace`` (so a live process's in-flight work is left to it).
         """
         now = self.clock()
         grace = self.tuning.recovery_grace
+        items: list[tuple[str, Callable[[], Awaitable[object]]]] = []
         for rid in await self.store.expired_pending(now):
-            await self.expire(rid)
+            items.append((f"expiring {rid}", functools.partial(self.expire, rid)))
         for rid in await self.store.unconfirmed(now - grace):
-            await self.publish_and_run(rid)
+            items.append((f"publishing {rid}", functools.partial(self.publish_and_run, rid)))
         for start in await self.store.starts_in(StartState.CLAIMED):
             if now - start.created_at >= grace:
-                req = await self.store.get(start.request_id)
-                if req is not None and req.message_ts is None:
-                    await self.publish(start.request_id)
-                await self.run_start(start.request_id, start.attempt)
+                key = f"starting {start.request_id}#{start.attempt}"
+                items.append((key, functools.partial(self._resume_claimed, start)))
         for start in await self.store.starts_in(StartState.SENT):
             if (start.request_id, start.attempt) in self._working:
                 continue
-            if start.sent_at is not None and now - start.sent_at >= grace:
-                await self.reconcile(start.request_id, start.attempt)
+            if start.lease_until is not None and start.lease_until > now:
+                continue  # its sender is alive and renewing
+            key = f"reconciling {start.request_id}#{start.attempt}"
+            items.append((key, functools.partial(self.take_over, start)))
         for start in await self.store.starts_in(StartState.RECORDED):
             if (start.request_id, start.attempt) in self._working:
                 continue
             if now - start.created_at >= grace:
-                await self.post_outcome(start.request_id, start.attempt)
+                key = f"posting the outcome of {start.request_id}#{start.attempt}"
+                items.append(
+                    (key, functools.partial(self.post_outcome, start.request_id, start.attempt))
+                )
         for rid in await self.store.stale_messages():
-            await self.refresh_message(rid)
+            items.append(
+                (f"updating the message of {rid}", functools.partial(self._refresh_stale, rid))
+            )
         for rid in await self.store.due_followups(now):
-            await self.follow_up(rid)
+            items.append((f"following up {rid}", functools.partial(self.follow_up, rid)))
+        self.items.keep_only(key for key, _ in items)
+        for key, work in items:
+            await self.items.run(key, work)
+
+    async def _resume_claimed(self, start: Start) -> None:
+        req = await self.store.get(start.request_id)
+        if req is not None and req.message_ts is None:
+            await self.publish(start.request_id)
+        await self.run_start(start.request_id, start.attempt)
 
     async def run_maintenance(self, every: float) -> None:
-        """Run :meth:`maintain` forever, ``every`` seconds apart (a background task)."""
+        """Run :meth:`maintain` forever, ``every`` seconds apart (a background task). A round
+        that cannot even list its work (the database down) is logged once with its traceback,
+        then in one line a round until one succeeds."""
+        failing = 0
         while True:
             try:
                 await self.maintain()
-            except Exception:
-                log.exception("maintenance round failed; next round in %.1f s", every)
+            except Exception as exc:
+                failing += 1
+                if failing == 1:
+                    log.exception("maintenance round failed; next round in %.1f s", every)
+                else:
+                    log.warning("maintenance round failed again (%s: %s)", type(exc).__name__, exc)
+            else:
+                if failing:
+                    log.info("maintenance rounds work again after %d failures", failing)
+                failing = 0
             await asyncio.sleep(every)
 
     # -- reading --------------------------------------------------------------------------------

@@ -176,6 +176,8 @@ def test_required_scopes_follow_the_policy() -> None:
         "users:read",
         "files:write",
         "files:read",
+        "channels:history",
+        "groups:history",
     }
 
 

@@ -134,6 +134,12 @@ class StartRequest:
     decided_at: float | None = None
     decision_comment: str | None = None
     followup_done: bool = False
+    # Why the bot can no longer post or update in the request's channel (Slack's error, e.g.
+    # ``is_archived``); the requester is then told by direct message instead.
+    channel_problem: str | None = None
+    # When a post of the request message began (its answer may have been lost: look for the
+    # message before posting again).
+    message_posting_at: float | None = None
 
     @property
     def job_ids(self) -> tuple[str, ...]:
@@ -156,6 +162,10 @@ class AuditKind(StrEnum):
     RETRY = "retry"  # a retry of failed jobs started by an approver
     RECOVERED = "recovered"  # finished after a restart
     FOLLOWUP = "followup"  # the follow-up saw every job settle
+    CHANNEL_LOST = "channel_lost"  # Slack refused a post in the channel for good
+    TAKEN_OVER = "taken_over"  # another process took over a start whose owner's lease expired
+    MERGED = "merged"  # DRS's own answer arrived after a takeover and was merged in
+    START_FAILED = "start_failed"  # DRS accepted a start, then the task failed
 
 
 @dataclass(frozen=True, slots=True)

@@ -189,6 +189,43 @@ class Chat:
         )
         return {"channel": channel, "ts": msg.ts, "message": self.message_json(msg)}
 
+    def conversations_history(self, args: Mapping[str, Any]) -> JSON:
+        """Top-level messages of a channel, newest first, from ``oldest`` on (exclusive)."""
+        channel = self._history_channel(args)
+        found = [m for m in self.messages(channel) if _after(m.ts, args.get("oldest"))]
+        return self._history_page(list(reversed(found)), args)
+
+    def conversations_replies(self, args: Mapping[str, Any]) -> JSON:
+        """A thread: its parent, then its replies oldest first, from ``oldest`` on."""
+        channel = self._history_channel(args)
+        ts = text_arg(args.get("ts"))
+        parent = self._msgs.get((channel, ts))
+        if parent is None:
+            raise SlackError("thread_not_found")
+        replies = [m for m in self.thread(channel, ts) if _after(m.ts, args.get("oldest"))]
+        return self._history_page([parent, *replies], args)
+
+    def _history_channel(self, args: Mapping[str, Any]) -> str:
+        channel = text_arg(args.get("channel"))
+        private = self.people.channels is not None and (
+            channel in self.people.channels and self.people.channels[channel].is_private
+        )
+        self.team.require_scope("groups:history" if private else "channels:history")
+        if self.people.channels is not None and channel not in self.people.channels:
+            raise SlackError("channel_not_found")
+        return channel
+
+    def _history_page(self, found: list[FakeMessage], args: Mapping[str, Any]) -> JSON:
+        limit = int(text_arg(args.get("limit")) or 100)
+        metadata = flag_arg(args.get("include_all_metadata"))
+        out = []
+        for msg in found[:limit]:
+            item = self.message_json(msg)
+            if not metadata:
+                item.pop("metadata", None)
+            out.append(item)
+        return {"messages": out, "has_more": len(found) > limit}
+
     def chat_update(self, args: Mapping[str, Any]) -> JSON:
         channel, ts = text_arg(args.get("channel")), text_arg(args.get("ts"))
         msg = self._msgs.get((channel, ts))
@@ -314,3 +351,10 @@ class Chat:
                 replace_original=replace_original,
             )
         return 200, {"ok": True}
+
+
+def _after(ts: str, oldest: object) -> bool:
+    """Slack's ``oldest`` bound (exclusive), compared as the decimal ts it is."""
+    if oldest in (None, ""):
+        return True
+    return float(ts) > float(str(oldest))

@@ -24,6 +24,8 @@ DEFAULT_SCOPES: tuple[str, ...] = (
     "files:read",
     "channels:read",
     "groups:read",
+    "channels:history",
+    "groups:history",
 )
 
 

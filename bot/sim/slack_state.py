@@ -33,6 +33,8 @@ METHOD_SCOPES: dict[str, str | None] = {
     "users.info": "users:read",
     "usergroups.users.list": "usergroups:read",
     "conversations.info": None,
+    "conversations.history": None,  # channels:history or groups:history, by channel
+    "conversations.replies": None,
     "files.getUploadURLExternal": "files:write",
     "files.completeUploadExternal": "files:write",
     "files.info": "files:read",
@@ -86,6 +88,8 @@ class Workspace:
             "users.info": self.people.users_info,
             "usergroups.users.list": self.people.usergroups_users_list,
             "conversations.info": self.people.conversations_info,
+            "conversations.history": self.chat.conversations_history,
+            "conversations.replies": self.chat.conversations_replies,
             "files.getUploadURLExternal": self.files.files_getUploadURLExternal,
             "files.completeUploadExternal": self.files.files_completeUploadExternal,
             "files.info": self.files.files_info,

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.core.model import CallFailure, JobInfo, Outcome
+from bot.core.policy import Membership
 from bot.core.request import Approval, AuditEvent, AuditKind, RequestState, StartRequest
 from bot.core.summary import summarize
 from bot.slack import describe as d
@@ -152,8 +153,12 @@ def request_message(
 def _source_text(req: StartRequest, source: str) -> str:
     return (
         f":mag: *Jobs chosen by* {m.inline(source, SOURCE_MAX)} — frozen when requested: "
-        f"exactly these {m.count(len(req.jobs), 'job')} are started; jobs that appear in DRS "
-        "later are not. The full list is in the thread."
+        + (
+            "exactly this job is started"
+            if len(req.jobs) == 1
+            else f"exactly these {len(req.jobs):,} jobs are started"
+        )
+        + "; jobs that appear in DRS later are not. The full list is in the thread."
     )
 
 
@@ -249,10 +254,11 @@ def outcome_message(
     if req.start_time_ms is not None:
         lead += f"\nDRS starts them {m.slack_date(req.start_time_ms / 1000)}."
     if mention_requester:
-        lead = (
-            f"{m.mention(req.requester_id)} all {m.count(summary.total, 'job')} settled.\n" + lead
-        )
+        lead = f"{_settled_words(req)}\n" + lead
     blocks: list[kit.Block] = [kit.section(lead)]
+    refusals = d.job_refusals_text(summary, failures)
+    if refusals:
+        blocks.append(kit.section(refusals))
     for failure in failures[:MAX_CALL_FAILURES]:
         blocks.append(kit.section(d.call_failure_text(failure)))
     if len(failures) > MAX_CALL_FAILURES:
@@ -289,7 +295,7 @@ def outcome_message(
             (summary.unknown, "unknown"),
             (summary.not_sent, "not sent"),
         )
-        if n or word in ("started", "scheduled")
+        if n
     )
     if mention_requester:
         text = f"{_settled_words(req)} {text}"
@@ -297,7 +303,9 @@ def outcome_message(
 
 
 def _settled_words(req: StartRequest) -> str:
-    return f"{m.mention(req.requester_id)} all {m.count(len(req.jobs), 'job')} settled."
+    if len(req.jobs) == 1:
+        return f"{m.mention(req.requester_id)} the job settled."
+    return f"{m.mention(req.requester_id)} all {len(req.jobs):,} jobs settled."
 
 
 def settled_message(req: StartRequest) -> Message:
@@ -313,6 +321,31 @@ def settled_message(req: StartRequest) -> Message:
         )
     text = f"{_settled_words(req)} " + d.counts_line(summary, scheduled=req.scheduled)
     return _message(text, [kit.section("\n".join(lines))])
+
+
+def failed_after_start_text(req: StartRequest, job_ids: Sequence[str]) -> str:
+    """A thread note, mentioning the requester: DRS accepted these jobs' start, then their
+    tasks failed (with DRS's reason where it gave one)."""
+    by_id = {j.job_id: j for j in req.jobs}
+    lines = [
+        f"{m.mention(req.requester_id)} :x: {m.count(len(job_ids), 'job')} of {m.code(req.id, 64)} "
+        f"failed after DRS accepted the start:"
+    ]
+    for job_id in job_ids[:10]:
+        job = by_id.get(job_id)
+        name = f" {m.inline(job.name, 80)}" if job is not None and job.name else ""
+        code = m.inline(job.error_code, 60) if job is not None and job.error_code else "FAILED"
+        reason = f": {m.inline(job.error_msg, 300)}" if job is not None and job.error_msg else ""
+        lines.append(f"• {m.code(job_id, 64)}{name} — {code}{reason}")
+    if len(job_ids) > 10:
+        lines.append(
+            f"… and {len(job_ids) - 10:,} more (`/startjobs status {m.inline(req.id, 64)}`)."
+        )
+    lines.append(
+        "Starting them again from here will not help: see why in the DRS console, which can "
+        "retry a failed task."
+    )
+    return "\n".join(lines)
 
 
 def retry_button_blocks(req: StartRequest, retryable: int) -> list[dict[str, Any]]:
@@ -353,15 +386,22 @@ def retry_button_blocks(req: StartRequest, retryable: int) -> list[dict[str, Any
 # --- ephemeral answers -----------------------------------------------------------------------
 
 
-def help_message(*, command: str = "/startjobs", projects: Sequence[str] = ()) -> Message:
-    """Usage of the slash command and the projects the user may request in here."""
+def help_message(
+    *,
+    command: str = "/startjobs",
+    projects: Sequence[Membership] = (),
+    user: str | None = None,
+) -> Message:
+    """Usage of the slash command and the projects ``user`` is a requester or approver of
+    (``projects``, only theirs); with none, that they are in no project and whom to ask."""
     c = m.inline(command, 40)
     where = (
-        "Projects you can request in here: "
-        + ", ".join(f"*{m.inline(p, 80)}*" for p in projects[:30])
+        _your_projects(projects)
         if projects
-        else "You cannot request in any project in this channel. An admin can add you to the "
-        "access policy."
+        else "*You are not in any project*, so you can neither request nor approve starts. "
+        "Ask whoever maintains the bot's access policy (`startjobs.toml`) to add "
+        + (f"your user ID {m.code(user, 40)}" if user else "your user ID")
+        + " or one of your user groups to a project's requesters or approvers."
     )
     blocks = [
         kit.header("Start DRS jobs in batches"),
@@ -391,9 +431,84 @@ def help_message(*, command: str = "/startjobs", projects: Sequence[str] = ()) -
             "3. The bot starts the batch exactly once and posts every job's outcome in the "
             "request's thread, then follows up until each job has settled."
         ),
-        kit.context(where),
+        kit.section(where),
     ]
     return _message(f"How to use {c}", blocks)
+
+
+def _your_projects(projects: Sequence[Membership], shown: int = 30) -> str:
+    lines = ["*Your projects*"]
+    for p in projects[:shown]:
+        line = f"• *{m.inline(p.project.name, 80)}* — {p.roles}"
+        if p.requester and not p.here and p.project.channels is not None:
+            channels = ", ".join(f"<#{ch}>" for ch in sorted(p.project.channels)[:5])
+            line += f"; requests only in {channels}"
+        lines.append(line)
+    if len(projects) > shown:
+        lines.append(f"… and {len(projects) - shown:,} more")
+    return "\n".join(lines)
+
+
+def not_understood_message(
+    word: str,
+    *,
+    command: str = "/startjobs",
+    suggestion: str | None = None,
+    projects: Sequence[str] = (),
+    member: Membership | None = None,
+    in_no_project: bool = False,
+) -> Message:
+    """The answer to ``/startjobs <word> …`` when ``word`` is not a subcommand, a job ID or a
+    project the user may request in here (``projects``): what was not understood, what is
+    allowed, and ``suggestion`` when the word looks like a typo of it. ``member``: the user's
+    place in a project named ``word``, when they have one (it says why it is not offered
+    here); otherwise nothing tells whether such a project exists."""
+    c = m.inline(command, 40)
+    w = m.code(word, 64)
+    if member is not None and member.requester:
+        where = ", ".join(f"<#{ch}>" for ch in sorted(member.project.channels or ())[:5])
+        lead = f"You can request in {w} only in {where or 'another channel'}, not here."
+    elif member is not None:
+        lead = (
+            f"You are an approver of {w}, not a requester: you approve its requests with the "
+            "buttons on their messages."
+        )
+    else:
+        lead = (
+            f"I did not understand {w}: it is neither a subcommand nor a project you can "
+            "request in here."
+        )
+        if suggestion:
+            lead += f" Did you mean {m.code(suggestion, 64)}?"
+    usage = (
+        f"`{c}` takes `help`, `history`, `status REQUEST-ID`, `status JOB-ID …`, or a "
+        "project followed by job IDs or `--name 'mig-shop-*'`, and `at 2026-12-01 10:00` "
+        f"if not now; `{c}` alone opens the form."
+    )
+    if projects:
+        yours = "Projects you can request in here: " + ", ".join(
+            f"*{m.inline(p, 80)}*" for p in projects[:30]
+        )
+    elif in_no_project:
+        yours = (
+            "You are not in any project: ask whoever maintains the bot's access policy "
+            "(`startjobs.toml`) to add you to a project's requesters."
+        )
+    else:
+        yours = "You cannot request in any project from this channel."
+    body = f":no_entry: {lead}\n{usage}\n{yours}"
+    return _message(body, [kit.section(body)])
+
+
+def no_such_request_message(request_id: str) -> Message:
+    """The answer for a request that does not exist or that the asker may not see: the same
+    words either way, so request IDs cannot be probed."""
+    body = (
+        f":no_entry: No request {m.code(request_id, 40)} that you can see. Requests are shown "
+        "to their project's requesters and approvers (and, where the project allows it, to "
+        "anyone asking from the request's channel)."
+    )
+    return _message(body, [kit.section(body)])
 
 
 class _Detail:
@@ -535,7 +650,8 @@ def history_message(reqs: Sequence[StartRequest], *, now: float) -> Message:
     """Recent requests in the channel, newest first, one line each."""
     if not reqs:
         return _message(
-            "No start requests", [kit.section("No start requests in this channel yet.")]
+            "No start requests",
+            [kit.section("No start requests in this channel that you can see.")],
         )
     newest = sorted(reqs, key=lambda r: r.created_at, reverse=True)
     lines = []

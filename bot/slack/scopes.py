@@ -13,6 +13,8 @@ BOT_SCOPES: dict[str, str] = {
     "usergroups:read": "policies that name user groups (usergroups.users.list)",
     "files:write": "the CSV of every job's outcome (files.uploadV2)",
     "files:read": "job lists uploaded in the request modal",
+    "channels:history": "finding its own message when Slack's answer to a post was lost",
+    "groups:history": "the same in private channels",
 }
 
 # Needed only when the policy names user groups (S... ids).

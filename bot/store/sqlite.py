@@ -65,7 +65,9 @@ CREATE TABLE IF NOT EXISTS requests (
     followup_next_at REAL,
     followup_deadline REAL,
     settled_notified INTEGER NOT NULL DEFAULT 0,
-    message_stale INTEGER NOT NULL DEFAULT 0
+    message_stale INTEGER NOT NULL DEFAULT 0,
+    channel_problem TEXT,
+    message_posting_at REAL
 );
 CREATE INDEX IF NOT EXISTS requests_channel ON requests (channel_id, created_at);
 CREATE INDEX IF NOT EXISTS requests_state ON requests (state);
@@ -97,6 +99,9 @@ CREATE TABLE IF NOT EXISTS starts (
     created_at REAL NOT NULL,
     sent_at REAL,
     outcome_ts TEXT,
+    lease_owner TEXT,
+    lease_until REAL,
+    outcome_posting_at REAL,
     PRIMARY KEY (request_id, attempt)
 );
 CREATE INDEX IF NOT EXISTS starts_state ON starts (state);
@@ -119,7 +124,13 @@ CREATE TABLE IF NOT EXISTS health (
 
 # Columns added after version 1, as (table, column, declaration): a database written by an
 # earlier version gains them in place when it is opened (:func:`_migrate`).
-_ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = ()
+_ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("requests", "channel_problem", "TEXT"),
+    ("requests", "message_posting_at", "REAL"),
+    ("starts", "lease_owner", "TEXT"),
+    ("starts", "lease_until", "REAL"),
+    ("starts", "outcome_posting_at", "REAL"),
+)
 
 
 class StartState(StrEnum):
@@ -127,6 +138,14 @@ class StartState(StrEnum):
     SENT = "sent"
     RECORDED = "recorded"
     POSTED = "posted"
+
+
+class Recorded(StrEnum):
+    """What :meth:`Store.record_outcomes` did."""
+
+    RECORDED = "recorded"  # sent -> recorded: post the outcome
+    MERGED = "merged"  # DRS's answer merged into an attempt recorded already: update the post
+    IGNORED = "ignored"  # nothing: the attempt was recorded already
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +160,9 @@ class Start:
     created_at: float
     sent_at: float | None
     outcome_ts: str | None
+    lease_owner: str | None = None  # the process sending it (state sent) ...
+    lease_until: float | None = None  # ... until then, unless it renews the lease
+    outcome_posting_at: float | None = None  # when a post of its outcome began
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,6 +314,8 @@ class Store:
             decided_at=row["decided_at"],
             decision_comment=row["decision_comment"],
             followup_done=bool(row["followup_done"]),
+            channel_problem=row["channel_problem"],
+            message_posting_at=row["message_posting_at"],
         )
 
     def _ids(self, sql: str, params: Sequence[object] = ()) -> list[str]:
@@ -410,14 +434,26 @@ class Store:
         )
         return [_start_from_row(r) for r in rows]
 
-    def mark_sent(self, request_id: str, attempt: int, *, now: float) -> bool:
-        """claimed -> sent, committed before the DRS call. False: someone else sent it."""
+    def mark_sent(
+        self, request_id: str, attempt: int, *, now: float, owner: str, lease: float
+    ) -> bool:
+        """claimed -> sent, committed before the DRS call, under a lease held by ``owner``
+        until ``now + lease`` (renew it with :meth:`renew_lease` while the call lasts).
+        False: someone else sent it."""
         with self._tx() as db:
             won = (
                 db.execute(
-                    """UPDATE starts SET state = ?, sent_at = ?
+                    """UPDATE starts SET state = ?, sent_at = ?, lease_owner = ?, lease_until = ?
                     WHERE request_id = ? AND attempt = ? AND state = ?""",
-                    (StartState.SENT, now, request_id, attempt, StartState.CLAIMED),
+                    (
+                        StartState.SENT,
+                        now,
+                        owner,
+                        now + lease,
+                        request_id,
+                        attempt,
+                        StartState.CLAIMED,
+                    ),
                 ).rowcount
                 == 1
             )
@@ -439,6 +475,39 @@ class Store:
                 )
         return won
 
+    def renew_lease(self, request_id: str, attempt: int, *, owner: str, until: float) -> bool:
+        """Extend ``owner``'s lease on a sent attempt; False if it is no longer theirs."""
+        with self._tx() as db:
+            return (
+                db.execute(
+                    """UPDATE starts SET lease_until = ? WHERE request_id = ? AND attempt = ?
+                    AND state = ? AND lease_owner = ?""",
+                    (until, request_id, attempt, StartState.SENT, owner),
+                ).rowcount
+                == 1
+            )
+
+    def take_over(
+        self, request_id: str, attempt: int, *, owner: str, now: float, lease: float
+    ) -> bool:
+        """Take a sent attempt whose owner's lease has expired (the owner died or lost the
+        database), to reconcile it; False while the lease is live or someone else took it.
+        An attempt sent by a version without leases counts as leased for ``lease`` seconds
+        after it was sent."""
+        with self._tx() as db:
+            won = (
+                db.execute(
+                    """UPDATE starts SET lease_owner = ?, lease_until = ?
+                    WHERE request_id = ? AND attempt = ? AND state = ?
+                    AND COALESCE(lease_until, sent_at + ?) <= ?""",
+                    (owner, now + lease, request_id, attempt, StartState.SENT, lease, now),
+                ).rowcount
+                == 1
+            )
+            if won:
+                _audit(db, request_id, now, None, AuditKind.TAKEN_OVER, {"attempt": attempt})
+            return won
+
     def record_outcomes(
         self,
         request_id: str,
@@ -451,11 +520,15 @@ class Store:
         followup_interval: float,
         followup_max: float,
         recovered: bool = False,
-    ) -> bool:
+    ) -> Recorded:
         """sent -> recorded: store every job's outcome and the request's resulting state.
 
-        Returns False (and changes nothing) if this attempt was already recorded, e.g. by a
-        recovering process.
+        ``recovered`` outcomes were read from batch-status after a takeover; the others are
+        DRS's own answer to the start. When the attempt was already recorded (a takeover
+        reconciled it while its owner was still waiting for DRS), DRS's own answer is merged
+        in: it settles jobs recorded as unknown and adds what only it knows (order IDs), but
+        never turns a seen success into a failure. A recovered reading of an attempt already
+        recorded changes nothing.
         """
         with self._tx() as db:
             won = (
@@ -467,7 +540,9 @@ class Store:
                 == 1
             )
             if not won:
-                return False
+                if recovered:
+                    return Recorded.IGNORED
+                return _merge_answer(db, request_id, attempt, list(results), calls, now)
             for call in calls:
                 _audit(db, request_id, now, None, AuditKind.DRS_CALL, dict(call))
             statuses = drs_statuses or {}
@@ -486,17 +561,11 @@ class Store:
                         r.job_id,
                     ),
                 )
-            outcomes = [
-                row[0]
-                for row in db.execute(
-                    "SELECT outcome FROM request_jobs WHERE request_id = ?", (request_id,)
-                )
-            ]
-            state = _request_state_from(outcomes)
+            state = _restate(db, request_id, only_from=None)
             db.execute(
-                """UPDATE requests SET state = ?, message_stale = 1, followup_done = 0,
+                """UPDATE requests SET message_stale = 1, followup_done = 0,
                 followup_next_at = ?, followup_deadline = ? WHERE id = ?""",
-                (state, now + followup_interval, now + followup_max, request_id),
+                (now + followup_interval, now + followup_max, request_id),
             )
             _audit(
                 db,
@@ -506,15 +575,70 @@ class Store:
                 AuditKind.RECOVERED if recovered else AuditKind.OUTCOME,
                 {"attempt": attempt, "state": state},
             )
-        return True
+        return Recorded.RECORDED
 
-    def mark_posted(self, request_id: str, attempt: int, outcome_ts: str) -> None:
+    def begin_outcome_post(self, request_id: str, attempt: int, now: float) -> float | None:
+        """Note that a post of this attempt's outcome begins; when an earlier post began and
+        was never confirmed, its time (the message may exist: look for it first)."""
         with self._tx() as db:
+            row = db.execute(
+                "SELECT outcome_posting_at FROM starts WHERE request_id = ? AND attempt = ?",
+                (request_id, attempt),
+            ).fetchone()
             db.execute(
-                "UPDATE starts SET state = ?, outcome_ts = ? WHERE request_id = ? AND attempt = ?",
-                (StartState.POSTED, outcome_ts, request_id, attempt),
+                """UPDATE starts SET outcome_posting_at = COALESCE(outcome_posting_at, ?)
+                WHERE request_id = ? AND attempt = ?""",
+                (now, request_id, attempt),
             )
-            db.execute("UPDATE requests SET outcome_ts = ? WHERE id = ?", (outcome_ts, request_id))
+        return row[0] if row else None
+
+    def begin_message_post(self, request_id: str, now: float) -> float | None:
+        """As :meth:`begin_outcome_post`, for the request message in the channel."""
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT message_posting_at FROM requests WHERE id = ?", (request_id,)
+            ).fetchone()
+            db.execute(
+                """UPDATE requests SET message_posting_at = COALESCE(message_posting_at, ?)
+                WHERE id = ?""",
+                (now, request_id),
+            )
+        return row[0] if row else None
+
+    def mark_posted(self, request_id: str, attempt: int, outcome_ts: str | None) -> bool:
+        """recorded -> posted: the thread shows the outcome (``outcome_ts``), or it cannot
+        (None: the channel is lost and the requester was told directly). False if another
+        process posted it first."""
+        with self._tx() as db:
+            won = (
+                db.execute(
+                    """UPDATE starts SET state = ?, outcome_ts = ? WHERE request_id = ?
+                    AND attempt = ? AND state = ?""",
+                    (StartState.POSTED, outcome_ts, request_id, attempt, StartState.RECORDED),
+                ).rowcount
+                == 1
+            )
+            if won and outcome_ts is not None:
+                db.execute(
+                    "UPDATE requests SET outcome_ts = ? WHERE id = ?", (outcome_ts, request_id)
+                )
+        return won
+
+    def lose_channel(self, request_id: str, error: str, *, now: float) -> bool:
+        """Record, once, that Slack refuses posts in the request's channel for good
+        (``error``); True for the caller that recorded it (it tells the requester)."""
+        with self._tx() as db:
+            won = (
+                db.execute(
+                    """UPDATE requests SET channel_problem = ?, message_stale = 0
+                    WHERE id = ? AND channel_problem IS NULL""",
+                    (error, request_id),
+                ).rowcount
+                == 1
+            )
+            if won:
+                _audit(db, request_id, now, None, AuditKind.CHANNEL_LOST, {"error": error})
+            return won
 
     # -- follow-up ----------------------------------------------------------------------------
 
@@ -566,6 +690,51 @@ class Store:
                 "UPDATE requests SET state = ?, message_stale = 1 WHERE id = ? AND state = ?",
                 (_request_state_from(outcomes), request_id, RequestState.UNKNOWN),
             )
+
+    def fail_started(
+        self,
+        request_id: str,
+        failures: dict[str, tuple[str, str | None]],
+        *,
+        now: float,
+    ) -> list[str]:
+        """Jobs started (or maybe started) whose DRS task then failed: outcome ``failed`` with
+        ``(error_code, reason)``; the request's state follows. A job already failed is left
+        as it is. The jobs that changed now, in request order."""
+        with self._tx() as db:
+            changed: list[str] = []
+            for job_id, (code, reason) in failures.items():
+                if db.execute(
+                    """UPDATE request_jobs SET outcome = ?, error_code = ?, error_msg = ?
+                    WHERE request_id = ? AND job_id = ? AND outcome IN (?, ?)""",
+                    (
+                        Outcome.FAILED.value,
+                        code,
+                        reason,
+                        request_id,
+                        job_id,
+                        Outcome.SUCCESS.value,
+                        Outcome.UNKNOWN.value,
+                    ),
+                ).rowcount:
+                    changed.append(job_id)
+            if changed:
+                state = _restate(db, request_id, only_from=None)
+                db.execute("UPDATE requests SET message_stale = 1 WHERE id = ?", (request_id,))
+                _audit(
+                    db,
+                    request_id,
+                    now,
+                    None,
+                    AuditKind.START_FAILED,
+                    {"jobs": changed, "state": state},
+                )
+            seq = dict(
+                db.execute(
+                    "SELECT job_id, seq FROM request_jobs WHERE request_id = ?", (request_id,)
+                ).fetchall()
+            )
+        return sorted(changed, key=lambda job: seq.get(job, 0))
 
     def schedule_followup(
         self, request_id: str, *, next_at: float | None, deadline: float | None = None
@@ -769,7 +938,87 @@ def _start_from_row(row: sqlite3.Row) -> Start:
         created_at=row["created_at"],
         sent_at=row["sent_at"],
         outcome_ts=row["outcome_ts"],
+        lease_owner=row["lease_owner"],
+        lease_until=row["lease_until"],
+        outcome_posting_at=row["outcome_posting_at"],
     )
+
+
+def _merge_answer(
+    db: sqlite3.Connection,
+    request_id: str,
+    attempt: int,
+    results: Sequence[JobResult],
+    calls: Sequence[dict[str, object]],
+    now: float,
+) -> Recorded:
+    """DRS's own answer to an attempt that a takeover recorded already (see
+    :meth:`Store.record_outcomes`)."""
+    row = db.execute(
+        "SELECT state FROM starts WHERE request_id = ? AND attempt = ?", (request_id, attempt)
+    ).fetchone()
+    if row is None or row[0] not in (StartState.RECORDED, StartState.POSTED):
+        return Recorded.IGNORED
+    for call in calls:
+        _audit(db, request_id, now, None, AuditKind.DRS_CALL, dict(call))
+    settled = 0
+    for r in results:
+        settled += db.execute(
+            """UPDATE request_jobs SET outcome = ?, error_code = ?, error_msg = ?,
+            order_id = COALESCE(?, order_id)
+            WHERE request_id = ? AND job_id = ? AND (outcome IS NULL OR outcome = ?)
+            AND ? != ?""",
+            (
+                r.outcome.value,
+                r.error_code,
+                r.error_msg,
+                r.order_id,
+                request_id,
+                r.job_id,
+                Outcome.UNKNOWN.value,
+                r.outcome.value,
+                Outcome.UNKNOWN.value,
+            ),
+        ).rowcount
+        if r.order_id is not None:
+            db.execute(
+                """UPDATE request_jobs SET order_id = ? WHERE request_id = ? AND job_id = ?
+                AND order_id IS NULL AND outcome = ?""",
+                (r.order_id, request_id, r.job_id, Outcome.SUCCESS.value),
+            )
+    state = _restate(db, request_id, only_from=RequestState.UNKNOWN)
+    db.execute("UPDATE requests SET message_stale = 1 WHERE id = ?", (request_id,))
+    _audit(
+        db,
+        request_id,
+        now,
+        None,
+        AuditKind.MERGED,
+        {"attempt": attempt, "settled": settled, "state": state},
+    )
+    return Recorded.MERGED
+
+
+def _restate(
+    db: sqlite3.Connection, request_id: str, *, only_from: RequestState | None
+) -> RequestState:
+    """Set the request's state from its jobs' outcomes (only if it is ``only_from``, when
+    given); the state they give."""
+    outcomes = [
+        row[0]
+        for row in db.execute(
+            "SELECT outcome FROM request_jobs WHERE request_id = ?", (request_id,)
+        )
+    ]
+    state = _request_state_from(outcomes)
+    if only_from is None:
+        db.execute("UPDATE requests SET state = ? WHERE id = ?", (state, request_id))
+    else:
+        db.execute(
+            "UPDATE requests SET state = ? WHERE id = ? AND state = ?",
+            (state, request_id, only_from),
+        )
+    return state
 
 
 def _request_state_from(outcomes: Sequence[str | None]) -> RequestState:

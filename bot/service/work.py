@@ -1,0 +1,98 @@
+"""Background work as isolated items, each retried on its own with backoff.
+
+A maintenance round is a list of items (post this outcome, follow that request up, refresh
+this message...). One item that fails does not stop the others: its failure is logged, and the
+item is skipped until its backoff has passed (5 s, then doubling, at most 10 minutes), so a
+request whose channel Slack refuses, or a DRS project that is down, costs one line per try,
+not a traceback every round, and never holds up another request.
+
+An unexpected error is logged with its traceback the first time and in one line after that;
+:class:`RetryLater` (an expected, passing fault such as Slack or DRS answering late) is always
+one line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+FIRST_DELAY = 5.0
+MAX_DELAY = 600.0
+
+
+class RetryLater(Exception):
+    """A passing fault: the item is tried again after its backoff, without a traceback."""
+
+
+@dataclass(slots=True)
+class _Failing:
+    count: int
+    next_at: float
+
+
+class WorkItems:
+    """Runs items by key; remembers which keys are failing and when to try each again."""
+
+    def __init__(
+        self,
+        clock: Callable[[], float],
+        *,
+        first_delay: float = FIRST_DELAY,
+        max_delay: float = MAX_DELAY,
+    ) -> None:
+        self._clock = clock
+        self._first = first_delay
+        self._max = max_delay
+        self._failing: dict[str, _Failing] = {}
+
+    def waiting(self, key: str) -> float | None:
+        """When a failing item may run again (None: it is not failing)."""
+        failing = self._failing.get(key)
+        return failing.next_at if failing else None
+
+    async def run(self, key: str, work: Callable[[], Awaitable[object]]) -> bool:
+        """Run ``work`` unless ``key`` is backing off; True if it ran and succeeded.
+
+        Never raises, except cancellation."""
+        now = self._clock()
+        failing = self._failing.get(key)
+        if failing is not None and now < failing.next_at:
+            return False
+        try:
+            await work()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self._failed(key, now, exc)
+            return False
+        if self._failing.pop(key, None) is not None:
+            log.info("%s: done after earlier failures", key)
+        return True
+
+    def keep_only(self, keys: Iterable[str]) -> None:
+        """Forget failures of items no longer to be done (finished elsewhere, or gone)."""
+        live = set(keys)
+        for key in [k for k in self._failing if k not in live]:
+            del self._failing[key]
+
+    def _failed(self, key: str, now: float, exc: Exception) -> None:
+        failing = self._failing.setdefault(key, _Failing(0, now))
+        failing.count += 1
+        delay = min(self._max, self._first * 2 ** (failing.count - 1))
+        failing.next_at = now + delay
+        if failing.count == 1 and not isinstance(exc, RetryLater):
+            log.exception("%s failed; next try in %.0f s", key, delay)
+            return
+        log.warning(
+            "%s failed (%s: %s), %d time%s; next try in %.0f s",
+            key,
+            type(exc).__name__,
+            exc,
+            failing.count,
+            "" if failing.count == 1 else "s",
+            delay,
+        )
