@@ -70,6 +70,9 @@ class ProjectPolicy:
     approval: Approval
     channels: frozenset[str] | None
     max_jobs: int
+    # Anyone asking from a request's own channel may read that request (status, history),
+    # besides the project's requesters and approvers.
+    visible_to_channel: bool = False
 
     def groups(self) -> frozenset[str]:
         """Every user group ID (``S...``) the project's requesters and approvers name."""
@@ -126,6 +129,7 @@ _PROJECT_KEYS = (
     "approval",
     "channels",
     "max_jobs",
+    "visible_to_channel",
 )
 
 
@@ -201,6 +205,7 @@ def _load_project(
     approval = _approval(raw, where, defaults.approval, problems)
     channels = _channels(raw, where, problems)
     max_jobs = _int(raw, "max_jobs", where, defaults.max_jobs, 1, MAX_JOBS_LIMIT, problems)
+    visible_to_channel = _bool(raw, "visible_to_channel", where, False, problems)
 
     if approval is Approval.TWO_PERSON and not approvers:
         problems.append(
@@ -227,6 +232,7 @@ def _load_project(
         approval=approval,
         channels=channels,
         max_jobs=max_jobs,
+        visible_to_channel=visible_to_channel,
     )
 
 
@@ -273,6 +279,16 @@ def _int(
         return default
     if not low <= value <= high:
         problems.append(f"{where}.{key}: {value} is out of range {low}..{high}")
+        return default
+    return value
+
+
+def _bool(raw: _Table, key: str, where: str, default: bool, problems: list[str]) -> bool:
+    if key not in raw:
+        return default
+    value = raw[key]
+    if not isinstance(value, bool):
+        problems.append(f"{where}.{key}: must be true or false, not {_type(value)}")
         return default
     return value
 
@@ -470,6 +486,61 @@ def may_retry(
     if not any(is_retryable(job) for job in req.jobs):
         return Decision(False, "no job of this request can safely be sent again")
     return _approver_decision(p, req, user, user_groups, "retry")
+
+
+@dataclass(frozen=True, slots=True)
+class Membership:
+    """What ``user`` is in one project: requester, approver (directly or through a group), and
+    whether they may request in it from the channel they are in (``here``)."""
+
+    project: ProjectPolicy
+    requester: bool
+    approver: bool
+    here: bool
+
+    @property
+    def roles(self) -> str:
+        """``requester``, ``approver`` or ``requester, approver``."""
+        return ", ".join(
+            r for r, on in (("requester", self.requester), ("approver", self.approver)) if on
+        )
+
+
+def membership(
+    p: ProjectPolicy, user: str, user_groups: frozenset[str], channel: str
+) -> Membership | None:
+    """``user``'s place in project ``p``, or None when they are neither requester nor approver."""
+    requester = _member(p.requesters, user, user_groups)
+    approver = _member(p.approvers, user, user_groups)
+    if not (requester or approver):
+        return None
+    here = requester and may_request(p, user, user_groups, channel).allowed
+    return Membership(p, requester=requester, approver=approver, here=here)
+
+
+def may_read_request(
+    p: ProjectPolicy | None,
+    req: StartRequest,
+    user: str,
+    user_groups: frozenset[str],
+    channel: str,
+) -> bool:
+    """May ``user``, asking from ``channel``, read ``req`` (its reason, jobs, audit trail)?
+
+    Its requester may; so may the requesters and approvers of its project ``p`` (directly or
+    through a user group in ``user_groups``); and, where ``p.visible_to_channel``, anyone asking
+    from the request's own channel. A project no longer in the policy (``p`` None) or another
+    project than the request's shows it to its requester only.
+    """
+    if not user:
+        return False
+    if user == req.requester_id:
+        return True
+    if p is None or p.name != req.project:
+        return False
+    if _member(p.requesters | p.approvers, user, user_groups):
+        return True
+    return p.visible_to_channel and bool(channel) and channel == req.channel_id
 
 
 def may_cancel(req: StartRequest, user: str) -> Decision:

@@ -16,9 +16,11 @@ from bot.core.policy import (
     load_policy,
     may_approve,
     may_cancel,
+    may_read_request,
     may_reject,
     may_request,
     may_retry,
+    membership,
     no_project_reason,
     nothing_requestable_reason,
     requestable_projects,
@@ -431,3 +433,64 @@ def test_may_retry(prod: ProjectPolicy) -> None:
 def test_decision_is_truthy_only_when_allowed() -> None:
     assert Decision(True, "ok")
     assert not Decision(False, "no")
+
+
+# --- who may read a request ------------------------------------------------------------------
+
+
+def _with_channel_visibility(data: str, value: str) -> Policy:
+    return load_policy(
+        tomllib.loads(
+            data.replace("[projects.dev]", f"[projects.dev]\nvisible_to_channel = {value}")
+        )
+    )
+
+
+def test_visible_to_channel_is_off_by_default_and_read_when_given(policy: Policy) -> None:
+    assert all(not p.visible_to_channel for p in policy.projects.values())
+    dev = _with_channel_visibility(EXAMPLE, "true").project("dev")
+    assert dev is not None and dev.visible_to_channel
+    with pytest.raises(PolicyError) as caught:
+        _with_channel_visibility(EXAMPLE, '"yes"')
+    assert caught.value.problems == [
+        "projects.dev.visible_to_channel: must be true or false, not a string"
+    ]
+
+
+def test_a_request_is_read_by_its_projects_people_only(prod: ProjectPolicy) -> None:
+    req = request()  # prod, made by U01ALICE in C0OPS
+    assert may_read_request(prod, req, "U01ALICE", NO_GROUPS, "C0ELSE")  # its requester
+    assert may_read_request(prod, req, "U02BOB", NO_GROUPS, "C0ELSE")  # an approver, anywhere
+    assert may_read_request(prod, req, "U9", frozenset({"S0DBATEAM"}), "C0OPS")  # by group
+    assert not may_read_request(prod, req, "U9", NO_GROUPS, "C0OPS")  # in the channel only
+    assert not may_read_request(prod, req, "U9", frozenset({"U02BOB"}), "C0OPS")  # not a group
+    assert not may_read_request(prod, req, "", NO_GROUPS, "C0OPS")
+    assert may_read_request(None, req, "U01ALICE", NO_GROUPS, "C0OPS")  # project gone
+    assert not may_read_request(None, req, "U02BOB", NO_GROUPS, "C0OPS")
+
+
+def test_another_projects_people_may_not_read_a_request(policy: Policy) -> None:
+    dev = policy.project("dev")
+    assert dev is not None
+    req = request()  # of prod: dev's rules do not apply to it
+    assert not may_read_request(dev, req, "W0CAROL", NO_GROUPS, "C0OPS")
+
+
+def test_visible_to_channel_opens_a_request_to_its_own_channel_only(prod: ProjectPolicy) -> None:
+    open_prod = replace(prod, visible_to_channel=True)
+    req = request()
+    assert may_read_request(open_prod, req, "U9", NO_GROUPS, "C0OPS")
+    assert not may_read_request(open_prod, req, "U9", NO_GROUPS, "G0PRIVATE")
+    assert not may_read_request(open_prod, req, "U9", NO_GROUPS, "")
+
+
+def test_membership_names_roles_and_whether_usable_here(prod: ProjectPolicy) -> None:
+    alice = membership(prod, "U01ALICE", NO_GROUPS, "C0OPS")
+    assert alice is not None and alice.roles == "requester" and alice.here
+    elsewhere = membership(prod, "U01ALICE", NO_GROUPS, "C0ELSE")
+    assert elsewhere is not None and not elsewhere.here
+    lead = membership(prod, "U9", frozenset({"S0DBALEADS"}), "C0OPS")
+    assert lead is not None and lead.roles == "approver" and not lead.here
+    both = membership(prod, "U02BOB", frozenset({"S0DBATEAM"}), "C0OPS")
+    assert both is not None and both.roles == "requester, approver"
+    assert membership(prod, "U9", NO_GROUPS, "C0OPS") is None
