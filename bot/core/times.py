@@ -12,8 +12,9 @@ Accepted (surrounding blanks and case ignored):
   A date without a time of day is refused, as is a local time skipped by a clock change;
 - epoch milliseconds (13 digits) or epoch seconds (10 digits).
 
-Times in the past and times further ahead than the allowed lead are refused. Every accepted time
-comes back with ``understood``, a sentence showing how it was read, in UTC.
+Times in the past and times further ahead than the allowed lead are refused, saying the time
+now (or the latest allowed) in the person's timezone. Every accepted time comes back with
+``understood``, a sentence showing how it was read, in UTC.
 """
 
 from __future__ import annotations
@@ -40,11 +41,14 @@ class TimeParse:
     """The result of :func:`parse_start_time`: exactly one of ``error`` and ``understood`` is set.
 
     ``when`` is an aware UTC datetime, or None to start now (also None when ``error`` is set).
+    ``refused`` is the time as read when it was refused only for being in the past or too far
+    ahead (so a form can show it for correction), else None.
     """
 
     when: datetime | None
     error: str | None
     understood: str | None
+    refused: datetime | None = None
 
     @property
     def ok(self) -> bool:
@@ -78,25 +82,31 @@ def parse_start_time(
         return _fail(f"cannot read {_quote(raw)} as a time. {_examples(tz)}")
     utc_text = format_utc(when)
     understood = utc_text if shown == utc_text else f"{shown} = {utc_text}"
-    problem = check_when(when, now=now, max_lead=max_lead)
+    problem = check_when(when, now=now, max_lead=max_lead, tz=tz)
     if problem is not None:
-        return _fail(f"{_quote(raw)} {problem}: understood as {understood}")
+        message = f"{_quote(raw)} {problem}: understood as {understood}"
+        return TimeParse(when=None, error=message, understood=None, refused=when)
     return TimeParse(when=when, error=None, understood=understood)
 
 
 def check_when(
-    when: datetime, *, now: datetime, max_lead: timedelta = DEFAULT_MAX_LEAD
+    when: datetime,
+    *,
+    now: datetime,
+    max_lead: timedelta = DEFAULT_MAX_LEAD,
+    tz: str | None = None,
 ) -> str | None:
     """Why ``when`` cannot be a start time (past, or beyond ``max_lead``), or None if it can.
 
-    For times that did not come from text, such as a date picker's epoch seconds.
+    For times that did not come from text, such as a date picker's epoch seconds. The times
+    it names are in ``tz``, the person's timezone (see :func:`format_in`).
     """
     _require_aware(when)
     _require_aware(now)
     if when < now:
-        return f"is in the past (it is now {format_utc(now)})"
+        return f"is in the past (it is now {format_in(now, tz)})"
     if when - now > max_lead:
-        latest = format_utc(now + max_lead)
+        latest = format_in(now + max_lead, tz)
         return f"is more than {_describe(max_lead)} ahead (the latest allowed is {latest})"
     return None
 
@@ -138,6 +148,15 @@ def format_utc(dt: datetime) -> str:
     return f"{utc.strftime(pattern)} UTC"
 
 
+def format_in(dt: datetime, tz: str | None) -> str:
+    """``2026-12-01 10:00 Asia/Shanghai``: ``dt`` in the IANA timezone ``tz`` (a person's
+    Slack timezone); :func:`format_utc` when ``tz`` is None, UTC or unknown."""
+    zone = _zone(tz) if tz else None
+    if zone is None or zone is UTC:
+        return format_utc(dt)
+    return _format_local(dt.astimezone(zone), tz or "")
+
+
 class _Refused(Exception):
     """Input understood well enough to say precisely what is wrong with it."""
 
@@ -145,7 +164,7 @@ class _Refused(Exception):
 def _read(raw: str, *, now: datetime, tz: str | None) -> tuple[datetime, str]:
     relative = _RELATIVE.fullmatch(raw)
     if relative is not None:
-        return _read_relative(raw, relative.group(1), now=now)
+        return _read_relative(raw, relative.group(1), now=now, tz=tz)
     if _RELATIVE_SECONDS.fullmatch(raw):
         raise _Refused(
             f"{_quote(raw)}: give a relative time in minutes, hours or days "
@@ -156,14 +175,16 @@ def _read(raw: str, *, now: datetime, tz: str | None) -> tuple[datetime, str]:
     return _read_iso(raw, tz=tz)
 
 
-def _read_relative(raw: str, parts: str, *, now: datetime) -> tuple[datetime, str]:
+def _read_relative(raw: str, parts: str, *, now: datetime, tz: str | None) -> tuple[datetime, str]:
     delta = sum(
         (int(n) * _UNITS[unit.lower()] for n, unit in _RELATIVE_PART.findall(parts)),
         timedelta(),
     )
     if not delta:
         raise _Refused(f"{_quote(raw)} is now: leave the time empty to start now")
-    return now.astimezone(UTC) + delta, raw
+    when = now.astimezone(UTC) + delta
+    local = format_in(when, tz)
+    return when, raw if local == format_utc(when) else f"{raw} = {local}"
 
 
 def _read_epoch(raw: str) -> tuple[datetime, str]:

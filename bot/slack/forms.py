@@ -15,7 +15,13 @@ from typing import Any
 
 from bot.core.jobids import JOB_ID_RE, parse_job_ids
 from bot.core.selection import Selection, SelectionProblem, merge_ids, read_selection
-from bot.core.times import DEFAULT_MAX_LEAD, check_when, from_epoch_seconds, to_epoch_ms
+from bot.core.times import (
+    DEFAULT_MAX_LEAD,
+    check_when,
+    format_in,
+    from_epoch_seconds,
+    to_epoch_ms,
+)
 from bot.slack.ids import HINT_VALUE, ActionId, BlockId, When
 
 REASON_MAX = 2000
@@ -134,10 +140,12 @@ def read_start_form(
     max_jobs: int,
     now: datetime,
     max_lead: timedelta = DEFAULT_MAX_LEAD,
+    tz: str | None = None,
 ) -> StartForm:
     """Validate the start modal's values; every problem is reported on its own field.
 
     ``max_lead``: how far ahead a start may be scheduled (the policy's ``max_lead_days``).
+    ``tz``: the person's Slack timezone, in which times in messages are written.
     """
     errors: dict[str, str] = {}
     notices: list[str] = []
@@ -156,7 +164,8 @@ def read_start_form(
     if job_text and not parsed.ok:
         errors[BlockId.JOB_IDS] = _fit(" ".join(parsed.problems()))
     elif parsed.duplicates:
-        notices.append(f"{len(parsed.duplicates)} duplicate job ID(s) were collapsed.")
+        n = len(parsed.duplicates)
+        notices.append(f"{n:,} duplicate job ID{' was' if n == 1 else 's were'} collapsed.")
 
     picked = [v.lower() for v in selected_values(values, BlockId.JOB_PICK, ActionId.JOB_PICK)]
     bad_picks = [v for v in picked if not JOB_ID_RE.match(v)]
@@ -192,9 +201,10 @@ def read_start_form(
         elif isinstance(moment, str):
             errors[BlockId.START_AT] = f"The start time {moment}."
         else:
-            problem = check_when(moment, now=now, max_lead=max_lead)
+            problem = check_when(moment, now=now, max_lead=max_lead, tz=tz)
             if problem:
-                errors[BlockId.START_AT] = _fit(f"The start time {problem}.")
+                shown = format_in(moment, tz)
+                errors[BlockId.START_AT] = _fit(f"The start time {shown} {problem}.")
             else:
                 start_time_ms = to_epoch_ms(moment)
 

@@ -48,17 +48,18 @@ def register(app: AsyncApp, wf: Workflow, *, max_jobs: int) -> None:
             return
         projects, _ = await wf.requestable(user, channel)
         limit = min([max_jobs, *(p.max_jobs for p in projects)])
+        info = await wf.directory.user(user)  # cached since the form opened
         form = read_start_form(
             _values(view),
             allowed_projects=frozenset(p.name for p in projects),
             max_jobs=limit,
             now=datetime.fromtimestamp(wf.clock(), UTC),
             max_lead=timedelta(days=wf.policy.defaults.max_lead_days),
+            tz=info.tz,
         )
         if not form.ok or form.project is None:
             await ack(response_action="errors", errors=form.errors)
             return
-        info = await wf.directory.user(user)
         draft = Draft(
             team_id=team,
             channel_id=channel,

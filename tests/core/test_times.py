@@ -58,9 +58,16 @@ def test_empty_and_now_mean_start_now(text: str) -> None:
     ],
 )
 def test_relative_times(text: str, delta: timedelta) -> None:
-    when, understood = ok(text)
+    when, understood = ok(text, tz=None)
     assert when == NOW + delta
     assert understood == f"{' '.join(text.split())} = {format_utc(NOW + delta)}"
+
+
+def test_relative_times_are_shown_in_the_persons_timezone_too() -> None:
+    _, understood = ok("+2h", tz=SHANGHAI)
+    assert understood == "+2h = 2026-11-20 22:00 Asia/Shanghai = 2026-11-20 14:00 UTC"
+    _, understood = ok("+2h", tz="UTC")
+    assert understood == "+2h = 2026-11-20 14:00 UTC"
 
 
 def test_relative_from_a_non_utc_now_is_still_utc() -> None:
@@ -166,11 +173,16 @@ def test_too_long_text_is_refused() -> None:
 
 
 def test_past_time_is_refused_and_says_how_it_was_read() -> None:
-    error = refused("2026-11-20 19:00")  # 11:00 UTC, an hour ago
-    assert error == (
-        '"2026-11-20 19:00" is in the past (it is now 2026-11-20 12:00 UTC): understood as '
-        "2026-11-20 19:00 Asia/Shanghai = 2026-11-20 11:00 UTC"
+    # 11:00 UTC, an hour ago; "now" is said in the person's timezone, not in UTC.
+    parsed = parse_start_time("2026-11-20 19:00", now=NOW, tz=SHANGHAI)
+    assert parsed.error == (
+        '"2026-11-20 19:00" is in the past (it is now 2026-11-20 20:00 Asia/Shanghai): '
+        "understood as 2026-11-20 19:00 Asia/Shanghai = 2026-11-20 11:00 UTC"
     )
+    # The time as read is kept, so a form can show it for correction.
+    assert parsed.refused == datetime(2026, 11, 20, 11, 0, tzinfo=UTC)
+    assert "(it is now 2026-11-20 12:00 UTC)" in refused("2026-11-20 11:00", tz=None)
+    assert parse_start_time("garbage", now=NOW, tz=SHANGHAI).refused is None
 
 
 def test_now_itself_is_accepted() -> None:
@@ -182,8 +194,9 @@ def test_beyond_max_lead_is_refused() -> None:
     assert ok("+30d")  # the limit itself is allowed
     error = refused("+30d1m", max_lead=DEFAULT_MAX_LEAD)
     assert "is more than 30 days ahead" in error
-    assert "the latest allowed is 2026-12-20 12:00 UTC" in error
-    assert "understood as +30d1m = 2026-12-20 12:01 UTC" in error
+    assert "the latest allowed is 2026-12-20 20:00 Asia/Shanghai" in error
+    assert "understood as +30d1m = 2026-12-20 20:01 Asia/Shanghai = 2026-12-20 12:01 UTC" in error
+    assert "the latest allowed is 2026-12-20 12:00 UTC" in refused("+30d1m", tz=None)
     assert "more than 2 hours ahead" in refused("+3h", max_lead=timedelta(hours=2))
     assert "more than 1 day ahead" in refused("+2d", max_lead=timedelta(days=1))
 
@@ -248,6 +261,14 @@ def test_check_when() -> None:
     assert far is not None
     assert far.startswith("is more than 30 days ahead")
     assert check_when(NOW + timedelta(hours=3), now=NOW, max_lead=timedelta(hours=2)) is not None
+
+
+def test_check_when_names_times_in_the_persons_timezone() -> None:
+    past = check_when(NOW - timedelta(hours=1), now=NOW, tz="America/New_York")
+    assert past == "is in the past (it is now 2026-11-20 07:00 America/New_York)"
+    assert check_when(NOW - timedelta(hours=1), now=NOW, tz="Mars/Olympus") == (
+        "is in the past (it is now 2026-11-20 12:00 UTC)"
+    )
 
 
 def test_format_utc() -> None:

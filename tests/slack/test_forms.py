@@ -48,6 +48,34 @@ def test_schedule_beyond_the_policy_lead_is_refused() -> None:
     assert "ahead" in short.errors[BlockId.START_AT.value]
 
 
+def test_start_time_errors_are_in_the_persons_timezone() -> None:
+    an_hour_ago = int((NOW - timedelta(hours=1)).timestamp())
+    form = read_start_form(
+        values(at=an_hour_ago),
+        allowed_projects=frozenset({"prod"}),
+        max_jobs=10,
+        now=NOW,
+        tz="Asia/Shanghai",
+    )
+    assert form.errors[BlockId.START_AT.value] == (
+        "The start time 2026-11-28 19:00 Asia/Shanghai is in the past "
+        "(it is now 2026-11-28 20:00 Asia/Shanghai)."
+    )
+    far = int((NOW + timedelta(days=3)).timestamp())
+    form = read_start_form(
+        values(at=far),
+        allowed_projects=frozenset({"prod"}),
+        max_jobs=10,
+        now=NOW,
+        max_lead=timedelta(days=1),
+        tz="America/New_York",
+    )
+    error = form.errors[BlockId.START_AT.value]
+    assert "2026-12-01 07:00 America/New_York" in error
+    assert "the latest allowed is 2026-11-29 07:00 America/New_York" in error
+    assert "UTC" not in error
+
+
 def test_garbage_payload_values_become_field_errors() -> None:
     for junk in (None, [], "x", {BlockId.PROJECT.value: 5}, values(project=7, jobs=["a"])):
         form = read_start_form(junk, allowed_projects=frozenset({"prod"}), max_jobs=10, now=NOW)
