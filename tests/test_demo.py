@@ -65,7 +65,7 @@ KEY_LINES = (
     "@alice all 2 jobs settled.",
     f"ok   {{rid}} mig-orders-prod        {ORDERS} FULL_TRANSFER_STARTED",
     # DRS faults: a throttled start with its Retry, a lost answer followed up.
-    "0 started · ❌ 2 failed",
+    "❌ 2 failed",
     "[1] Retry 2 failed jobs",
     "'1' alone does nothing here",
     "retry 1 by @bob",

@@ -231,7 +231,9 @@ def outcome_job_line(job: RequestJob) -> str:
 def counts_line(summary: Summary, *, scheduled: bool) -> str:
     """``:white_check_mark: *10 started* · :x: *2 failed* · …`` — zero counts left out."""
     started_word = "scheduled" if scheduled else "started"
-    parts = [f"{OUTCOME_ICON[Outcome.SUCCESS]} *{summary.started:,} {started_word}*"]
+    parts: list[str] = []
+    if summary.started:
+        parts.append(f"{OUTCOME_ICON[Outcome.SUCCESS]} *{summary.started:,} {started_word}*")
     if summary.failed:
         parts.append(f"{OUTCOME_ICON[Outcome.FAILED]} *{summary.failed:,} failed*")
     if summary.unknown:
@@ -240,7 +242,21 @@ def counts_line(summary: Summary, *, scheduled: bool) -> str:
         parts.append(f"{OUTCOME_ICON[None]} {summary.not_sent:,} not sent")
     if summary.orders:
         parts.append(f":receipt: {m.count(len(summary.orders), 'order')} placed")
-    return " · ".join(parts)
+    return " · ".join(parts) or "no jobs"
+
+
+def job_refusals_text(summary: Summary, failures: Sequence[CallFailure]) -> str | None:
+    """Says that the failed jobs were refused one by one in a call DRS took, so they are not
+    read as a refusal of the whole call (which :func:`call_failure_text` describes). None when
+    no job failed, or when a refused call may account for the failures."""
+    if not summary.failed or any(not f.maybe_processed for f in failures):
+        return None
+    n = summary.failed
+    reasons = "for it: the reason is" if n == 1 else "for each: the reasons are"
+    return (
+        f"{OUTCOME_ICON[Outcome.FAILED]} *{m.count(n, 'job')} did not start* — DRS answered "
+        f"{reasons} below. The call as a whole went through."
+    )
 
 
 def failed_by_code_line(summary: Summary, shown: int = 6) -> str | None:
@@ -334,9 +350,10 @@ def state_line(req: StartRequest, now: float) -> str:
         icon = icon if summary.failed == 0 else WARN
         return f"{icon} *{title}* — {counts}\n{approved}. Details in the thread."
     if state is RequestState.FAILED:
+        # Either DRS refused the whole call or it refused each job: the thread says which.
         return (
-            f"{icon} *Failed* — DRS refused the call; no job was started.\n"
-            f"{approved}. Details in the thread."
+            f"{icon} *Failed* — no job was started: {counts}\n"
+            f"{approved}. DRS's reasons are in the thread."
         )
     return (
         f"{icon} *Outcome unknown* — {counts}\nDRS may have started some jobs; the bot checks "

@@ -21,6 +21,7 @@ from sample_requests import (
 )
 
 from bot.core.model import CallFailure, CallFailureKind, JobInfo, Outcome
+from bot.core.policy import Membership, ProjectPolicy
 from bot.core.request import Approval, AuditEvent, AuditKind, RequestState, StartRequest
 from bot.slack import blocks
 from bot.slack.ids import ActionId, BlockId
@@ -222,7 +223,9 @@ def test_user_and_drs_text_is_escaped_in_outcome_status_and_history() -> None:
         blocks.history_message([req], now=NOW),
         blocks.settled_message(req),
         blocks.error_message(EVIL, [EVIL]),
-        blocks.help_message(command=EVIL, projects=[EVIL]),
+        blocks.help_message(command=EVIL, projects=[_member(EVIL)]),
+        blocks.not_understood_message(EVIL, command=EVIL, suggestion=EVIL, projects=[EVIL]),
+        blocks.no_such_request_message(EVIL),
         blocks.job_status_message([JobInfo(job_id=EVIL, name=EVIL, status=EVIL, error_msg=EVIL)]),
     ):
         check_message(msg)
@@ -362,6 +365,60 @@ def test_long_error_messages_shorten_the_list_instead_of_breaking_limits() -> No
     # The message left rows out to stay small, so it must say so and the CSV must be attached.
     assert blocks.needs_csv(req, 20)
     assert "full table in the attached CSV" in all_text(msg.blocks)
+
+
+def test_per_job_refusals_in_an_accepted_call_are_not_called_a_refused_call() -> None:
+    # DRS answered 202 and refused each job (DRS.M00304): no call failed as a whole.
+    req = decided(request(3), RequestState.FAILED)
+    msg = blocks.outcome_message(req)
+    check_message(msg)
+    text = all_text(msg.blocks)
+    assert "*3 jobs did not start* — DRS answered for each: the reasons are below." in text
+    assert "The call as a whole went through." in text
+    assert "refused the call" not in text
+    one = blocks.outcome_message(decided(request(1), RequestState.FAILED))
+    assert "*1 job did not start* — DRS answered for it: the reason is below." in all_text(
+        one.blocks
+    )
+    status = all_text(blocks.request_message(req, now=NOW).blocks)
+    assert "refused the call" not in status
+    assert "no job was started" in status
+
+
+def test_a_whole_call_failure_is_not_described_as_per_job_refusals() -> None:
+    req = decided(request(3), RequestState.FAILED)
+    failure = CallFailure(CallFailureKind.BAD_REQUEST, "bad body", 400, "DRS.M00289", "rid-1")
+    text = all_text(blocks.outcome_message(req, failures=[failure]).blocks)
+    assert "DRS rejected the request" in text
+    assert "did not start* — DRS answered" not in text
+    # A call that may have been processed explains unknown jobs, not failed ones.
+    mixed = decided(request(4, jobs=mixed_outcomes(4)), RequestState.UNKNOWN)
+    timeout = CallFailure(CallFailureKind.TIMEOUT, "read timed out", maybe_processed=True)
+    text = all_text(blocks.outcome_message(mixed, failures=[timeout]).blocks)
+    assert "did not start* — DRS answered" in text
+
+
+def test_counts_leave_out_empty_categories_and_read_well_for_one_job() -> None:
+    req = decided(request(1), RequestState.FAILED)
+    msg = blocks.outcome_message(req, mention_requester=True)
+    text = all_text(msg.blocks)
+    assert "0 started" not in text and "0 started" not in msg.text
+    assert msg.text == "<@U01ALICE> the job settled. prod: 1 failed"
+    assert text.startswith("<@U01ALICE> the job settled.\n")
+    assert "all 1 job" not in text
+    settled = blocks.settled_message(req)
+    assert settled.text.startswith("<@U01ALICE> the job settled. :x: *1 failed*")
+    assert "0 started" not in all_text(settled.blocks)
+    line = all_text(blocks.request_message(req, now=NOW).blocks)
+    assert "0 started" not in line
+    assert "*Failed* — no job was started: :x: *1 failed*" in line
+    history = all_text(blocks.history_message([req], now=NOW).blocks)
+    assert "(:x: *1 failed*)" in history
+    chosen = blocks.request_message(request(1), now=NOW, source="name mig-*")
+    assert "exactly this job is started" in all_text(chosen.blocks)
+    assert "exactly these 3 jobs are started" in all_text(
+        blocks.request_message(request(3), now=NOW, source="name mig-*").blocks
+    )
 
 
 def test_mention_requester_starts_with_the_settled_line() -> None:
@@ -514,14 +571,66 @@ def test_history_shows_outcome_counts_of_started_requests() -> None:
     assert "*unknown* (" in all_text(blocks.history_message([req], now=NOW).blocks)
 
 
-def test_help_lists_commands_and_projects() -> None:
-    msg = blocks.help_message(command="/startjobs", projects=["prod", "staging"])
+def _member(
+    name: str,
+    *,
+    requester: bool = True,
+    approver: bool = False,
+    here: bool = True,
+    channels: frozenset[str] | None = None,
+) -> Membership:
+    project = ProjectPolicy(
+        name=name,
+        region="ap-southeast-1",
+        project_id="0" * 32,
+        endpoint=None,
+        iam_endpoint=None,
+        requesters=frozenset({"U01ALICE"}),
+        approvers=frozenset({"U02BOB"}),
+        approval=Approval.TWO_PERSON,
+        channels=channels,
+        max_jobs=1000,
+    )
+    return Membership(project, requester=requester, approver=approver, here=here)
+
+
+def test_help_lists_commands_and_the_askers_projects_with_their_roles() -> None:
+    projects = [
+        _member("prod", approver=True),
+        _member("staging", here=False, channels=frozenset({"C0OPS"})),
+        _member("audit", requester=False, approver=True, here=False),
+    ]
+    msg = blocks.help_message(command="/startjobs", projects=projects, user="U01ALICE")
     check_message(msg)
     text = all_text(msg.blocks)
-    for piece in ("`/startjobs`", "/startjobs status", "/startjobs history", "*prod*", "*staging*"):
+    for piece in ("`/startjobs`", "/startjobs status", "/startjobs history"):
         assert piece in text
-    none = all_text(blocks.help_message(projects=[]).blocks)
-    assert "cannot request in any project" in none
+    assert "*prod* — requester, approver\n" in text
+    assert "*staging* — requester; requests only in <#C0OPS>" in text
+    assert "*audit* — approver\n" in text or text.endswith("*audit* — approver")
+
+
+def test_help_for_someone_in_no_project_says_so_and_whom_to_ask() -> None:
+    text = all_text(blocks.help_message(projects=[], user="U09MALLORY").blocks)
+    assert "You are not in any project" in text
+    assert "access policy" in text
+    assert "`U09MALLORY`" in text  # what to hand to whoever adds them
+
+
+def test_not_understood_names_the_word_the_subcommands_and_the_askers_projects() -> None:
+    msg = blocks.not_understood_message("histroy", suggestion="history", projects=["prod", "dev"])
+    check_message(msg)
+    assert "I did not understand `histroy`" in msg.text
+    assert "Did you mean `history`?" in msg.text
+    assert "`help`, `history`, `status REQUEST-ID`, `status JOB-ID …`" in msg.text
+    assert "Projects you can request in here: *prod*, *dev*" in msg.text
+    nothing = blocks.not_understood_message("prod", in_no_project=True).text
+    assert "Did you mean" not in nothing
+    assert "You are not in any project" in nothing
+    elsewhere = blocks.not_understood_message(
+        "ops", member=_member("ops", here=False, channels=frozenset({"C0OPS"}))
+    ).text
+    assert "You can request in `ops` only in <#C0OPS>, not here." in elsewhere
 
 
 def test_error_message_is_escaped_and_complete_in_its_text() -> None:
