@@ -21,6 +21,7 @@ from bot.slack import mrkdwn as m
 from bot.slack.ids import ActionId, BlockId, CallbackId, When
 
 JOB_TEXT_MAX = 3000  # Slack's maximum for a plain_text_input
+JOB_ID_LENGTH = 36  # 8-4-4-4-12
 REASON_MAX = 1000
 COMMENT_INPUT_MAX = 1000
 PROJECTS_MAX = 100  # options in a static_select
@@ -52,6 +53,8 @@ class StartPrefill:
     notices: tuple[str, ...] = ()  # plain text, shown as context lines (escaped here)
     status_filter: str | None = None
     type_filter: str | None = None  # one of bot.core.command.DB_USE_TYPES
+    # Plain text shown on the start time field: why the time given must be changed.
+    start_notice: str | None = None
 
 
 def _modal(
@@ -225,7 +228,7 @@ def start_modal(
                 placeholder="9a470239-2308-4bb5-a6bc-1040402fjb21",
             ),
             optional=True,
-            hint=f"One per line, or separated by commas or spaces; up to {max_jobs:,} jobs.",
+            hint=_job_box_hint(max_jobs, pick=pick, by_name=by_name, upload=upload),
         ),
     ]
     if by_name or prefill.name_pattern is not None:
@@ -245,7 +248,7 @@ def start_modal(
                 hint="A .txt or .csv file with one job ID per line (a job_id header is fine).",
             )
         )
-    blocks += _when_inputs(prefill.start_at)
+    blocks += _when_inputs(prefill.start_at, prefill.start_notice)
     blocks.append(
         _input(
             BlockId.REASON,
@@ -262,6 +265,28 @@ def start_modal(
         )
     )
     return _modal(CallbackId.START, "Start DRS jobs", "Submit", "Cancel", blocks, private_metadata)
+
+
+def _job_box_hint(max_jobs: int, *, pick: bool, by_name: bool, upload: bool) -> str:
+    """The job box holds 3,000 characters, about 80 IDs: say so, and where more go."""
+    per_box = JOB_TEXT_MAX // (JOB_ID_LENGTH + 1) // 10 * 10
+    hint = (
+        "One per line, or separated by commas or spaces. The box holds "
+        f"{JOB_TEXT_MAX:,} characters, about {per_box} IDs"
+    )
+    others = [
+        way
+        for way, offered in (
+            ("pick them by name", pick),
+            ("select them by name pattern", by_name),
+            ("upload a list", upload),
+        )
+        if offered
+    ]
+    if max_jobs <= per_box or not others:
+        return f"{hint}; up to {max_jobs:,} jobs per request."
+    ways = others[0] if len(others) == 1 else ", ".join(others[:-1]) + " or " + others[-1]
+    return f"{hint}; for more (up to {max_jobs:,} per request) {ways}."
 
 
 def _pick_input() -> kit.Block:
@@ -354,7 +379,7 @@ def selecting_modal(what: str) -> dict[str, Any]:
     }
 
 
-def _when_inputs(start_at: int | None) -> list[kit.Block]:
+def _when_inputs(start_at: int | None, notice: str | None = None) -> list[kit.Block]:
     when_options = [kit.option(_WHEN_LABEL[w], w.value) for w in When]
     radio: kit.Block = {
         "type": "radio_buttons",
@@ -372,7 +397,9 @@ def _when_inputs(start_at: int | None) -> list[kit.Block]:
             "Start time",
             picker,
             optional=True,
-            hint="In your own timezone. DRS starts the jobs itself at this time.",
+            hint=f"⚠️ {notice}"
+            if notice
+            else "In your own timezone. DRS starts the jobs itself at this time.",
         ),
     ]
 

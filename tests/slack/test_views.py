@@ -58,7 +58,7 @@ def test_start_modal_inputs_ids_and_optionality() -> None:
     job_box = inputs[BlockId.JOB_IDS]
     assert job_box["element"]["multiline"] is True
     assert job_box["element"]["max_length"] == 3000
-    assert "up to 1,000" in job_box["hint"]["text"]
+    assert "up to 1,000 jobs per request" in job_box["hint"]["text"]
     assert [o["value"] for o in inputs[BlockId.WHEN]["element"]["options"]] == [When.NOW, When.AT]
 
 
@@ -148,6 +148,37 @@ def test_name_search_and_upload_inputs_on_request() -> None:
     assert upload["element"]["type"] == "file_input"
     assert upload["optional"] is True
     assert _block(with_upload, BlockId.NAME_PATTERN)["optional"] is True
+
+
+def test_job_box_hint_says_what_the_box_holds_and_where_more_jobs_go() -> None:
+    hint = _block(_start(), BlockId.JOB_IDS)["hint"]["text"]
+    assert "3,000 characters, about 80 IDs" in hint
+    assert "1,000 jobs" in hint  # no longer promised for the box alone
+    full = views.start_modal(
+        [PROD],
+        views.StartPrefill(),
+        private_metadata="",
+        max_jobs=1000,
+        pick=True,
+        by_name=True,
+        upload=True,
+    )
+    check_view(full)
+    hint = _block(full, BlockId.JOB_IDS)["hint"]["text"]
+    assert "for more (up to 1,000 per request)" in hint
+    assert "pick them by name, select them by name pattern or upload a list" in hint
+    small = views.start_modal([PROD], views.StartPrefill(), private_metadata="", max_jobs=50)
+    assert "up to 50 jobs per request" in _block(small, BlockId.JOB_IDS)["hint"]["text"]
+
+
+def test_a_start_time_to_change_is_kept_and_flagged_on_its_field() -> None:
+    past = int(NOW - 3600)
+    view = _start(start_at=past, start_notice="it is in the past")
+    assert _block(view, BlockId.WHEN)["element"]["initial_option"]["value"] == When.AT
+    field = _block(view, BlockId.START_AT)
+    assert field["element"]["initial_date_time"] == past
+    assert "it is in the past" in field["hint"]["text"]
+    assert "it is in the past" not in _block(_start(), BlockId.START_AT)["hint"]["text"]
 
 
 def test_private_metadata_over_the_limit_is_refused() -> None:
