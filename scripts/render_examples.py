@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.core.model import CallFailure, CallFailureKind, Outcome
+from bot.core.policy import Membership, load_policy
 from bot.core.request import (
     Approval,
     AuditEvent,
@@ -115,6 +116,28 @@ def _decided(req: StartRequest, state: RequestState, **changes: Any) -> StartReq
     )
 
 
+def _memberships() -> list[Membership]:
+    """U01ALICE's place in the projects of the README's example policy."""
+    common = {"region": "ap-southeast-1", "project_id": "054ba152d480d55b2f5dc0069e7ddef0"}
+    policy = load_policy(
+        {
+            "projects": {
+                "prod": {
+                    **common,
+                    "requesters": ["U01ALICE"],
+                    "approvers": ["U02BOB"],
+                    "channels": ["C0OPS"],
+                },
+                "staging": {**common, "requesters": ["U01ALICE"], "approval": "none"},
+            }
+        }
+    )
+    return [
+        Membership(p, requester=True, approver=False, here=True)
+        for _, p in sorted(policy.projects.items())
+    ]
+
+
 def _modal_blocks(view: dict[str, Any]) -> list[dict[str, Any]]:
     buttons = " · ".join(f"[{view[k]['text']}]" for k in ("close", "submit") if k in view)
     frame = {"type": "header", "text": {"type": "plain_text", "text": view["title"]["text"]}}
@@ -177,7 +200,7 @@ def examples() -> dict[str, list[dict[str, Any]]]:
         "outcome": blocks.outcome_message(done).blocks + blocks.retry_button_blocks(done, 3),
         "outcome-call-failure": blocks.outcome_message(failed, failures=[call_failure]).blocks,
         "status": blocks.status_message(done, events, now=NOW).blocks,
-        "help": blocks.help_message(projects=["prod", "staging"]).blocks,
+        "help": blocks.help_message(projects=_memberships(), user="U01ALICE").blocks,
         "start-modal": _modal_blocks(
             views.start_modal(
                 [

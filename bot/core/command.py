@@ -21,8 +21,10 @@ ones, since chat clients often substitute them.
 
 from __future__ import annotations
 
+import difflib
 import re
 import shlex
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from bot.core.jobids import JOB_ID_RE
@@ -35,6 +37,9 @@ RESERVED_WORDS = frozenset({"help", "history", "status", "at"})
 """Words the grammar claims, so they cannot be project names."""
 
 DB_USE_TYPES = ("migration", "sync", "cloudDataGuard")
+
+SUBCOMMANDS = ("help", "history", "status")
+"""The first words that are not a project name or a job ID."""
 
 USAGE = (
     "Usage: `/startjobs` opens the request form; "
@@ -142,6 +147,16 @@ def is_project_word(word: str) -> bool:
         and word.lower() not in RESERVED_WORDS
         and not JOB_ID_RE.match(word.lower())
     )
+
+
+def closest(word: str, choices: Iterable[str]) -> str | None:
+    """The one of ``choices`` that ``word`` is most likely a typo of (case ignored), or None
+    when none is close: ``histroy`` gives ``history``, ``prdo`` gives ``prod``."""
+    by_lower: dict[str, str] = {}
+    for choice in choices:
+        by_lower.setdefault(choice.lower(), choice)
+    found = difflib.get_close_matches(word.lower(), list(by_lower), n=1, cutoff=0.7)
+    return by_lower[found[0]] if found else None
 
 
 def _parse_start(words: list[str]) -> Command:

@@ -2,14 +2,19 @@
 
 Listeners ack first (Slack allows 3 s), then work. The modal is opened at once with a short
 "loading" view, because a ``trigger_id`` lives only 3 s, and filled in when the user's projects
-and timezone are known.
+and timezone are known. A first word that is neither a subcommand, a job ID nor a project the
+user may request in here is answered with what was not understood instead of a form.
+
+What help, status and history show is limited to what the asker may see
+(:mod:`bot.service.reading`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,9 +25,19 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.core.command import Help, History, Invalid, Start, Status, parse_command
+from bot.core.command import (
+    SUBCOMMANDS,
+    Help,
+    History,
+    Invalid,
+    Start,
+    Status,
+    closest,
+    parse_command,
+)
 from bot.core.jobids import JOB_ID_RE, parse_job_ids
-from bot.core.times import parse_start_time
+from bot.core.times import EPOCH_SECONDS_MAX, parse_start_time
+from bot.service.reading import Reading
 from bot.slack import blocks, views
 from bot.slack.forms import channel_metadata
 from bot.workflow import Workflow
@@ -30,9 +45,14 @@ from bot.workflow import Workflow
 log = logging.getLogger(__name__)
 
 COMMAND = "/startjobs"
+# Of the 3 s a trigger id lives, how long to spend finding out whether the first word is a
+# project the user may request in; past that the form opens and says so itself.
+_FIRST_WORD_CHECK = 1.5
 
 
 def register(app: AsyncApp, wf: Workflow, *, max_jobs: int) -> None:
+    reading = Reading(policy=wf.policy, directory=wf.directory, store=wf.store, drs_for=wf.drs_for)
+
     @app.command(COMMAND)
     async def startjobs(
         ack: AsyncAck,
@@ -42,55 +62,74 @@ def register(app: AsyncApp, wf: Workflow, *, max_jobs: int) -> None:
     ) -> None:
         user, channel = str(body.get("user_id", "")), str(body.get("channel_id", ""))
         cmd = parse_command(str(body.get("text", "")))
-        if isinstance(cmd, Help):
-            msg = blocks.help_message(command=COMMAND, projects=sorted(wf.policy.projects))
-            await ack(text=msg.text, blocks=msg.blocks)
-        elif isinstance(cmd, Invalid):
+        if isinstance(cmd, Invalid):
             await ack(text=blocks.error_message(cmd.message).text)
+            return
+        await ack()
+        await wf.ack_first.after_ack()
+        answer = _Answer(wf, respond, user, channel)
+        if isinstance(cmd, Help):
+            projects = await reading.memberships(user, channel)
+            msg = blocks.help_message(command=COMMAND, projects=projects, user=user)
+            await answer(text=msg.text, blocks=msg.blocks)
         elif isinstance(cmd, History):
-            await ack()
-            await wf.ack_first.after_ack()
-            await _history(wf, _Answer(wf, respond, user, channel))
+            reqs = await reading.history(user, channel)
+            await answer(**blocks.history_message(reqs, now=wf.clock()).as_kwargs())
         elif isinstance(cmd, Status):
-            await ack()
-            await wf.ack_first.after_ack()
-            await _status(wf, _Answer(wf, respond, user, channel), cmd.args)
+            await _status(wf, reading, answer, cmd.args)
         elif isinstance(cmd, Start):
-            await ack()
-            await wf.ack_first.after_ack()
+            word = cmd.project
+            if word is not None and await _first_word_refused(wf, reading, answer, word):
+                return
             await open_start_modal(wf, client, body, cmd, max_jobs=max_jobs)
 
 
-async def _history(wf: Workflow, answer: _Answer) -> None:
-    if not await wf.may_read(answer.user, answer.channel):
-        await answer(text=blocks.error_message(_NOT_LISTED).text)
-        return
-    msg = blocks.history_message(await wf.store.recent(answer.channel, limit=10), now=wf.clock())
-    await answer(text=msg.text, blocks=msg.blocks)
-
-
-async def _status(wf: Workflow, answer: _Answer, args: tuple[str, ...]) -> None:
-    if not await wf.may_read(answer.user, answer.channel):
-        await answer(text=blocks.error_message(_NOT_LISTED).text)
-        return
+async def _status(wf: Workflow, reading: Reading, answer: _Answer, args: tuple[str, ...]) -> None:
     if len(args) == 1 and args[0].upper().startswith("SJ-"):
-        req = await wf.store.get(args[0].upper())
-        if req is None:
-            await answer(text=blocks.error_message(f"No request {args[0]!r} is known.").text)
+        rid = args[0].upper()
+        found = await reading.request(answer.user, answer.channel, rid)
+        if found is None:
+            await answer(**blocks.no_such_request_message(rid).as_kwargs())
             return
-        msg = blocks.status_message(req, await wf.store.events(req.id), now=wf.clock())
-        await answer(text=msg.text, blocks=msg.blocks)
+        msg = blocks.status_message(found.request, found.events, now=wf.clock())
+        await answer(**msg.as_kwargs())
         return
     parsed = parse_job_ids(" ".join(args), max_jobs=100)
     if not parsed.ok:
         problems = " ".join(parsed.problems())
         await answer(text=blocks.error_message(problems).text)
         return
-    reply = await wf.job_statuses(answer.user, answer.channel, parsed.ids)
-    if reply.ok:
-        await answer(text=reply.text, blocks=reply.blocks)
-    else:
-        await answer(text=blocks.refusal_message(reply.text).text)
+    statuses = await reading.job_statuses(answer.user, parsed.ids)
+    if statuses.problem is not None:
+        await answer(text=blocks.error_message(statuses.problem).text)
+        return
+    await answer(**blocks.job_status_message(statuses.infos).as_kwargs())
+
+
+async def _first_word_refused(wf: Workflow, reading: Reading, answer: _Answer, word: str) -> bool:
+    """Answer (and return True) when ``word``, read as a project name, is none the user may
+    request in from here. The answer is the same whether such a project exists or not, unless
+    the user is in it (then it says why it is not offered here)."""
+    try:
+        usable, _ = await asyncio.wait_for(
+            wf.requestable(answer.user, answer.channel), _FIRST_WORD_CHECK
+        )
+    except TimeoutError:
+        return False  # the form opens and says the project is not offered
+    names = sorted(p.name for p in usable)
+    if word in names:
+        return False
+    mine = {m.project.name: m for m in await reading.memberships(answer.user, answer.channel)}
+    msg = blocks.not_understood_message(
+        word,
+        command=COMMAND,
+        suggestion=closest(word, [*SUBCOMMANDS, *names]),
+        projects=names,
+        member=mine.get(word),
+        in_no_project=not mine,
+    )
+    await answer(**msg.as_kwargs())
+    return True
 
 
 @dataclass(frozen=True)
@@ -121,12 +160,6 @@ class _Answer:
             )
         except SlackApiError as exc:
             log.warning("ephemeral to %s failed too: %s", self.user, exc.response.get("error"))
-
-
-_NOT_LISTED = (
-    "You are not a requester or approver of any project usable in this channel. "
-    "Ask an admin to add you to the startjobs policy."
-)
 
 
 async def open_start_modal(
@@ -161,6 +194,9 @@ async def open_start_modal(
         choices = [views.ProjectChoice(p.name, p.region, p.approval) for p in projects]
         names = [c.name for c in choices]
         preselected = prefill.project if prefill.project in names else None
+        if prefill.project is not None and preselected is None:
+            missing = f"{prefill.project} is not a project you can request in here: choose one."
+            prefill = replace(prefill, notices=(missing, *prefill.notices))
         if preselected is None and len(names) == 1:
             preselected = names[0]
         view = views.start_modal(
@@ -187,11 +223,20 @@ def _prefill(
     if cmd.job_text and parsed.problems():
         notices.extend(parsed.problems())
     if parsed.duplicates:
-        notices.append(f"{len(parsed.duplicates)} duplicate job ID(s) collapsed.")
+        n = len(parsed.duplicates)
+        notices.append(f"{n:,} duplicate job ID{'' if n == 1 else 's'} collapsed.")
     start_at: int | None = None
+    start_notice: str | None = None
     if cmd.time_text:
         when = parse_start_time(cmd.time_text, now=datetime.now(UTC), tz=tz, max_lead=max_lead)
-        if when.error:
+        kept = int(when.refused.timestamp()) if when.refused is not None else -1
+        if when.error and 0 <= kept <= EPOCH_SECONDS_MAX:
+            # Past or too far ahead: keep it, with "At", so the form cannot start now by
+            # mistake; submitting it unchanged shows the error on the field.
+            start_at = kept
+            start_notice = f"Change this time or choose Now: {when.error}."
+            notices.append(f"The start time needs a change: {when.error}.")
+        elif when.error:
             notices.append(f"Start time not used: {when.error}")
         elif when.when is not None:
             start_at = int(when.when.timestamp())
@@ -211,4 +256,5 @@ def _prefill(
         status_filter=cmd.status_filter,
         type_filter=cmd.db_use_type,
         notices=tuple(notices),
+        start_notice=start_notice,
     )

@@ -19,8 +19,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 log = logging.getLogger(__name__)
 
 
-class GroupLookupError(Exception):
-    """A user group's members could not be read; the message says what to do."""
+class GroupLookupError(LookupError):
+    """A user group's members could not be read; the message says what to do.
+
+    A :class:`LookupError`, so code that knows no Slack can catch it by that name."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ from bot.core.command import (
     Invalid,
     Start,
     Status,
+    closest,
     is_project_word,
     parse_command,
     unescape_slack,
@@ -144,3 +145,20 @@ def test_unescape_is_one_pass() -> None:
 )
 def test_is_project_word(word: str, project: bool) -> None:
     assert is_project_word(word) is project
+
+
+@pytest.mark.parametrize(
+    ("word", "expected"),
+    [
+        ("histroy", "history"),
+        ("hist", "history"),
+        ("stauts", "status"),
+        ("hlep", "help"),
+        ("prdo", "prod"),
+        ("PROD", "prod"),
+        ("staging", None),
+        ("x", None),
+    ],
+)
+def test_closest_finds_likely_typos_only(word: str, expected: str | None) -> None:
+    assert closest(word, ["help", "history", "status", "prod", "dev"]) == expected

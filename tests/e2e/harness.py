@@ -78,8 +78,10 @@ class Harness:
         settings_changes: Mapping[str, Any] | None = None,
         db_path: Path | None = None,
         clock: Callable[[], float] | None = None,
+        policy_edit: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self.tmp = tmp
+        self.policy_edit = policy_edit
         self.sim = DrsSimulator(start_delay=0.2, lockout_after=None, **(sim_kwargs or {}))
         slack_options: dict[str, Any] = {"scopes": list(BOT_SCOPES), **(slack_kwargs or {})}
         self.slack = FakeSlack(
@@ -101,7 +103,10 @@ class Harness:
 
     async def start_bot(self, sim_url: str | None = None) -> None:
         sim_url = sim_url or self.sim.url
-        self.policy = load_policy(policy_data(sim_url.rstrip("/")))
+        data = policy_data(sim_url.rstrip("/"))
+        if self.policy_edit is not None:
+            self.policy_edit(data)  # changes the policy data before it is loaded
+        self.policy = load_policy(data)
         settings = Settings(
             slack_bot_token=Secret("xoxb-fake-token"),
             slack_signing_secret=Secret(SIGNING_SECRET),
