@@ -28,7 +28,7 @@ import secrets
 import socket
 import time
 from collections import defaultdict, deque
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,7 +64,7 @@ from bot.drs import DrsClient, DrsError
 from bot.service.work import RetryLater, WorkItems
 from bot.slack import blocks, kit
 from bot.slack.directory import Directory, GroupLookupError
-from bot.slack.mrkdwn import escape, mention, utc_text
+from bot.slack.mrkdwn import mention, utc_text
 from bot.slack.notifier import CHANNEL_LOST_ERRORS, ChannelLost, Marker, Notifier, SlackUnavailable
 from bot.store import AsyncStore, Recorded, Start, StartState, StoreUnavailable, Verdict
 
@@ -228,21 +228,6 @@ class Workflow:
             if may_request(project, user, groups, channel).allowed:
                 allowed.append(project)
         return allowed, notes
-
-    async def may_read(self, user: str, channel: str) -> bool:
-        """Status and history are for the people the policy names, in channels it allows."""
-        for project in self.policy.projects.values():
-            if project.channels is not None and channel not in project.channels:
-                continue
-            if user in project.requesters or user in project.approvers:
-                return True
-            try:
-                groups = await self._groups(user, project)
-            except GroupLookupError:
-                continue
-            if groups & (project.requesters | project.approvers):
-                return True
-        return False
 
     async def check_request(self, user: str, project_name: str, channel: str) -> PolicyDecision:
         project = self.policy.project(project_name)
@@ -1125,28 +1110,6 @@ class Workflow:
                     log.info("maintenance rounds work again after %d failures", failing)
                 failing = 0
             await asyncio.sleep(every)
-
-    # -- reading --------------------------------------------------------------------------------
-
-    async def job_statuses(self, user: str, channel: str, job_ids: Sequence[str]) -> Reply:
-        """``/startjobs status <job ids>``: what DRS says now (name and status), looked up in
-        the projects the user may use here; each job shown once, from the first project that
-        knows it."""
-        projects, _ = await self.requestable(user, channel)
-        if not projects:
-            return Reply(False, "you may not request in any project from this channel")
-        found: dict[str, JobInfo] = {}
-        for project in projects:
-            missing = [j for j in job_ids if j not in found]
-            if not missing:
-                break
-            try:
-                infos = await self.drs_for(project).batch_detail(missing)
-            except DrsError as exc:
-                return Reply(False, f"DRS ({project.name}) answered: {escape(str(exc))}")
-            found.update((i.job_id, i) for i in infos if i.status is not None)
-        msg = blocks.job_status_message([found.get(j, JobInfo(job_id=j)) for j in job_ids])
-        return Reply(True, msg.text, blocks=msg.blocks)
 
 
 def _not_stored(what: str, exc: StoreUnavailable) -> str:
