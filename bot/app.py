@@ -127,7 +127,7 @@ def build_bot(
     slack = GivingWayWebClient(
         token=settings.slack_bot_token.reveal(),
         base_url=settings.slack_api_url,
-        timeout=10,
+        timeout=max(1, round(settings.slack_timeout)),
         ack_first=ack_first,
     )
     # slack_sdk retries only connection errors by default; Slack's 429s carry Retry-After.

@@ -86,6 +86,7 @@ class Settings:
     maintenance_interval: float = 5.0
     lease_seconds: float = 15.0
     send_settle: float = 60.0
+    slack_timeout: float = 10.0
 
     @property
     def socket_mode(self) -> bool:
@@ -202,6 +203,7 @@ def _load_settings(env: Mapping[str, str], problems: list[str]) -> Settings | No
         "maintenance_interval": number("STARTJOBS_MAINTENANCE_INTERVAL", 5.0, float, 0.05),
         "lease_seconds": number("STARTJOBS_LEASE_SECONDS", 15.0, float, 0.3),
         "send_settle": number("STARTJOBS_SEND_SETTLE", 60.0, float, 0),
+        "slack_timeout": number("STARTJOBS_SLACK_TIMEOUT", 10.0, float, 0.1),
     }
     chunk = settings_kw["drs_chunk_size"]
     if chunk is not None and chunk > 1000:

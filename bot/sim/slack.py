@@ -110,6 +110,7 @@ class FakeSlack(AsyncService):
         self._latency = latency
         self._method_latency: dict[str, float] = {}
         self._faults: dict[str, deque[_Fault]] = {}
+        self._late: dict[str, deque[float]] = {}
         self._runner: web.AppRunner | None = None
         self.calls: list[SlackCall] = []
         self.root_url = ""
@@ -239,8 +240,14 @@ class FakeSlack(AsyncService):
         """Answer the next ``count`` calls of ``method`` with HTTP 429 and ``Retry-After``."""
         self._faults.setdefault(method, deque()).append(_Fault(None, retry_after, count))
 
+    def answer_late(self, method: str, seconds: float, *, count: int = 1) -> None:
+        """The next ``count`` calls of ``method`` are carried out at once, but answered only
+        ``seconds`` later (a client that gives up first does not know they were made)."""
+        self._late.setdefault(method, deque()).extend([seconds] * count)
+
     def clear_faults(self) -> None:
         self._faults.clear()
+        self._late.clear()
 
     async def wait_for(
         self,
@@ -339,6 +346,9 @@ class FakeSlack(AsyncService):
             result = self._ws.call(method, args)
         except SlackError as exc:
             return self._answer(method, args, at, exc.body(), status=exc.status, headers=accepted)
+        late = self._late.get(method)
+        if late:
+            await asyncio.sleep(late.popleft())
         return self._answer(method, args, at, {"ok": True, **result}, headers=accepted)
 
     async def _upload(self, request: web.Request) -> web.Response:

@@ -19,6 +19,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -79,8 +80,16 @@ class ProcessHarness(Harness):
     variables. ``h.b`` (the in-process bot) is not available.
     """
 
-    def __init__(self, tmp: Path, *, failpoint: str | None = None, **env: str) -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        *,
+        failpoint: str | None = None,
+        projects: Callable[[dict[str, Any]], None] | None = None,
+        **env: str,
+    ) -> None:
         super().__init__(tmp)
+        self.edit_projects = projects  # changes the policy's projects before they are written
         self.failpoint = failpoint
         self.extra_env = env
         self.process: BotProcess | None = None
@@ -114,9 +123,10 @@ class ProcessHarness(Harness):
 
     async def start_bot(self, sim_url: str | None = None) -> None:
         sim_url = sim_url or self.sim.url
-        self.config_path.write_text(
-            policy_toml(policy_data(sim_url.rstrip("/"))["projects"]), "utf-8"
-        )
+        projects = policy_data(sim_url.rstrip("/"))["projects"]
+        if self.edit_projects is not None:
+            self.edit_projects(projects)
+        self.config_path.write_text(policy_toml(projects), "utf-8")
         self.process = BotProcess(self.env(), self.log_path)
         try:
             await self.process.wait_healthy()
