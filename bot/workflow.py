@@ -64,11 +64,14 @@ from bot.drs import DrsClient, DrsError
 from bot.service.work import RetryLater, WorkItems
 from bot.slack import blocks, kit
 from bot.slack.directory import Directory, GroupLookupError
-from bot.slack.mrkdwn import mention, utc_text
+from bot.slack.mrkdwn import mention, slack_date, utc_text
 from bot.slack.notifier import CHANNEL_LOST_ERRORS, ChannelLost, Marker, Notifier, SlackUnavailable
 from bot.store import AsyncStore, Recorded, Start, StartState, StoreUnavailable, Verdict
 
 log = logging.getLogger(__name__)
+
+NOT_SENT_CODE = "SCHEDULE_PASSED"
+"""The error code of jobs the bot did not send because their scheduled time had passed."""
 
 INTERACTIVE_WRITE_SECONDS = 1.0
 """A write made before a person's click is acknowledged (a new request, a decision) is made
@@ -120,6 +123,7 @@ class Reply:
     text: str
     request: StartRequest | None = None
     blocks: list[dict[str, Any]] | None = None  # a formatted answer, where there is one
+    code: str | None = None  # why it was refused, where a listener answers differently
 
 
 @dataclass
@@ -303,6 +307,8 @@ class Workflow:
         if req is None or req.message_ts is None:
             return
         if req.state is RequestState.PENDING and req.approval is Approval.NONE:
+            if await self.request_source(request_id) is not None:
+                return  # a pattern or a file: its requester confirms what matched first
             decided = await self.store.decide(
                 Verdict(
                     request_id,
@@ -416,9 +422,9 @@ class Workflow:
         if req is None:
             return Reply(False, "this request is not known to the bot")
         now = self.clock()
-        if action in ("approve", "reject", "cancel") and not req.state.is_open:
+        if action in ("approve", "reject", "cancel", "confirm") and not req.state.is_open:
             return Reply(False, _already(req), req)
-        if action in ("approve", "reject", "cancel") and req.expires_at <= now:
+        if action in ("approve", "reject", "cancel", "confirm") and req.expires_at <= now:
             await self.expire(req.id)
             return Reply(False, "this request has expired; make a new one", req)
         project = self.policy.project(req.project)
@@ -426,6 +432,10 @@ class Workflow:
             return Reply(False, f"project {req.project!r} is no longer configured", req)
         if action == "cancel":
             decision = may_cancel(req, user)
+        elif action == "confirm":
+            decision = may_cancel(req, user)  # the requester's own word, like cancelling
+            if decision.allowed and req.approval is not Approval.NONE:
+                decision = PolicyDecision(False, "this request needs an approver's approval")
         else:
             try:
                 groups = await self._groups(user, project)
@@ -440,10 +450,68 @@ class Workflow:
             return Reply(False, decision.reason, req)
         return Reply(True, "", req)
 
-    async def approve(self, request_id: str, user: str, comment: str | None) -> Reply:
+    async def approve(
+        self, request_id: str, user: str, comment: str | None, *, start_now: bool = False
+    ) -> Reply:
+        """Approve and start. A request whose scheduled time has passed is approved only with
+        ``start_now`` (the approver chose "start now instead"); else the reply's ``code`` is
+        ``"schedule_passed"`` and nothing changes."""
         check = await self.check_decision(request_id, user, "approve")
-        if not check.ok:
+        if not check.ok or check.request is None:
             return check
+        passed = _schedule_passed(check.request, self.clock())
+        if passed and not start_now:
+            when = utc_text(passed)
+            return Reply(
+                False,
+                f"{request_id} was to start at {when}, which has passed. Tick “Start now "
+                "instead” to start it now, or reject it and ask for a new request.",
+                check.request,
+                code="schedule_passed",
+            )
+        try:
+            result = await self.store.decide(
+                Verdict(
+                    request_id,
+                    target=RequestState.APPROVED,
+                    actor=user,
+                    now=self.clock(),
+                    comment=comment,
+                    start_now=passed is not None,
+                ),
+                within=INTERACTIVE_WRITE_SECONDS,
+            )
+        except StoreUnavailable as exc:
+            log.error("could not record the approval of %s: %s", request_id, exc)
+            return Reply(False, _not_stored("your approval", exc), check.request)
+        if not result.won:
+            assert result.request is not None
+            return Reply(False, _already(result.request), result.request)
+        failpoints.hit("after_approval")
+        if passed is not None and result.request is not None:
+            note = (
+                f":fast_forward: {mention(user)} approved {request_id} after its scheduled time "
+                f"({slack_date(passed)}) had passed, and chose to start it now instead."
+            )
+            self.spawn(self._post_thread(result.request, note), name=f"note {request_id}")
+        self.spawn(self._after_approval(request_id), name=f"start {request_id}")
+        return Reply(True, f"Approved {request_id}; starting.", result.request)
+
+    async def confirm(self, request_id: str, user: str) -> Reply:
+        """The requester starts a request of a project without approval whose list came from
+        a name pattern or a file, having seen what matched."""
+        check = await self.check_decision(request_id, user, "confirm")
+        if not check.ok or check.request is None:
+            return check
+        comment = f"confirmed by the requester after seeing the {len(check.request.jobs):,} jobs"
+        passed = _schedule_passed(check.request, self.clock())
+        if passed is not None:
+            return Reply(
+                False,
+                f"{request_id} was to start at {utc_text(passed)}, which has passed: cancel it "
+                "and make a new request with a new time",
+                check.request,
+            )
         try:
             result = await self.store.decide(
                 Verdict(
@@ -456,14 +524,13 @@ class Workflow:
                 within=INTERACTIVE_WRITE_SECONDS,
             )
         except StoreUnavailable as exc:
-            log.error("could not record the approval of %s: %s", request_id, exc)
-            return Reply(False, _not_stored("your approval", exc), check.request)
+            log.error("could not record the confirmation of %s: %s", request_id, exc)
+            return Reply(False, _not_stored("your confirmation", exc), check.request)
         if not result.won:
             assert result.request is not None
             return Reply(False, _already(result.request), result.request)
-        failpoints.hit("after_approval")
         self.spawn(self._after_approval(request_id), name=f"start {request_id}")
-        return Reply(True, f"Approved {request_id}; starting.", result.request)
+        return Reply(True, f"Starting {request_id}.", result.request)
 
     async def _after_approval(self, request_id: str) -> None:
         # Sending refreshes the message (approved, starting) itself; one update, not two.
@@ -563,6 +630,11 @@ class Workflow:
     async def _send(self, req: StartRequest, start: Start, project: ProjectPolicy) -> None:
         request_id, attempt = req.id, start.attempt
         self.spawn(self.refresh_message(request_id), name=f"refresh {request_id}")
+        passed = _schedule_passed(req, self.clock())
+        if passed is not None:
+            # Checked again right before sending: DRS must not get a start time in the past.
+            await self._not_sent(req, attempt, f"its scheduled time ({utc_text(passed)}) passed")
+            return
         drs = self.drs_for(project)
         try:
             report = await drs.batch_start(
@@ -593,6 +665,24 @@ class Workflow:
             if merged is not None:
                 await self._update_outcome(merged)
                 await self.refresh_message(request_id)
+
+    async def _not_sent(self, req: StartRequest, attempt: int, why: str) -> None:
+        """Record a sent-marked attempt as refused by the bot itself, before any DRS call."""
+        start = await self.store.start(req.id, attempt)
+        job_ids = start.job_ids if start is not None else req.job_ids
+        message = f"not sent: {why} before it could be sent; make a new request"
+        results = [JobResult(j, Outcome.FAILED, NOT_SENT_CODE, message) for j in job_ids]
+        recorded = await self.store.record_outcomes(
+            req.id,
+            attempt,
+            results,
+            now=self.clock(),
+            calls=[],
+            followup_interval=self.tuning.followup_interval,
+            followup_max=0.0,
+        )
+        if recorded is Recorded.RECORDED:
+            await self.post_outcome(req.id, attempt)
 
     async def reconcile(self, request_id: str, attempt: int) -> None:
         """Record a ``sent`` attempt whose answer was lost, from what batch-status shows."""
@@ -1110,6 +1200,13 @@ class Workflow:
                     log.info("maintenance rounds work again after %d failures", failing)
                 failing = 0
             await asyncio.sleep(every)
+
+
+def _schedule_passed(req: StartRequest, now: float) -> float | None:
+    """When a scheduled request was to start, if that time has passed (else None)."""
+    if req.start_time_ms is None or req.start_time_ms / 1000 > now:
+        return None
+    return req.start_time_ms / 1000
 
 
 def _not_stored(what: str, exc: StoreUnavailable) -> str:

@@ -77,6 +77,15 @@ def register(app: AsyncApp, wf: Workflow) -> None:
         if not reply.ok:
             await tell(client, channel, user, reply)
 
+    @app.action(ActionId.CONFIRM.value)
+    async def confirm(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        await wf.ack_first.after_ack()
+        user, channel, rid = _click(body)
+        reply = await wf.confirm(rid, user)
+        if not reply.ok:
+            await tell(client, channel, user, reply)
+
     @app.action(ActionId.RETRY.value)
     async def retry(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()

@@ -108,7 +108,7 @@ def request_message(
         kit.fields(
             [
                 d.schedule_field(req, now if req.state.is_open else None),
-                f"*Approval*\n{d.approval_text(req)}",
+                f"*Approval*\n{d.approval_text(req, confirm=source is not None)}",
                 f"*Requested*\n{m.slack_date(req.created_at)}",
                 f"*Request*\n{m.code(req.id, 64)}",
             ]
@@ -141,7 +141,7 @@ def request_message(
         blocks += _requested_jobs(req, max_listed)
     state = kit.section(d.state_line(req, now))
     if req.state is RequestState.PENDING:
-        blocks += [state, _request_actions(req)]
+        blocks += [state, _request_actions(req, confirm=source is not None)]
     else:
         # A decided request is read for its outcome first: put it right under the header.
         blocks.insert(1, state)
@@ -193,8 +193,28 @@ def _sent_jobs_summary(req: StartRequest) -> list[kit.Block]:
     return [kit.section(line + (f"\n{now_line}" if now_line else ""))]
 
 
-def _request_actions(req: StartRequest) -> kit.Block:
+def _request_actions(req: StartRequest, *, confirm: bool = False) -> kit.Block:
+    """Approve / Reject for two-person projects; for one without approval whose list came
+    from a name pattern or a file (``confirm``), the requester's "Start N jobs" (nothing starts
+    before they saw what matched); Cancel always."""
     elements: list[kit.Block] = []
+    if req.approval is Approval.NONE and confirm:
+        jobs = m.count(len(req.jobs), "job")
+        elements.append(
+            kit.button(
+                f"Start {jobs}",
+                ActionId.CONFIRM,
+                req.id,
+                style="primary",
+                confirm_dialog=kit.confirm(
+                    f"Start {jobs}?",
+                    "Check the list above (and the CSV in the thread): these are the jobs that "
+                    "matched. Only the requester can start them.",
+                    "Start",
+                    "Not yet",
+                ),
+            )
+        )
     if req.approval is Approval.TWO_PERSON:
         elements.append(kit.button("Approve", ActionId.APPROVE, req.id, style="primary"))
         elements.append(kit.button("Reject", ActionId.REJECT, req.id, style="danger"))
@@ -540,6 +560,8 @@ def _event_line(event: AuditEvent) -> str:
         what = f"{who} requested" + (f" {jobs} jobs" if jobs else "")
     elif kind is AuditKind.APPROVED:
         what = f"{who} approved{comment}"
+        if get.raw("start_now_instead"):
+            what += " — its scheduled time had passed: started now instead"
     elif kind is AuditKind.REJECTED:
         what = f"{who} rejected{comment}"
     elif kind is AuditKind.CANCELLED:
@@ -555,6 +577,17 @@ def _event_line(event: AuditEvent) -> str:
         what = f"{who} retried {jobs or 'the'} failed jobs"
     elif kind is AuditKind.FOLLOWUP:
         what = "follow-up: every job settled"
+    elif kind is AuditKind.CHANNEL_LOST:
+        error = get.text("error", limit=60)
+        what = f"Slack refuses posts in the channel ({error}): the requester is told directly"
+    elif kind is AuditKind.TAKEN_OVER:
+        attempt = get.text("attempt", limit=12)
+        what = f"attempt {attempt}: its sender stopped mid-call; taken over to ask DRS"
+    elif kind is AuditKind.MERGED:
+        attempt = get.text("attempt", limit=12)
+        what = f"attempt {attempt}: DRS's own answer arrived late and was merged in"
+    elif kind is AuditKind.START_FAILED:
+        what = f"DRS failed {jobs or 'some'} started jobs' tasks"
     else:  # OUTCOME, RECOVERED
         restart = " after a restart" if kind is AuditKind.RECOVERED else ""
         facts: list[str] = []

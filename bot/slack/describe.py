@@ -137,9 +137,16 @@ def schedule_field(req: StartRequest, now: float | None = None) -> str:
     return f"*Scheduled start*\n{text}"
 
 
-def approval_text(req: StartRequest) -> str:
+def approval_text(req: StartRequest, *, confirm: bool = False) -> str:
+    """Who lets it start; ``confirm``: a project without approval whose list was resolved from
+    a name pattern or a file, which its requester confirms once they have seen it."""
     if req.approval is Approval.TWO_PERSON:
         return f"Two-person: an approver other than {m.mention(req.requester_id)}"
+    if confirm:
+        return (
+            f"None, but {m.mention(req.requester_id)} confirms the matched jobs with *Start* "
+            "before anything starts"
+        )
     return "None: the requester's submission starts it"
 
 

@@ -21,6 +21,8 @@ class ActionId(StrEnum):
     REJECT = "sj_reject"
     CANCEL = "sj_cancel"
     RETRY = "sj_retry"
+    CONFIRM = "sj_confirm"
+    START_NOW = "sj_start_now"
     PROJECT = "sj_project"
     JOB_IDS = "sj_job_ids"
     WHEN = "sj_when"
@@ -51,6 +53,7 @@ class BlockId(StrEnum):
     NOTICES = "sj_notices"
     REQUEST_ACTIONS = "sj_request_actions"
     RETRY_ACTIONS = "sj_retry_actions"
+    START_NOW = "sj_start_now"
 
 
 class CallbackId(StrEnum):

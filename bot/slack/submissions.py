@@ -20,10 +20,12 @@ from bot.slack.forms import (
     COMMENT_MAX,
     channel_from_metadata,
     read_start_form,
+    selected_values,
     text_value,
 )
 from bot.slack.ids import ActionId, BlockId, CallbackId
 from bot.slack.uploads import Downloader
+from bot.slack.views import START_NOW_VALUE
 from bot.workflow import Draft, Reply, Workflow
 
 
@@ -76,10 +78,27 @@ def register(app: AsyncApp, wf: Workflow, *, max_jobs: int) -> None:
     @app.view(CallbackId.APPROVE.value)
     async def approve(ack: AsyncAck, body: dict[str, Any]) -> None:
         user, _, view = _who(body)
-        comment = text_value(_values(view), BlockId.COMMENT, ActionId.COMMENT)
-        reply = await wf.approve(
-            str(view.get("private_metadata", "")), user, comment[:COMMENT_MAX] or None
+        values = _values(view)
+        comment = text_value(values, BlockId.COMMENT, ActionId.COMMENT)
+        start_now = START_NOW_VALUE in selected_values(
+            values, BlockId.START_NOW, ActionId.START_NOW
         )
+        reply = await wf.approve(
+            str(view.get("private_metadata", "")),
+            user,
+            comment[:COMMENT_MAX] or None,
+            start_now=start_now,
+        )
+        if reply.code == "schedule_passed" and reply.request is not None:
+            # Say it in the form, with the choice to start now instead.
+            form = views.approve_modal(reply.request, now=wf.clock())
+            if BlockId.START_NOW.value in str(view.get("blocks")):
+                await ack(
+                    response_action="errors", errors={BlockId.START_NOW.value: reply.text[:2000]}
+                )
+            else:
+                await ack(response_action="update", view=form)
+            return
         await _answer(ack, reply)
 
     @app.view(CallbackId.REJECT.value)

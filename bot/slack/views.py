@@ -433,19 +433,50 @@ def _request_summary(req: StartRequest, now: float | None) -> list[kit.Block]:
     return blocks
 
 
+START_NOW_VALUE = "start_now"
+
+
 def approve_modal(req: StartRequest, *, now: float) -> dict[str, Any]:
     """Confirm an approval (callback :attr:`CallbackId.APPROVE`, ``private_metadata`` = req.id).
 
     Restates project, region, job count, the first names, schedule, warnings (prepaid orders,
     unknown and unstartable jobs), requester and reason; takes an optional comment.
     """
-    when = (
-        "DRS starts the jobs as soon as you approve."
-        if req.start_time_ms is None
-        else f"DRS starts the jobs at {m.slack_date(req.start_time_ms / 1000)}."
-    )
+    passed = req.start_time_ms is not None and req.start_time_ms / 1000 <= now
+    if req.start_time_ms is None:
+        when = "DRS starts the jobs as soon as you approve."
+    elif passed:
+        when = "DRS starts the jobs as soon as you approve, if you tick *Start now instead*."
+    else:
+        when = f"DRS starts the jobs at {m.slack_date(req.start_time_ms / 1000)}."
+    late: list[kit.Block] = []
+    if passed and req.start_time_ms is not None:
+        late = [
+            kit.section(
+                f":warning: *Its scheduled time has passed* "
+                f"({m.slack_date(req.start_time_ms / 1000)}). Approving starts it now only if "
+                "you tick the box below; otherwise reject it and ask for a new request."
+            ),
+            _input(
+                BlockId.START_NOW,
+                "The scheduled time has passed",
+                {
+                    "type": "checkboxes",
+                    "action_id": ActionId.START_NOW.value,
+                    "options": [
+                        kit.option(
+                            "Start now instead",
+                            START_NOW_VALUE,
+                            "Recorded in the audit trail and said in the thread",
+                        )
+                    ],
+                },
+                optional=True,
+            ),
+        ]
     blocks = [
         *_request_summary(req, now),
+        *late,
         kit.divider(),
         _input(
             BlockId.COMMENT,

@@ -176,6 +176,9 @@ class Verdict:
     now: float
     comment: str | None = None
     require_unexpired: bool = True
+    # Approving a request whose scheduled time has passed: start it now instead (the
+    # approver chose so explicitly); the schedule is dropped in the same transaction.
+    start_now: bool = False
 
     def __post_init__(self) -> None:
         assert self.target in (
@@ -727,7 +730,7 @@ class Store:
                     now,
                     None,
                     AuditKind.START_FAILED,
-                    {"jobs": changed, "state": state},
+                    {"jobs": len(changed), "job_ids": changed, "state": state},
                 )
             seq = dict(
                 db.execute(
@@ -832,7 +835,14 @@ def _decide(db: sqlite3.Connection, *, verdict: Verdict) -> bool:
             RequestState.CANCELLED: AuditKind.CANCELLED,
             RequestState.EXPIRED: AuditKind.EXPIRED,
         }[v.target]
-        _audit(db, v.request_id, v.now, v.actor, kind, {"comment": v.comment} if v.comment else {})
+        detail: dict[str, object] = {"comment": v.comment} if v.comment else {}
+        if v.start_now and v.target is RequestState.APPROVED:
+            (scheduled,) = db.execute(
+                "SELECT start_time_ms FROM requests WHERE id = ?", (v.request_id,)
+            ).fetchone()
+            db.execute("UPDATE requests SET start_time_ms = NULL WHERE id = ?", (v.request_id,))
+            detail.update(start_now_instead=True, scheduled_for_ms=scheduled)
+        _audit(db, v.request_id, v.now, v.actor, kind, detail)
         if v.target is RequestState.APPROVED:
             job_ids = [
                 r[0]
