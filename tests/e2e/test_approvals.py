@@ -219,4 +219,6 @@ async def test_history_and_status_show_the_audit_trail(tmp_path: Path) -> None:
         assert h.sim.job(ORDERS).status in job_status
         await h.d.slash(MALLORY, CHANNEL, f"status {rid}")
         await h.wait(lambda: bool(h.slack.ephemerals(MALLORY)))
-        assert rid not in str(h.slack.ephemerals(MALLORY)[-1])
+        hidden = h.slack.ephemerals(MALLORY)[-1]
+        assert f"No request `{rid}` that you can see." in hidden.text
+        assert "CHG-42" not in str(hidden) and "batch-starting" not in str(hidden)

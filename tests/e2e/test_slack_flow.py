@@ -32,6 +32,7 @@ async def test_help_is_ephemeral_usage(tmp_path: Path) -> None:
     async with Harness(tmp_path) as h:
         resp = await h.d.slash(ALICE, CHANNEL, "help")
         assert resp.ok and not resp.late
+        await h.wait(lambda: bool(h.slack.ephemerals(ALICE)))
         shown = h.slack.ephemerals(ALICE)[-1]
         assert "/startjobs status" in str(shown.blocks)
         assert _drs_starts(h) == 0
@@ -280,4 +281,4 @@ async def test_a_command_whose_response_url_fails_is_answered_in_an_ephemeral(
             await h.wait(lambda n=before: len(h.slack.ephemerals(ALICE)) > n, 10.0)
             shown = h.slack.ephemerals(ALICE)[-1]
             assert shown.source == "chat.postEphemeral" and shown.channel == CHANNEL
-            assert "No request 'SJ-NOSUCH1' is known" in shown.text
+            assert "No request `SJ-NOSUCH1` that you can see." in shown.text
