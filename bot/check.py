@@ -125,7 +125,7 @@ async def check(
 
     flush()
     try:
-        settings, policy = load_config(env)
+        settings, policy = load_config(env, check_database=True)
     except ConfigError as exc:
         findings += [Finding("FAIL", "config", problem) for problem in exc.problems]
         findings.append(Finding("skip", "online checks", "fix the configuration first"))

@@ -1,7 +1,7 @@
 """Container health check: ``python -m bot.healthcheck``.
 
 In HTTP mode asks ``GET /healthz`` on ``PORT``; in Socket Mode (``SLACK_APP_TOKEN`` set, nothing
-listens) checks that the database opens. Exit status 0 = healthy.
+listens) makes a write to the database, as ``/healthz`` does. Exit status 0 = healthy.
 """
 
 from __future__ import annotations
@@ -9,15 +9,24 @@ from __future__ import annotations
 import os
 import sqlite3
 import sys
+import time
 import urllib.request
 
 
 def main() -> int:
     if os.environ.get("SLACK_APP_TOKEN"):
         try:
-            db = sqlite3.connect(os.environ.get("STARTJOBS_DB", "startjobs.db"), timeout=3)
-            db.execute("SELECT 1").fetchone()
-            db.close()
+            # A real write, committed, as /healthz makes: a full disk or a lock held for
+            # seconds is unhealthy, not only a database that cannot be opened.
+            db = sqlite3.connect(
+                os.environ.get("STARTJOBS_DB", "startjobs.db"), timeout=3, isolation_level=None
+            )
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                db.execute("INSERT OR REPLACE INTO health (id, at) VALUES (1, ?)", (time.time(),))
+                db.execute("COMMIT")
+            finally:
+                db.close()
         except sqlite3.Error as exc:
             print(f"unhealthy: database: {exc}", file=sys.stderr)
             return 1

@@ -354,6 +354,7 @@ class Workflow:
             now=self.clock(),
             lookup_problem=lookup_problem,
             source=await self.request_source(request_id),
+            overlaps=await self.store.overlapping(request_id),
         )
         earlier = await self.store.begin_message_post(request_id, self.clock())
         try:
@@ -833,7 +834,10 @@ class Workflow:
         if req is None or req.message_ts is None or req.channel_problem is not None:
             return True
         msg = blocks.request_message(
-            req, now=self.clock(), source=await self.request_source(request_id)
+            req,
+            now=self.clock(),
+            source=await self.request_source(request_id),
+            overlaps=await self.store.overlapping(request_id) if req.state.is_open else None,
         )
         try:
             await self.notifier.update(

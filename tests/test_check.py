@@ -392,3 +392,11 @@ def test_cli_missing_env_file(clean_env: Path, capsys: pytest.CaptureFixture[str
 def test_cli_bad_arguments(clean_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli_main(["--no-such-option"]) == 2
     assert cli_main(["--timeout", "0"]) == 2
+
+
+async def test_an_unusable_database_is_a_configuration_failure(setup: Setup) -> None:
+    directory = setup.tmp / "a-directory"
+    directory.mkdir()
+    code, output = await run(setup.env(STARTJOBS_DB=str(directory)), offline=True)
+    assert code == 1
+    assert "FAIL  config: STARTJOBS_DB" in output and "directory" in output, output

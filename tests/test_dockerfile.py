@@ -13,6 +13,7 @@ import json
 import os
 import re
 import socket
+import sqlite3
 import subprocess
 import sys
 import venv
@@ -23,6 +24,7 @@ import pytest
 
 from bot.sim.drs import DEFAULT_AK, DEFAULT_PROJECT_ID, DEFAULT_SK, DrsSimulator
 from bot.sim.slack import FakeSlack
+from bot.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = (ROOT / "Dockerfile").read_text(encoding="utf-8")
@@ -139,16 +141,32 @@ approval = "two-person"
 
 
 def test_healthcheck_in_socket_mode_checks_the_database(tmp_path: Path) -> None:
-    """In Socket Mode nothing listens: the image's health check opens the database."""
+    """In Socket Mode nothing listens: the image's health check writes to the database."""
     base = {"PATH": os.environ["PATH"], "SLACK_APP_TOKEN": "xapp-1-A-2-abc"}
-    good = subprocess.run(
-        [sys.executable, "-m", "bot.healthcheck"],
-        env={**base, "STARTJOBS_DB": str(tmp_path / "startjobs.db")},
-        capture_output=True,
-        timeout=30,
-        check=False,
-    )
+    path = tmp_path / "startjobs.db"
+    Store(path).close()  # as the running bot made it
+
+    def check() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "bot.healthcheck"],
+            env={**base, "STARTJOBS_DB": str(path)},
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+
+    good = check()
     assert good.returncode == 0, good.stderr
+    # A lock another process holds for longer than the check waits: no write can be made.
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        locked = check()
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert locked.returncode == 1 and "locked" in locked.stderr
     bad = subprocess.run(
         [sys.executable, "-m", "bot.healthcheck"],
         env={**base, "STARTJOBS_DB": str(tmp_path / "missing-dir" / "startjobs.db")},

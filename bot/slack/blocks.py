@@ -14,7 +14,7 @@ caller may rely on:
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,6 +91,7 @@ def request_message(
     max_listed: int = REQUEST_JOBS_LISTED,
     lookup_problem: str | None = None,
     source: str | None = None,
+    overlaps: Mapping[str, int] | None = None,
 ) -> Message:
     """The request message in the channel, for any state.
 
@@ -100,7 +101,8 @@ def request_message(
     who decided, when, comment, outcome counts when known — and no buttons. ``lookup_problem``
     (plain text) says why the jobs' DRS status is missing, e.g. DRS could not be reached.
     ``source`` (plain text) says how the list was chosen (a name pattern, a file): the message
-    then says the list is frozen and attached to the thread.
+    then says the list is frozen and attached to the thread. ``overlaps`` (other open request
+    id -> how many of this request's jobs it holds too) is warned about while pending.
     """
     blocks: list[kit.Block] = [
         kit.header(_title(req)),
@@ -126,6 +128,8 @@ def request_message(
         )
     if req.state.is_open:
         warnings = d.warning_lines(req.jobs)
+        if overlaps:
+            warnings.append(_overlap_line(overlaps))
         if warnings:
             blocks += kit.line_sections(warnings)
     blocks.append(kit.divider())
@@ -148,6 +152,18 @@ def request_message(
     text = f"{m.mention(req.requester_id)} asks to start {m.count(len(req.jobs), 'DRS job')} in "
     text += f"{m.inline(req.project, 80)}: {req.state.value}"
     return _message(text, blocks)
+
+
+def _overlap_line(overlaps: Mapping[str, int]) -> str:
+    shown = sorted(overlaps.items())[:5]
+    parts = [f"{m.count(n, 'job')} in {m.code(rid, 64)}" for rid, n in shown]
+    more = len(overlaps) - len(shown)
+    if more > 0:
+        parts.append(f"{more:,} more")
+    return (
+        f"{d.WARN} *Also in other open requests:* {', '.join(parts)}. A job is started once: "
+        "whichever request is approved first starts it, and DRS refuses it in the other."
+    )
 
 
 def _source_text(req: StartRequest, source: str) -> str:

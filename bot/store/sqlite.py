@@ -358,6 +358,20 @@ class Store:
                 ],
             )
 
+    def overlapping(self, request_id: str) -> dict[str, int]:
+        """Other open requests (pending, approved, starting) holding some of this request's
+        jobs: request id -> how many."""
+        rows = self._db.execute(
+            """SELECT other.request_id, COUNT(*) FROM request_jobs mine
+            JOIN request_jobs other ON other.job_id = mine.job_id
+                AND other.request_id != mine.request_id
+            JOIN requests r ON r.id = other.request_id
+            WHERE mine.request_id = ? AND r.state IN (?, ?, ?)
+            GROUP BY other.request_id""",
+            (request_id, RequestState.PENDING, RequestState.APPROVED, RequestState.STARTING),
+        )
+        return {str(rid): int(n) for rid, n in rows}
+
     def unconfirmed(self, created_before: float) -> list[str]:
         """Pending requests left half-way by a crash: never posted, or (approval "none")
         posted but not yet confirmed."""

@@ -106,6 +106,7 @@ class AsyncStore:
     set_message_ts = _off_loop(Store.set_message_ts)
     set_jobs_info = _off_loop(Store.set_jobs_info)
     unconfirmed = _off_loop(Store.unconfirmed)
+    overlapping = _off_loop(Store.overlapping)
     mark_message_stale = _off_loop(Store.mark_message_stale)
     stale_messages = _off_loop(Store.stale_messages)
     expired_pending = _off_loop(Store.expired_pending)

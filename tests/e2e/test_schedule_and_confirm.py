@@ -183,3 +183,16 @@ async def test_a_pattern_in_a_project_without_approval_waits_for_its_requester(
         )
         approved = next(e for e in h.db.events(rid) if e.kind is AuditKind.APPROVED)
         assert approved.actor == ALICE and "after seeing the 3 jobs" in str(approved.detail)
+
+
+async def test_a_job_already_in_an_open_request_is_warned_about(tmp_path: Path) -> None:
+    async with _harness(tmp_path) as h:
+        shared = h.sim.add_job(name="mig-shared")
+        alone = h.sim.add_job(name="mig-alone")
+        _, first = await h.request(ALICE, "prod", [shared])
+        first_id = h.request_id(first)
+        assert "Also in other open requests" not in json.dumps(first.blocks)
+        _, second = await h.request(ALICE, "prod", [shared, alone])
+        warned = json.dumps(second.blocks)
+        assert "Also in other open requests" in warned and first_id in warned
+        assert "1 job in" in warned
