@@ -64,8 +64,8 @@ from bench.stack import (
     project_table,
     wait_until,
 )
-from bot.sim.slack import FakeSlack, FakeUser
-from bot.slack.ids import ActionId, BlockId, CallbackId, When
+from bot.devkit.sim.slack import FakeSlack, FakeUser
+from bot.slack.ui.ids import ActionId, BlockId, CallbackId, When
 
 SLACK_DEADLINE = 3.0
 GOAL_RATIO = 1.5

@@ -52,10 +52,10 @@ from bench.stack import (
 )
 from bot.config import DEFAULT_DRS_CONCURRENCY
 from bot.core.policy import Defaults
-from bot.sim.driver import SlackDriver
-from bot.sim.slack import FakeSlack, FakeUser
-from bot.sim.slack_model import FakeMessage
-from bot.slack.ids import ActionId, BlockId, CallbackId, When
+from bot.devkit.sim.driver import SlackDriver
+from bot.devkit.sim.slack import FakeSlack, FakeUser
+from bot.devkit.sim.slack_model import FakeMessage
+from bot.slack.ui.ids import ActionId, BlockId, CallbackId, When
 
 REQUESTER, APPROVER = "U0REQUESTER", "U0APPROVER"
 BLOCKS_CHAR_LIMIT = 13_000  # Slack's undocumented aggregate cap, as observed

@@ -32,14 +32,14 @@ import httpx
 
 from bot.core.model import Outcome
 from bot.core.secret import Secret
-from bot.drs import AkSkAuth, DrsClient
-from bot.sim.drs import (
+from bot.devkit.sim.drs import (
     DEFAULT_AK,
     DEFAULT_PROJECT_ID,
     DEFAULT_SK,
     DrsSimulator,
     SimulatorThread,
 )
+from bot.drs import AkSkAuth, DrsClient
 
 
 async def timed_start(url: str, ids: list[str], *, chunk_size: int, concurrency: int) -> float:

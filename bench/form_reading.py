@@ -27,7 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from slack_bolt.request.async_request import AsyncBoltRequest
 
 from bot.core.request import Approval, RequestJob, RequestState, StartRequest
-from bot.slack import blocks, inbound, views
+from bot.slack import inbound
+from bot.slack.ui import blocks, views
 
 NOW = 1_790_000_000.0
 TEAM, USER, CHANNEL = "T0TEAM", "U01ALICE", "C0OPS"

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.stack import REPO, SIGNING_SECRET, child_env
-from bot.sim.driver import DriverResponse, SlackDriver
+from bot.devkit.sim.driver import DriverResponse, SlackDriver
 
 Action = Callable[[], Awaitable[DriverResponse]]
 Sent = tuple[str, bytes, str]  # kind of request, body, content type

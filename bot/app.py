@@ -37,8 +37,9 @@ from bot.core.policy import Policy, ProjectPolicy
 from bot.drs import AkSkAuth, DrsClient, IamTokenAuth
 from bot.drs.auth import Authenticator
 from bot.drs.transport import DrsTransport
-from bot.slack import actions, commands, inbound, matchers, options, runner, submissions
+from bot.slack import inbound, matchers, runner
 from bot.slack.directory import Directory
+from bot.slack.listeners import actions, commands, options, submissions
 from bot.store import AsyncStore, Store, StoreUnavailable
 from bot.workflow import Tuning, Workflow
 
@@ -413,7 +414,7 @@ async def run(settings: Settings, policy: Policy) -> None:
     gc.freeze()
     try:
         if settings.slack_app_token is not None:
-            from bot import socket_mode
+            from bot.slack import socket_mode
 
             token, api_url = settings.slack_app_token.reveal(), settings.slack_api_url
             await socket_mode.serve(bot.app, token, api_url, stop)

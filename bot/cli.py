@@ -13,9 +13,12 @@ from collections.abc import Sequence
 
 SUBCOMMANDS = {
     "run": ("bot.__main__", "run the bot (Socket Mode if SLACK_APP_TOKEN is set, else HTTP)"),
-    "demo": ("bot.demo", "try the bot offline: simulated DRS and Slack, a chat in the terminal"),
-    "check": ("bot.check", "check the configuration, the Slack token and DRS access"),
-    "simulate": ("bot.sim.drs", "run the DRS + IAM simulator on loopback"),
+    "demo": (
+        "bot.devkit.demo.main",
+        "try the bot offline: simulated DRS and Slack, a chat in the terminal",
+    ),
+    "check": ("bot.check.doctor", "check the configuration, the Slack token and DRS access"),
+    "simulate": ("bot.devkit.sim.drs", "run the DRS + IAM simulator on loopback"),
 }
 
 USAGE = (

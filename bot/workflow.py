@@ -1,7 +1,7 @@
 """The service layer: create, decide, start, report, follow up, recover.
 
 The only module that combines the store, DRS and the Slack Web API. Listeners call it after
-they have acked; it never formats Block Kit itself (``bot.slack.blocks`` does) and never parses
+they have acked; it never formats Block Kit itself (``bot.slack.ui.blocks`` does) and never parses
 payloads (the listeners do).
 
 Guarantees, and where they come from:
@@ -35,7 +35,6 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import failpoints
 from bot.ackfirst import AckFirst, background_context
 from bot.core.command import DB_USE_TYPES
 from bot.core.model import CallFailure, CallFailureKind, CallRecord, JobInfo, JobResult, Outcome
@@ -61,11 +60,12 @@ from bot.core.request import (
 from bot.core.selection import ListedJob, Resolved, Selection, frozen_list_csv, resolve
 from bot.core.status import Phase, is_retryable, is_settled, phase_of
 from bot.drs import DrsClient, DrsError
+from bot.service import failpoints
 from bot.service.work import RetryLater, WorkItems
-from bot.slack import blocks, kit
 from bot.slack.directory import Directory, GroupLookupError
-from bot.slack.mrkdwn import mention, slack_date, utc_text
 from bot.slack.notifier import CHANNEL_LOST_ERRORS, ChannelLost, Marker, Notifier, SlackUnavailable
+from bot.slack.ui import blocks, kit
+from bot.slack.ui.mrkdwn import mention, slack_date, utc_text
 from bot.store import AsyncStore, Recorded, Start, StartState, StoreUnavailable, Verdict
 
 log = logging.getLogger(__name__)

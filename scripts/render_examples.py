@@ -31,7 +31,7 @@ from bot.core.request import (
     RequestState,
     StartRequest,
 )
-from bot.slack import blocks, views
+from bot.slack.ui import blocks, views
 
 NOW = 1_790_000_000.0
 

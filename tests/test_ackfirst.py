@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from bot.ackfirst import AckFirst, GivingWayWebClient, background_context, in_background
-from bot.sim.slack import FakeSlack
+from bot.devkit.sim.slack import FakeSlack
 from bot.store import AsyncStore, Store
 from bot.workflow import Tuning, Workflow
 

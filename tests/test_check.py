@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.check import REQUIRED_SCOPES, check, cli_main, required_scopes
+from bot.check.doctor import REQUIRED_SCOPES, check, cli_main, required_scopes
 from bot.core.policy import load_policy
-from bot.sim.drs import DEFAULT_AK, DEFAULT_PROJECT_ID, DEFAULT_SK, DEMO_USER, DrsSimulator
-from bot.sim.slack import DEFAULT_SCOPES, FakeSlack
+from bot.devkit.sim.drs import DEFAULT_AK, DEFAULT_PROJECT_ID, DEFAULT_SK, DEMO_USER, DrsSimulator
+from bot.devkit.sim.slack import DEFAULT_SCOPES, FakeSlack
 
 TOKEN = "xoxb-check-token-0123456789"
 SIGNING = "check-signing-secret-abcdef"

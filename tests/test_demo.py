@@ -18,9 +18,8 @@ from typing import Any
 import pytest
 
 from bot.core.command import Start, parse_command
-from bot.demo import cli_main
-from bot.demo_faults import drs_command, spec
-from bot.demo_form import (
+from bot.devkit.demo.faults import drs_command, spec
+from bot.devkit.demo.form import (
     AnswerError,
     labelled,
     parse_when,
@@ -28,7 +27,8 @@ from bot.demo_form import (
     read_answer,
     search_options,
 )
-from bot.demo_render import (
+from bot.devkit.demo.main import cli_main
+from bot.devkit.demo.render import (
     InputField,
     Viewer,
     buttons_of,
@@ -37,11 +37,11 @@ from bot.demo_render import (
     render_blocks,
     render_view,
 )
-from bot.demo_world import EXTRA_JOBS, policy_toml
-from bot.sim.driver import DriverResponse, SlackDriver
-from bot.sim.drs import DEMO_JOBS, DrsSimulator
-from bot.sim.drs_faults import parse_fault_spec
-from bot.slack.forms import project_of_view
+from bot.devkit.demo.world import EXTRA_JOBS, policy_toml
+from bot.devkit.sim.driver import DriverResponse, SlackDriver
+from bot.devkit.sim.drs import DEMO_JOBS, DrsSimulator
+from bot.devkit.sim.drs_faults import parse_fault_spec
+from bot.slack.ui.forms import project_of_view
 
 ROOT = Path(__file__).resolve().parents[1]
 WALKTHROUGH = ROOT / "demo" / "walkthrough.txt"

@@ -22,8 +22,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.sim.drs import DEFAULT_AK, DEFAULT_PROJECT_ID, DEFAULT_SK, DrsSimulator
-from bot.sim.slack import FakeSlack
+from bot.devkit.sim.drs import DEFAULT_AK, DEFAULT_PROJECT_ID, DEFAULT_SK, DrsSimulator
+from bot.devkit.sim.slack import FakeSlack
 from bot.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]

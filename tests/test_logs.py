@@ -8,7 +8,7 @@ import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import logs
-from bot.sim.slack import FakeSlack
+from bot.devkit.sim.slack import FakeSlack
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import jsonschema
 import pytest
 import yaml
 
-from bot.slack.commands import COMMAND
+from bot.slack.listeners.commands import COMMAND
 from bot.slack.scopes import BOT_SCOPES
 
 ROOT = Path(__file__).resolve().parents[1]

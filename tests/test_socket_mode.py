@@ -17,8 +17,8 @@ from aiohttp import web
 from slack_bolt.app.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import socket_mode
-from bot.socket_mode import CLIENT_LOGGER, ConnectionLog
+from bot.slack import socket_mode
+from bot.slack.socket_mode import CLIENT_LOGGER, ConnectionLog
 
 TICKET = "ticket-0123456789abcdef"
 

@@ -21,7 +21,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.secret import Secret
 from bot.core.selection import MAX_FILE_BYTES, merge_ids, parse_id_file
-from bot.slack.forms import FileRef
+from bot.slack.ui.forms import FileRef
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ from drs_client_support import Sleeps
 
 from bot.core.model import CallFailureKind, Outcome
 from bot.core.secret import Secret
+from bot.devkit.sim.drs import DEFAULT_AK, DEFAULT_PROJECT_ID, DEFAULT_SK, DEMO_USER, DrsSimulator
 from bot.drs import AkSkAuth, DrsClient, IamTokenAuth
-from bot.sim.drs import DEFAULT_AK, DEFAULT_PROJECT_ID, DEFAULT_SK, DEMO_USER, DrsSimulator
 
 STARTABLE = "3f2a9c1e-7b4d-4e8a-9c2f-5d1e0a7bjb01"
 INCREMENTAL = "8c4e2b7a-1d3f-4a6b-8e9c-2f7d5a1cjb02"

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from drs_sim_support import JOB_A, JOB_B, MISSING, PID, T0, FakeClock, path, query_body, start_body
 
-from bot.sim.drs import DrsSimulator
+from bot.devkit.sim.drs import DrsSimulator
 
 
 @dataclass

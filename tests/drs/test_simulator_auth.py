@@ -22,7 +22,7 @@ from drs_sim_support import (
     start_body,
 )
 
-from bot.sim.drs import DEFAULT_AK, DEFAULT_SK, DrsSimulator
+from bot.devkit.sim.drs import DEFAULT_AK, DEFAULT_SK, DrsSimulator
 
 BODY = json.dumps(start_body(JOB_A)).encode()
 

@@ -22,7 +22,7 @@ from drs_sim_support import (
     start_body,
 )
 
-from bot.sim.drs import DrsSimulator
+from bot.devkit.sim.drs import DrsSimulator
 
 
 @dataclass

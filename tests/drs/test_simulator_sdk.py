@@ -26,7 +26,7 @@ from huaweicloudsdkdrs.v3 import (
     StartInfo,
 )
 
-from bot.sim.drs import DEFAULT_AK, DEFAULT_SK, DrsSimulator, SimulatorThread
+from bot.devkit.sim.drs import DEFAULT_AK, DEFAULT_SK, DrsSimulator, SimulatorThread
 
 PAID = "b71d5e3c-9a2f-4c8e-a1b4-6e3f9d2ajb03"
 GONE = "d2f8b4a1-6c3e-4b9d-8a7f-1e4c6b9djb05"

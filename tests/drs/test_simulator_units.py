@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from drs_sim_support import JOB_A, T0, FakeClock
 
-from bot.sim.drs_faults import FaultBook, parse_fault, parse_fault_spec
-from bot.sim.drs_jobs import (
+from bot.devkit.sim.drs_faults import FaultBook, parse_fault, parse_fault_spec
+from bot.devkit.sim.drs_jobs import (
     CONFIGURATION,
     FULL_TRANSFER_STARTED,
     INCRE_TRANSFER_STARTED,

@@ -17,12 +17,12 @@ from bot.app import Bot, bound_url, build_bot, serve_http
 from bot.config import AkSk, Settings
 from bot.core.policy import load_policy
 from bot.core.secret import Secret
-from bot.sim.driver import DriverResponse, SlackDriver
-from bot.sim.drs import DEFAULT_AK, DEFAULT_PROJECT_ID, DEFAULT_SK, DrsSimulator
-from bot.sim.slack import FakeSlack
-from bot.sim.slack_model import FakeMessage, FakeUser
-from bot.slack.ids import ActionId, BlockId, CallbackId, When
+from bot.devkit.sim.driver import DriverResponse, SlackDriver
+from bot.devkit.sim.drs import DEFAULT_AK, DEFAULT_PROJECT_ID, DEFAULT_SK, DrsSimulator
+from bot.devkit.sim.slack import FakeSlack
+from bot.devkit.sim.slack_model import FakeMessage, FakeUser
 from bot.slack.scopes import BOT_SCOPES
+from bot.slack.ui.ids import ActionId, BlockId, CallbackId, When
 from bot.store import Store
 from bot.workflow import Tuning
 

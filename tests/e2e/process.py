@@ -24,10 +24,10 @@ from typing import Any
 import httpx
 
 from bench.stack import Child, child_env, free_port, policy_toml
-from bot.sim.driver import DriverResponse, SlackDriver
-from bot.sim.drs import DEFAULT_AK, DEFAULT_SK
-from bot.sim.slack_model import FakeMessage
-from bot.slack.ids import ActionId, BlockId, CallbackId
+from bot.devkit.sim.driver import DriverResponse, SlackDriver
+from bot.devkit.sim.drs import DEFAULT_AK, DEFAULT_SK
+from bot.devkit.sim.slack_model import FakeMessage
+from bot.slack.ui.ids import ActionId, BlockId, CallbackId
 from tests.e2e.harness import ALICE, BOB, CHANNEL, SIGNING_SECRET, Harness, policy_data
 
 BOT_TOKEN = "xoxb-fake-token"  # the fake Slack's default bot token

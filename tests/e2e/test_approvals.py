@@ -6,9 +6,9 @@ import asyncio
 from pathlib import Path
 
 from bot.core.request import AuditKind, RequestState
-from bot.sim.drs import DEMO_JOBS
-from bot.sim.slack_model import FakeMessage
-from bot.slack.ids import ActionId, BlockId
+from bot.devkit.sim.drs import DEMO_JOBS
+from bot.devkit.sim.slack_model import FakeMessage
+from bot.slack.ui.ids import ActionId, BlockId
 from bot.workflow import Tuning
 from tests.e2e.harness import ALICE, BOB, CAROL, CHANNEL, GROUPS, MALLORY, Harness
 

@@ -13,8 +13,8 @@ import pytest
 
 from bot.core.model import Outcome
 from bot.core.request import AuditKind, RequestState
-from bot.sim.drs_jobs import FULL_TRANSFER_STARTED, STARTJOBING
-from bot.sim.slack_model import FakeMessage
+from bot.devkit.sim.drs_jobs import FULL_TRANSFER_STARTED, STARTJOBING
+from bot.devkit.sim.slack_model import FakeMessage
 from bot.store import StartState
 from tests.e2e.harness import ALICE, BOB, CHANNEL, Harness
 from tests.e2e.process import (

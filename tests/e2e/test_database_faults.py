@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.slack.ids import BlockId
+from bot.slack.ui.ids import BlockId
 from tests.e2e.harness import ALICE, CHANNEL, Harness
 
 

@@ -11,9 +11,9 @@ import json
 import time
 from pathlib import Path
 
-from bot.sim.drs import DrsSimulator
-from bot.sim.drs_jobs import FULL_TRANSFER_STARTED, STARTJOBING, WAITING_FOR_START
-from bot.sim.slack_model import FakeMessage
+from bot.devkit.sim.drs import DrsSimulator
+from bot.devkit.sim.drs_jobs import FULL_TRANSFER_STARTED, STARTJOBING, WAITING_FOR_START
+from bot.devkit.sim.slack_model import FakeMessage
 from bot.workflow import Tuning
 from tests.e2e.harness import ALICE, CHANNEL, Harness
 from tests.e2e.process import approve, job_lines, mentions, outcome_replies

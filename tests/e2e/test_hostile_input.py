@@ -9,8 +9,8 @@ from pathlib import Path
 
 import httpx
 
-from bot.sim.drs import DEMO_JOBS
-from bot.slack.ids import ActionId, BlockId, When
+from bot.devkit.sim.drs import DEMO_JOBS
+from bot.slack.ui.ids import ActionId, BlockId, When
 from tests.e2e.harness import ALICE, CHANNEL, DAVE, Harness
 from tests.e2e.process import ProcessHarness
 

@@ -15,9 +15,9 @@ from typing import Any
 from bot.core.jobids import JOB_ID_RE
 from bot.core.request import AuditKind
 from bot.core.selection import MAX_FILE_BYTES
-from bot.sim.driver import DriverResponse
-from bot.sim.slack_model import FakeMessage
-from bot.slack.ids import HINT_VALUE, ActionId, BlockId
+from bot.devkit.sim.driver import DriverResponse
+from bot.devkit.sim.slack_model import FakeMessage
+from bot.slack.ui.ids import HINT_VALUE, ActionId, BlockId
 from tests.e2e.harness import ALICE, BOB, CHANNEL, Harness
 from tests.slack.blockkit_checks import check_message
 

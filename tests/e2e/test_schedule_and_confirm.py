@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 
 from bot.core.request import AuditKind, RequestState
-from bot.slack.ids import ActionId, BlockId, CallbackId, When
-from bot.slack.views import START_NOW_VALUE
+from bot.slack.ui.ids import ActionId, BlockId, CallbackId, When
+from bot.slack.ui.views import START_NOW_VALUE
 from bot.store import Verdict
 from bot.workflow import NOT_SENT_CODE, Tuning
 from tests.e2e.harness import ALICE, BOB, CHANNEL, Harness

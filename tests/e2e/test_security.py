@@ -14,8 +14,8 @@ import pytest
 import bot.app
 from bot.config import IamPassword
 from bot.core.secret import Secret
-from bot.sim.drs import DEFAULT_SK, DEMO_JOBS, DEMO_USER
-from bot.slack.ids import ActionId, BlockId
+from bot.devkit.sim.drs import DEFAULT_SK, DEMO_JOBS, DEMO_USER
+from bot.slack.ui.ids import ActionId, BlockId
 from bot.workflow import Tuning
 from tests.e2e.harness import ALICE, BOB, CHANNEL, SIGNING_SECRET, Harness
 

@@ -7,9 +7,9 @@ import time
 from pathlib import Path
 from urllib.parse import urlencode
 
-from bot.sim.driver import SlackDriver
-from bot.sim.drs import DEMO_JOBS
-from bot.slack.ids import ActionId, BlockId
+from bot.devkit.sim.driver import SlackDriver
+from bot.devkit.sim.drs import DEMO_JOBS
+from bot.slack.ui.ids import ActionId, BlockId
 from tests.e2e.harness import (
     ALICE,
     CHANNEL,

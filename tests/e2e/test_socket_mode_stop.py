@@ -20,7 +20,7 @@ import pytest
 from aiohttp import web
 
 from bench.stack import Child, child_env, free_port, policy_toml, project_table
-from bot.sim.drs import DEFAULT_AK, DEFAULT_SK
+from bot.devkit.sim.drs import DEFAULT_AK, DEFAULT_SK
 
 STOP_WITHIN = 5.0  # seconds from the signal to the process's exit
 TICKET = "ticket-0123456789abcdef"

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.stack import free_port
-from bot.sim.drs_faults import Fault
-from bot.sim.slack_model import FakeChannel
-from bot.slack.ids import ActionId, BlockId, CallbackId
+from bot.devkit.sim.drs_faults import Fault
+from bot.devkit.sim.slack_model import FakeChannel
+from bot.slack.ui.ids import ActionId, BlockId, CallbackId
 from tests.e2e.harness import ALICE, BOB, CHANNEL, OTHER_CHANNEL
 from tests.e2e.process import (
     BotProcess,

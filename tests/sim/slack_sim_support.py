@@ -6,7 +6,7 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.sim.slack import FakeSlack
+from bot.devkit.sim.slack import FakeSlack
 
 TOKEN = "xoxb-test-token"
 

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from bot.sim.driver_values import state_values
-from bot.sim.slack_model import FakeFile
+from bot.devkit.sim.driver_values import state_values
+from bot.devkit.sim.slack_model import FakeFile
 
 
 def opt(value: str) -> dict[str, Any]:

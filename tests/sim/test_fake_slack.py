@@ -15,7 +15,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 from slack_sim_support import TOKEN, Clock, client_for, modal, section
 
 from bot.core.secret import Secret
-from bot.sim.slack import FakeChannel, FakeSlack, FakeUser
+from bot.devkit.sim.slack import FakeChannel, FakeSlack, FakeUser
 
 CHANNEL = "C0OPS"
 

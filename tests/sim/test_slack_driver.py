@@ -16,8 +16,8 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sim_support import TOKEN, client_for
 
-from bot.sim.driver import SlackDriver, sign
-from bot.sim.slack import FakeChannel, FakeSlack, FakeUser
+from bot.devkit.sim.driver import SlackDriver, sign
+from bot.devkit.sim.slack import FakeChannel, FakeSlack, FakeUser
 
 SECRET = "test-signing-secret"
 CHANNEL = "C0OPS"

@@ -23,8 +23,8 @@ from sample_requests import (
 from bot.core.model import CallFailure, CallFailureKind, JobInfo, Outcome
 from bot.core.policy import Membership, ProjectPolicy
 from bot.core.request import Approval, AuditEvent, AuditKind, RequestState, StartRequest
-from bot.slack import blocks
-from bot.slack.ids import ActionId, BlockId
+from bot.slack.ui import blocks
+from bot.slack.ui.ids import ActionId, BlockId
 
 FINAL_OR_STARTED = [s for s in RequestState if s is not RequestState.PENDING]
 SIZES = [1, 15, 16, 1000, 5000]

@@ -12,7 +12,7 @@ from sample_requests import NOW, job, request
 
 from bot.core.model import CallFailure, CallFailureKind, Outcome
 from bot.core.request import Approval, AuditEvent, AuditKind, RequestJob, RequestState, StartRequest
-from bot.slack import blocks, views
+from bot.slack.ui import blocks, views
 
 EXAMPLES = settings(
     max_examples=int(os.environ.get("STARTJOBS_FUZZ_EXAMPLES", "200")) // 4,

@@ -9,8 +9,8 @@ from blockkit_checks import assert_safe_mrkdwn
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.slack import kit
-from bot.slack import mrkdwn as m
+from bot.slack.ui import kit
+from bot.slack.ui import mrkdwn as m
 
 EXAMPLES = settings(
     max_examples=int(os.environ.get("STARTJOBS_FUZZ_EXAMPLES", "200")), deadline=None

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from bot.slack.forms import channel_from_metadata, channel_metadata, read_start_form
-from bot.slack.ids import ActionId, BlockId, When
+from bot.slack.ui.forms import channel_from_metadata, channel_metadata, read_start_form
+from bot.slack.ui.ids import ActionId, BlockId, When
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 JOB = "9a470239-2308-4bb5-a6bc-1040402fjb21"

@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.signature import SignatureVerifier
 
-from bot.slack import blocks, inbound
+from bot.slack import inbound
+from bot.slack.ui import blocks
 from tests.e2e.harness import ALICE, CHANNEL, SIGNING_SECRET, Harness
 from tests.slack.sample_requests import EVIL, NOW, request
 

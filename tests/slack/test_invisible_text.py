@@ -14,9 +14,9 @@ from sample_requests import NOW, job, request
 
 from bot.core.model import JobInfo, Outcome
 from bot.core.request import RequestState, StartRequest
-from bot.slack import blocks, kit, views
-from bot.slack import mrkdwn as m
-from bot.slack.options import job_option
+from bot.slack.listeners.options import job_option
+from bot.slack.ui import blocks, kit, views
+from bot.slack.ui import mrkdwn as m
 from tests.core.fuzzing import fuzz
 
 BIDI = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"

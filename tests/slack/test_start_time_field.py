@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.core.times import EPOCH_SECONDS_MAX, from_epoch_seconds
-from bot.slack.forms import read_start_form
-from bot.slack.ids import ActionId, BlockId, When
+from bot.slack.ui.forms import read_start_form
+from bot.slack.ui.ids import ActionId, BlockId, When
 from tests.core.fuzzing import fuzz
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)

@@ -17,10 +17,11 @@ from bot.core.model import JobInfo
 from bot.core.request import Approval
 from bot.core.secret import Secret
 from bot.core.selection import Selection
-from bot.sim.slack import FakeSlack
-from bot.slack import blocks, options, views
-from bot.slack.forms import FileRef, files_value, project_of_view, read_start_form
-from bot.slack.ids import HINT_VALUE, ActionId, BlockId, When
+from bot.devkit.sim.slack import FakeSlack
+from bot.slack.listeners import options
+from bot.slack.ui import blocks, views
+from bot.slack.ui.forms import FileRef, files_value, project_of_view, read_start_form
+from bot.slack.ui.ids import HINT_VALUE, ActionId, BlockId, When
 from bot.slack.uploads import Downloader, UploadError, read_uploads
 
 A = "9a470239-2308-4bb5-a6bc-1040402fjb21"

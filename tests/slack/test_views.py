@@ -10,8 +10,8 @@ from blockkit_checks import all_text, check_view, mrkdwn_text
 from sample_requests import EVIL, EVIL_RENDERED, NOW, job, job_id, request
 
 from bot.core.request import Approval, RequestState
-from bot.slack import views
-from bot.slack.ids import ActionId, BlockId, CallbackId, When
+from bot.slack.ui import views
+from bot.slack.ui.ids import ActionId, BlockId, CallbackId, When
 
 PROD = views.ProjectChoice("prod", "ap-southeast-1", Approval.TWO_PERSON)
 STAGING = views.ProjectChoice("staging", "eu-west-101", Approval.NONE)

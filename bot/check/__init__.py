@@ -1,0 +1,1 @@
+"""The configuration doctor: ``startjobs check``."""

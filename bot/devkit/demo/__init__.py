@@ -1,0 +1,1 @@
+"""The offline try-out: the real bot against the simulators, with a chat in the terminal."""

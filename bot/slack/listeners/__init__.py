@@ -1,0 +1,1 @@
+"""Bolt listeners, one module per surface: parse, ack, hand to the service, answer."""

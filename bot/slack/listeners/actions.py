@@ -1,0 +1,101 @@
+"""Buttons on request messages: Approve, Reject, Cancel, Retry.
+
+A button's value is a request id and nothing more; every click looks the request up and
+re-checks the clicking user against the policy at that moment.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Protocol
+
+from slack_bolt.app.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.core.request import StartRequest
+from bot.slack.ui import blocks, views
+from bot.slack.ui.ids import ActionId
+from bot.workflow import Reply, Workflow
+
+log = logging.getLogger(__name__)
+
+
+class FormBuilder(Protocol):
+    def __call__(self, req: StartRequest, *, now: float) -> dict[str, Any]: ...
+
+
+def _click(body: dict[str, Any]) -> tuple[str, str, str]:
+    """(user, channel, request id) of a block_actions payload; empty strings when absent."""
+    user = str((body.get("user") or {}).get("id", ""))
+    channel = str((body.get("channel") or {}).get("id", ""))
+    actions = body.get("actions") or [{}]
+    value = actions[0].get("value") if isinstance(actions[0], dict) else None
+    return user, channel, str(value or "")
+
+
+async def tell(client: AsyncWebClient, channel: str, user: str, reply: Reply) -> None:
+    """Answer one user privately in the channel (refusals and confirmations)."""
+    text = reply.text if reply.ok else blocks.refusal_message(reply.text).text
+    try:
+        await client.chat_postEphemeral(channel=channel, user=user, text=text)
+    except SlackApiError as exc:
+        log.warning("ephemeral to %s failed: %s", user, exc.response.get("error"))
+
+
+def register(app: AsyncApp, wf: Workflow) -> None:
+    async def decision_form(
+        body: dict[str, Any], client: AsyncWebClient, action: str, form: FormBuilder
+    ) -> None:
+        """Re-check the clicking user, then open the approve or reject form (or say why not)."""
+        user, channel, rid = _click(body)
+        check = await wf.check_decision(rid, user, action)
+        if not check.ok or check.request is None:
+            await tell(client, channel, user, check)
+            return
+        await _open(client, body, form(check.request, now=wf.clock()))
+
+    @app.action(ActionId.APPROVE.value)
+    async def approve(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        await wf.ack_first.after_ack()
+        await decision_form(body, client, "approve", views.approve_modal)
+
+    @app.action(ActionId.REJECT.value)
+    async def reject(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        await wf.ack_first.after_ack()
+        await decision_form(body, client, "reject", views.reject_modal)
+
+    @app.action(ActionId.CANCEL.value)
+    async def cancel(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        await wf.ack_first.after_ack()
+        user, channel, rid = _click(body)
+        reply = await wf.cancel(rid, user)
+        if not reply.ok:
+            await tell(client, channel, user, reply)
+
+    @app.action(ActionId.CONFIRM.value)
+    async def confirm(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        await wf.ack_first.after_ack()
+        user, channel, rid = _click(body)
+        reply = await wf.confirm(rid, user)
+        if not reply.ok:
+            await tell(client, channel, user, reply)
+
+    @app.action(ActionId.RETRY.value)
+    async def retry(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        await wf.ack_first.after_ack()
+        user, channel, rid = _click(body)
+        await tell(client, channel, user, await wf.retry(rid, user))
+
+
+async def _open(client: AsyncWebClient, body: dict[str, Any], view: dict[str, Any]) -> None:
+    try:
+        await client.views_open(trigger_id=str(body.get("trigger_id", "")), view=view)
+    except SlackApiError as exc:
+        log.warning("views.open failed: %s", exc.response.get("error"))

@@ -1,0 +1,1 @@
+"""Block Kit builders: pure functions of domain values (messages, modals, forms, ids)."""
