@@ -1,12 +1,27 @@
-"""Write example messages and modals as Block Kit JSON, and optionally render them to PNG.
+"""Write example messages and modals as Block Kit JSON from the bot's own builders, and
+optionally render them to PNG: the pictures in docs/img that the README shows.
 
-    PYTHONPATH=. .venv/bin/python scripts/render_examples.py /tmp/examples   # JSON only
+Every example is built by ``bot.slack.ui.blocks`` / ``bot.slack.ui.views`` on made-up but
+realistic data (alice asks, bob approves, projects prod and dev). JSON only:
+
+    PYTHONPATH=. .venv/bin/python scripts/render_examples.py /tmp/examples
+
+PNGs too, with the renderer in tools/render (/work/shared/tools/render here), once:
+
+    R=$(mktemp -d) && cp -r /work/shared/tools/render "$R" && (cd "$R/render" && npm install)
+    apt-get update && apt-get install -y chromium-headless-shell fonts-dejavu-core \
+        fonts-noto-color-emoji
+
+then, from the repository's root:
+
     PYTHONPATH=. .venv/bin/python scripts/render_examples.py /tmp/examples \
-        --png docs/img --renderer /tmp/render
+        --png docs/img --renderer "$R/render"
 
-``--renderer`` is a copy of tools/render with ``npm install`` done; ``--png`` also needs
-``chromium-headless-shell``. Modals are rendered as their blocks under a header with the modal's
-title and buttons, since the renderer draws messages only.
+``--renderer`` is the copy with ``npm install`` done; ``node`` and ``chromium-headless-shell``
+(or ``chromium``) must be on PATH. ``--only NAME`` (repeatable) renders only those examples.
+The output directory also gets ``people.json``, which the renderer uses to show ``<@U…>`` and
+``<#C…>`` as names. Messages the bot posts as plain text (no blocks) are drawn as one mrkdwn
+section, as Slack shows them.
 """
 
 from __future__ import annotations
@@ -22,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.core.model import CallFailure, CallFailureKind, Outcome
-from bot.core.policy import Membership, load_policy
+from bot.core.policy import Membership, load_policy, membership
 from bot.core.request import (
     Approval,
     AuditEvent,
@@ -31,15 +46,57 @@ from bot.core.request import (
     RequestState,
     StartRequest,
 )
+from bot.core.status import is_retryable
 from bot.slack.ui import blocks, views
+from bot.slack.ui.forms import channel_metadata
 
-NOW = 1_790_000_000.0
+NOW = 1_790_000_000.0  # Sep 21, 2026, 14:13 UTC
+ALICE, BOB, CAROL = "U01ALICE", "U02BOB", "U03CAROL"
+OPS = "C0OPS"
+EXPIRE_SECONDS = 24 * 3600  # the policy's default expire_hours
+REQUEST_ID = "SJ-4F9TQ2WB"
+OTHER_REQUEST_ID = "SJ-7K3MQ2XD"
+PEOPLE = {
+    "users": [
+        {"id": ALICE, "name": "alice"},
+        {"id": BOB, "name": "bob"},
+        {"id": CAROL, "name": "carol"},
+    ],
+    "channels": [{"id": OPS, "name": "ops"}],
+}
+# The shop database's tables, one DRS migration task each.
+TABLES = (
+    "orders",
+    "customers",
+    "payments",
+    "inventory",
+    "carts",
+    "invoices",
+    "shipments",
+    "reviews",
+    "coupons",
+    "returns",
+    "products",
+    "prices",
+    "addresses",
+    "wishlists",
+    "sessions",
+    "refunds",
+    "suppliers",
+    "warehouses",
+    "categories",
+    "audit-log",
+)
+
+Json = dict[str, Any]
 
 
 def _job(i: int, **changes: Any) -> RequestJob:
+    table = TABLES[i % len(TABLES)]
+    name = f"mig-shop-{table}" if i < len(TABLES) else f"mig-shop-{table}-{i // len(TABLES):02d}"
     base = RequestJob(
         job_id=f"{0x9A470239 + i:08x}-2308-4bb5-a6bc-1040402fjb{i % 100:02d}",
-        name=f"mig-shop-{i:03d}",
+        name=name,
         status_at_request="CONFIGURATION",
     )
     return dataclasses.replace(base, **changes)
@@ -47,22 +104,26 @@ def _job(i: int, **changes: Any) -> RequestJob:
 
 def _request(jobs: tuple[RequestJob, ...], **changes: Any) -> StartRequest:
     base = StartRequest(
-        id="r-7f3a9c",
+        id=REQUEST_ID,
         team_id="T0TEAM",
-        channel_id="C0OPS",
-        requester_id="U01ALICE",
+        channel_id=OPS,
+        requester_id=ALICE,
         project="prod",
         region="ap-southeast-1",
         approval=Approval.TWO_PERSON,
         jobs=jobs,
         start_time_ms=None,
-        reason="CHG-1234: cut-over of the shop database to the new cluster (<tonight> & tomorrow)",
+        reason="CHG-1234: cut-over of the shop database to the new cluster (orders & payments "
+        "first), DBA on call",
         language="en-us",
         state=RequestState.PENDING,
         created_at=NOW - 600,
-        expires_at=NOW + 23 * 3600,
+        expires_at=NOW - 600 + EXPIRE_SECONDS,
     )
-    return dataclasses.replace(base, **changes)
+    req = dataclasses.replace(base, **changes)
+    if "expires_at" not in changes:
+        req = dataclasses.replace(req, expires_at=req.created_at + EXPIRE_SECONDS)
+    return req
 
 
 def _pending() -> StartRequest:
@@ -110,67 +171,71 @@ def _outcome_jobs(n: int) -> tuple[RequestJob, ...]:
     return tuple(out)
 
 
-def _decided(req: StartRequest, state: RequestState, **changes: Any) -> StartRequest:
-    return dataclasses.replace(
-        req, state=state, decided_by="U02BOB", decided_at=NOW - 300, **changes
+def _settled(jobs: tuple[RequestJob, ...]) -> tuple[RequestJob, ...]:
+    """The same jobs once the follow-up saw them: the unknown ones started after all."""
+    return tuple(
+        dataclasses.replace(j, outcome=Outcome.SUCCESS, drs_status="FULL_TRANSFER_STARTED")
+        if j.outcome is not Outcome.FAILED
+        else j
+        for j in jobs
     )
 
 
+def _decided(req: StartRequest, state: RequestState, **changes: Any) -> StartRequest:
+    return dataclasses.replace(req, state=state, decided_by=BOB, decided_at=NOW - 300, **changes)
+
+
 def _memberships() -> list[Membership]:
-    """U01ALICE's place in the projects of the README's example policy."""
+    """alice's place in the projects, asking in #ops, as ``/startjobs help`` finds it."""
     common = {"region": "ap-southeast-1", "project_id": "054ba152d480d55b2f5dc0069e7ddef0"}
     policy = load_policy(
         {
             "projects": {
-                "prod": {
-                    **common,
-                    "requesters": ["U01ALICE"],
-                    "approvers": ["U02BOB"],
-                    "channels": ["C0OPS"],
-                },
-                "staging": {**common, "requesters": ["U01ALICE"], "approval": "none"},
+                "prod": {**common, "requesters": [ALICE], "approvers": [BOB], "channels": [OPS]},
+                "dev": {**common, "requesters": [ALICE], "approvers": [ALICE], "approval": "none"},
             }
         }
     )
-    return [
-        Membership(p, requester=True, approver=False, here=True)
-        for _, p in sorted(policy.projects.items())
-    ]
+    found = (membership(p, ALICE, frozenset(), OPS) for _, p in sorted(policy.projects.items()))
+    return [m for m in found if m is not None]
 
 
-def _modal_blocks(view: dict[str, Any]) -> list[dict[str, Any]]:
-    buttons = " · ".join(f"[{view[k]['text']}]" for k in ("close", "submit") if k in view)
-    frame = {"type": "header", "text": {"type": "plain_text", "text": view["title"]["text"]}}
-    foot = {
-        "type": "context",
-        "elements": [{"type": "mrkdwn", "text": f"Modal buttons: {buttons}"}],
+def _text_message(text: str) -> Json:
+    """A message the bot posts as text only: Slack shows the text as mrkdwn."""
+    return {"text": text, "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]}
+
+
+def _failed_after_start() -> Json:
+    """A thread: DRS accepted the start of three jobs, then one task failed."""
+    failed = _job(
+        1,
+        outcome=Outcome.FAILED,
+        error_code="START_JOB_FAILED",
+        error_msg="Start failed: the source database refused the connection.",
+        drs_status="START_JOB_FAILED",
+    )
+    jobs = (
+        _job(0, outcome=Outcome.SUCCESS, drs_status="FULL_TRANSFER_STARTED"),
+        failed,
+        _job(2, outcome=Outcome.SUCCESS, drs_status="FULL_TRANSFER_STARTED"),
+    )
+    req = _decided(_request(jobs), RequestState.DONE, decision_comment="go ahead")
+    return {
+        "thread": [
+            blocks.request_message(req, now=NOW).as_kwargs(),
+            blocks.outcome_message(req).as_kwargs(),
+            _text_message(blocks.failed_after_start_text(req, [failed.job_id])),
+            blocks.settled_message(req).as_kwargs(),
+        ]
     }
-    return [frame, *view["blocks"], {"type": "divider"}, foot]
 
 
-def examples() -> dict[str, list[dict[str, Any]]]:
-    """Example name -> the blocks to render."""
-    pending = _pending()
-    big = _request(tuple(_job(i) for i in range(1000)))
-    done_jobs = _outcome_jobs(40)
-    done = _decided(
-        _request(done_jobs), RequestState.DONE, decision_comment="go ahead, DBA on call"
-    )
-    failed = _decided(
-        _request(tuple(_job(i, outcome=Outcome.FAILED) for i in range(4))), RequestState.FAILED
-    )
-    call_failure = CallFailure(
-        kind=CallFailureKind.AUTH,
-        message="The IAM user is not authorized to perform this operation.",
-        http_status=403,
-        error_code="APIGW.0302",
-        request_id="8e8a7a7c3f1d4c1b9b1e2f3a4b5c6d7e",
-    )
-    events = [
-        AuditEvent("r-7f3a9c", NOW - 600, "U01ALICE", AuditKind.REQUESTED, {"job_count": 40}),
-        AuditEvent("r-7f3a9c", NOW - 300, "U02BOB", AuditKind.APPROVED, {"comment": "go ahead"}),
+def _status_events() -> list[AuditEvent]:
+    return [
+        AuditEvent(REQUEST_ID, NOW - 600, ALICE, AuditKind.REQUESTED, {"job_count": 40}),
+        AuditEvent(REQUEST_ID, NOW - 300, BOB, AuditKind.APPROVED, {"comment": "go ahead"}),
         AuditEvent(
-            "r-7f3a9c",
+            REQUEST_ID,
             NOW - 299,
             None,
             AuditKind.DRS_CALL,
@@ -182,74 +247,137 @@ def examples() -> dict[str, list[dict[str, Any]]]:
             },
         ),
         AuditEvent(
-            "r-7f3a9c",
+            REQUEST_ID,
             NOW - 298,
             None,
             AuditKind.OUTCOME,
-            {"started": 33, "failed": 5, "unknown": 2},
+            {"attempt": 1, "started": 31, "failed": 7, "unknown": 2, "state": "unknown"},
         ),
     ]
-    out: dict[str, list[dict[str, Any]]] = {
+
+
+def examples() -> dict[str, Json | list[Json]]:
+    """Example name -> what the renderer draws (a message's blocks, a thread or a modal)."""
+    pending = _pending()
+    big = _request(tuple(_job(i) for i in range(1000)))
+    # Right after the start: two outcomes are unknown, so the request's state is too.
+    sent = _decided(
+        _request(_outcome_jobs(40)), RequestState.UNKNOWN, decision_comment="go ahead, DBA on call"
+    )
+    done = dataclasses.replace(sent, jobs=_settled(sent.jobs), state=RequestState.DONE)
+    failed = _decided(
+        _request(tuple(_job(i, outcome=Outcome.FAILED) for i in range(4))), RequestState.FAILED
+    )
+    call_failure = CallFailure(
+        kind=CallFailureKind.AUTH,
+        message="The IAM user is not authorized to perform this operation.",
+        http_status=403,
+        error_code="APIGW.0302",
+        request_id="8e8a7a7c3f1d4c1b9b1e2f3a4b5c6d7e",
+    )
+    # The scheduled time passed while the request waited for an approver.
+    late = _request(
+        tuple(_job(i) for i in range(4)),
+        start_time_ms=int(NOW - 1800) * 1000,
+        created_at=NOW - 4 * 3600,
+    )
+    # dev needs no approval; its list came from a name pattern, so alice confirms it.
+    matched = _request(
+        tuple(_job(i) for i in range(12)),
+        project="dev",
+        approval=Approval.NONE,
+        reason="Rehearsal of CHG-1234 on dev",
+        created_at=NOW - 60,
+    )
+    overlapping = _request(tuple(_job(i) for i in range(5)))
+    return {
         "request-pending": blocks.request_message(pending, now=NOW).blocks,
-        "request-pending-1000": blocks.request_message(big, now=NOW).blocks,
+        "request-pending-1000": blocks.request_message(
+            big, now=NOW, source="file shop-cutover-jobs.csv"
+        ).blocks,
         "request-done": blocks.request_message(done, now=NOW).blocks,
         "request-rejected": blocks.request_message(
             _decided(pending, RequestState.REJECTED, decision_comment="not during the freeze"),
             now=NOW,
         ).blocks,
-        "outcome": blocks.outcome_message(done).blocks + blocks.retry_button_blocks(done, 3),
+        "request-confirm": blocks.request_message(
+            matched, now=NOW, source="name mig-shop-* · status CONFIGURATION · any type"
+        ).blocks,
+        "request-overlap": blocks.request_message(
+            overlapping, now=NOW, overlaps={OTHER_REQUEST_ID: 2}
+        ).blocks,
+        "outcome": blocks.outcome_message(sent).blocks
+        + blocks.retry_button_blocks(sent, sum(is_retryable(j) for j in sent.jobs)),
         "outcome-call-failure": blocks.outcome_message(failed, failures=[call_failure]).blocks,
-        "status": blocks.status_message(done, events, now=NOW).blocks,
-        "help": blocks.help_message(projects=_memberships(), user="U01ALICE").blocks,
-        "start-modal": _modal_blocks(
-            views.start_modal(
-                [
-                    views.ProjectChoice("prod", "ap-southeast-1", Approval.TWO_PERSON),
-                    views.ProjectChoice("staging", "ap-southeast-1", Approval.NONE),
-                ],
-                views.StartPrefill(
-                    project="prod",
-                    job_text="9a470239-2308-4bb5-a6bc-1040402fjb21\n"
-                    "dbb8127c-b093-4b94-b764-7161e151jb2s",
-                    notices=("1 duplicate job ID collapsed.",),
-                ),
-                private_metadata="C0OPS",
-                max_jobs=1000,
-            )
+        "outcome-failed-after-start": _failed_after_start(),
+        "status": blocks.status_message(sent, _status_events(), now=NOW).blocks,
+        "help": blocks.help_message(projects=_memberships(), user=ALICE).blocks,
+        # As `/startjobs prod <id> <id> <id>` opens it, with the options the bot offers.
+        "start-modal": views.start_modal(
+            [
+                views.ProjectChoice("dev", "ap-southeast-1", Approval.NONE),
+                views.ProjectChoice("prod", "ap-southeast-1", Approval.TWO_PERSON),
+            ],
+            views.StartPrefill(
+                project="prod",
+                job_text="9a470239-2308-4bb5-a6bc-1040402fjb00\n"
+                "9a47023a-2308-4bb5-a6bc-1040402fjb01",
+                notices=("1 duplicate job ID collapsed.",),
+            ),
+            private_metadata=channel_metadata(OPS, project="prod"),
+            max_jobs=1000,
+            pick=True,
+            by_name=True,
+            upload=True,
         ),
-        "approve-modal": _modal_blocks(views.approve_modal(pending, now=NOW)),
-        "reject-modal": _modal_blocks(views.reject_modal(pending, now=NOW)),
+        "approve-modal": views.approve_modal(pending, now=NOW),
+        "approve-modal-late": views.approve_modal(late, now=NOW),
+        "reject-modal": views.reject_modal(pending, now=NOW),
     }
-    return out
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("out", type=Path, help="directory for the JSON files")
     parser.add_argument("--png", type=Path, help="directory for the PNG files")
     parser.add_argument("--renderer", type=Path, help="tools/render copy with node_modules")
+    parser.add_argument("--only", action="append", help="render only this example")
     args = parser.parse_args(argv)
+    if args.png is not None and args.renderer is None:
+        parser.error("--png needs --renderer")
+    every = examples()
+    unknown = sorted(set(args.only or ()) - set(every))
+    if unknown:
+        parser.error(f"no such example: {', '.join(unknown)} (examples: {', '.join(every)})")
     args.out.mkdir(parents=True, exist_ok=True)
-    for name, example in examples().items():
+    people = args.out / "people.json"
+    people.write_text(json.dumps(PEOPLE, indent=1) + "\n", encoding="utf-8")
+    for name, example in every.items():
+        if args.only and name not in args.only:
+            continue
         path = args.out / f"{name}.json"
         path.write_text(json.dumps(example, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
         if args.png is None:
             continue
-        if args.renderer is None:
-            parser.error("--png needs --renderer")
         args.png.mkdir(parents=True, exist_ok=True)
-        _render(path.resolve(), (args.png / f"{name}.png").resolve(), args.renderer.resolve())
+        png = (args.png / f"{name}.png").resolve()
+        _render(path.resolve(), png, args.renderer.resolve(), people.resolve())
     return 0
 
 
-def _render(blocks_json: Path, png: Path, renderer: Path) -> None:
+def _render(blocks_json: Path, png: Path, renderer: Path, people: Path) -> None:
     node = shutil.which("node")
     chromium = shutil.which("chromium-headless-shell") or shutil.which("chromium")
     if node is None or chromium is None:
         raise SystemExit("rendering needs node and chromium-headless-shell on PATH")
     html = png.with_suffix(".html")
     # Fixed argument lists of local tools; no shell, no user input in them.
-    subprocess.run([node, "render.mjs", str(blocks_json), str(html)], cwd=renderer, check=True)  # noqa: S603
+    subprocess.run(  # noqa: S603
+        [node, "render.mjs", str(blocks_json), str(html), "--data", str(people)],
+        cwd=renderer,
+        check=True,
+        capture_output=True,
+    )
     # Measure the page first (a script writes its height into the DOM) so the PNG fits it.
     page = html.read_text(encoding="utf-8")
     probe = "<script>document.body.dataset.h = document.documentElement.scrollHeight</script>"
