@@ -48,7 +48,7 @@ def cli_main(argv: Sequence[str]) -> int:
     logs.setup(settings.log_level, secrets_of(settings))
     if not policy.projects:
         log.warning("no projects are configured: every request will be refused")
-    from bot.app import run
+    from bot.bootstrap import run
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run(settings, policy))

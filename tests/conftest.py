@@ -1,10 +1,19 @@
 """Suite-wide setup: the Hypothesis profile (derandomized unless ``HYPOTHESIS_PROFILE`` says
-otherwise; see :mod:`tests.hypothesis_profiles`), loaded before any test module is imported."""
+otherwise; see :mod:`tests.hypothesis_profiles`), loaded before any test module is imported.
+
+Shared fixtures: ``fake_clock`` (a :class:`FakeClock`, time the test moves) and
+``make_policy`` (a :class:`PolicyFactory`: the two-project policy of :func:`policy_data`,
+optionally edited, loaded as the bot loads it)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
 import pytest
 
+from bot.core.policy import Policy, load_policy
 from tests.hypothesis_profiles import load_profile
 
 try:
@@ -15,3 +24,99 @@ except ValueError as exc:
 
 def pytest_report_header() -> str:
     return f"hypothesis profile: {PROFILE}"
+
+
+# -- time -----------------------------------------------------------------------------------
+
+# 2026-01-01 00:00:00 UTC: a fixed start, so a test's times read the same on every run.
+CLOCK_START = 1_767_225_600.0
+
+
+class FakeClock:
+    """A clock that moves only when the test moves it.
+
+    Calling it answers epoch seconds, like ``time.time`` (the bot's ``Clock`` port and
+    ``build_bot(clock=...)`` take exactly that); :meth:`datetime` gives the same instant as an
+    aware UTC datetime, which the core's time functions take as ``now``.
+    """
+
+    def __init__(self, start: float = CLOCK_START) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> float:
+        """Move time forward (never back) by ``seconds``; the new time."""
+        if seconds < 0:
+            raise ValueError("a clock does not go back")
+        self.now += seconds
+        return self.now
+
+    def datetime(self) -> datetime:
+        return datetime.fromtimestamp(self.now, UTC)
+
+
+@pytest.fixture
+def fake_clock() -> FakeClock:
+    return FakeClock()
+
+
+# -- policy ---------------------------------------------------------------------------------
+
+# People and groups of the shared policy (the same IDs as tests/e2e/harness.py).
+ALICE, BOB, CAROL, DAVE, MALLORY = "U01ALICE", "U02BOB", "U03CAROL", "U04DAVE", "U09MALLORY"
+DBA_TEAM, DBA_LEADS = "S0DBATEAM", "S0DBALEADS"
+CHANNEL = "C0OPS"
+PROJECT_ID = "054ba152d480d55b2f5dc0069e7ddef0"
+ENDPOINT = "http://127.0.0.1:8089"
+
+
+def policy_data(endpoint: str = ENDPOINT) -> dict[str, Any]:
+    """The policy as the TOML file would give it: ``prod`` (two-person approval: Alice and
+    the DBA team request, Bob and the DBA leads approve) and ``dev`` (no approval: Alice and
+    Dave request, Bob approves), both in ``CHANNEL`` and calling DRS and IAM at ``endpoint``."""
+    common = {
+        "region": "cn-north-4",
+        "project_id": PROJECT_ID,
+        "endpoint": endpoint,
+        "iam_endpoint": endpoint,
+        "channels": [CHANNEL],
+    }
+    return {
+        "projects": {
+            "prod": {
+                **common,
+                "requesters": [ALICE, DBA_TEAM],
+                "approvers": [BOB, DBA_LEADS],
+                "approval": "two-person",
+            },
+            "dev": {
+                **common,
+                "requesters": [ALICE, DAVE],
+                "approvers": [BOB],
+                "approval": "none",
+            },
+        }
+    }
+
+
+class PolicyFactory:
+    """``make_policy()`` loads :func:`policy_data`; ``edit`` changes a copy of the data first
+    (``lambda d: d["projects"]["prod"].update(approval="none")``)."""
+
+    def __call__(
+        self,
+        edit: Callable[[dict[str, Any]], None] | None = None,
+        *,
+        endpoint: str = ENDPOINT,
+    ) -> Policy:
+        data = policy_data(endpoint)
+        if edit is not None:
+            edit(data)
+        return load_policy(data)
+
+
+@pytest.fixture
+def make_policy() -> PolicyFactory:
+    return PolicyFactory()

@@ -127,7 +127,7 @@ class BackgroundStack:
         calls, still = len(self.h.slack.calls), 0
         while still < 3:
             await self.h.b.listeners.drain(10.0)
-            await self.h.b.workflow.drain(10.0)
+            await self.h.b.service.tasks.drain(10.0)
             await asyncio.sleep(0.01)
             now = len(self.h.slack.calls)
             still = still + 1 if now == calls else 0

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from bot.core.model import JobResult, Outcome
-from bot.core.request import Approval, AuditKind, RequestJob, RequestState, StartRequest
-from bot.store import SCHEMA_VERSION, Recorded, StartState, Store, Verdict
+from bot.core.request import Approval, AuditKind, RequestJob, RequestState, StartRequest, StartState
+from bot.store import SCHEMA_VERSION, Recorded, Store, Verdict
 
 JOBS = ("9a470239-2308-4bb5-a6bc-1040402fjb21", "dbb8127c-b093-4b94-b764-7161e151jb2s")
 

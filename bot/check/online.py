@@ -20,7 +20,7 @@ import httpx
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.app import drs_authenticator
+from bot.bootstrap import drs_authenticator
 from bot.config import AkSk, IamPassword, Settings
 from bot.core.policy import Policy, ProjectPolicy
 from bot.drs import DrsAuthError, DrsClient, DrsError, IamTokenAuth

@@ -1,6 +1,6 @@
 """Domain values shared by every layer.
 
-The DRS client returns these, the store persists them, the workflow moves them through the
+The DRS client returns these, the store persists them, the service moves them through the
 request state machine and the Block Kit builders render them. They carry no behaviour that
 needs I/O.
 """
@@ -42,6 +42,15 @@ class CallFailure:
     request_id: str | None = None
     # True when the request body may have reached DRS: its jobs' outcomes are then unknown.
     maybe_processed: bool = False
+
+
+class DrsCallError(Exception):
+    """A DRS call that failed as a whole; the DRS client raises its own subclasses, whose
+    ``failure`` (a :class:`CallFailure`) says what happened."""
+
+    @property
+    def failure(self) -> CallFailure:
+        raise NotImplementedError
 
 
 @dataclass(frozen=True, slots=True)

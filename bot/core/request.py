@@ -1,6 +1,7 @@
-"""The start request: its states, the transitions between them, and its values.
+"""The start request and its starts: their states, the transitions between them (the one
+table the store derives its conditional updates from), and their values.
 
-State machine (every change is one conditional update in the store)::
+A request (every change is one conditional update in the store)::
 
     pending ──approve──▶ approved ──send──▶ starting ──outcomes──▶ done | failed | unknown
        │
@@ -8,10 +9,22 @@ State machine (every change is one conditional update in the store)::
        ├──cancel──▶ cancelled
        └──expire──▶ expired
 
+A *start* is one batch-start attempt of a request (attempt 1 follows the approval, later ones
+are retries of failed jobs); its state records how far it got, which is what recovery needs::
+
+    claimed ──▶ sent ──▶ recorded ──▶ posted
+
+``claimed``: decided but not yet sent, safe to send. ``sent``: committed just before the DRS
+call, under its sender's lease, so after a crash the call may have reached DRS and must never
+be sent again blindly. ``recorded``: outcomes are in the database. ``posted``: the thread
+shows them (or, when Slack refuses the channel for good, the requester was told directly).
+
 ``done``: every job's outcome is known and at least one started; ``failed``: nothing started,
-every job was refused (per job or by a whole-call failure); ``unknown``: at least one job's
-outcome was not seen. When the follow-up (batch-status) confirms every unknown job,
-``unknown`` becomes ``done`` (or ``failed``); the audit trail keeps what was seen when.
+every job was refused (per job, by a whole-call failure, or its task failed after the start);
+``unknown``: at least one job's outcome was not seen. When the follow-up (batch-status)
+confirms every unknown job, ``unknown`` becomes ``done`` (or ``failed``); a task that fails
+after its start can turn ``done`` into ``failed``, and a Retry records new outcomes over a
+``done`` or ``failed`` request (:data:`TRANSITIONS`). The audit trail keeps what was seen when.
 """
 
 from __future__ import annotations
@@ -68,12 +81,59 @@ TRANSITIONS: dict[RequestState, frozenset[RequestState]] = {
     RequestState.STARTING: frozenset(
         {RequestState.DONE, RequestState.FAILED, RequestState.UNKNOWN}
     ),
+    # The follow-up settles what was not seen, and sees tasks fail after their start; an
+    # approver's Retry of failed jobs records a new attempt's outcomes over the old ones.
     RequestState.UNKNOWN: frozenset({RequestState.DONE, RequestState.FAILED}),
+    RequestState.DONE: frozenset({RequestState.FAILED, RequestState.UNKNOWN}),
+    RequestState.FAILED: frozenset({RequestState.DONE, RequestState.UNKNOWN}),
 }
+"""Every move a request's state may make; rejected, cancelled and expired are terminal."""
 
 
 def can_transition(current: RequestState, target: RequestState) -> bool:
     return target in TRANSITIONS.get(current, frozenset())
+
+
+def comes_from(target: RequestState) -> tuple[RequestState, ...]:
+    """The states a request may move to ``target`` from (for a conditional update)."""
+    return tuple(s for s, targets in TRANSITIONS.items() if target in targets)
+
+
+class StartState(StrEnum):
+    CLAIMED = "claimed"
+    SENT = "sent"
+    RECORDED = "recorded"
+    POSTED = "posted"
+
+
+START_TRANSITIONS: dict[StartState, frozenset[StartState]] = {
+    StartState.CLAIMED: frozenset({StartState.SENT}),
+    StartState.SENT: frozenset({StartState.RECORDED}),
+    StartState.RECORDED: frozenset({StartState.POSTED}),
+}
+
+
+def start_comes_from(target: StartState) -> StartState:
+    """The one state a start moves to ``target`` from (for a conditional update)."""
+    (source,) = (s for s, targets in START_TRANSITIONS.items() if target in targets)
+    return source
+
+
+@dataclass(frozen=True, slots=True)
+class Start:
+    """One batch-start attempt of a request."""
+
+    request_id: str
+    attempt: int
+    state: StartState
+    job_ids: tuple[str, ...]
+    actor: str | None
+    created_at: float
+    sent_at: float | None
+    outcome_ts: str | None
+    lease_owner: str | None = None  # the process sending it (state sent) ...
+    lease_until: float | None = None  # ... until then, unless it renews the lease
+    outcome_posting_at: float | None = None  # when a post of its outcome began
 
 
 class Approval(StrEnum):

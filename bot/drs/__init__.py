@@ -1,10 +1,11 @@
 """Huawei Cloud DRS: the async client, its authentication and its errors.
 
-Build one ``httpx.AsyncClient`` per process (explicit timeouts, e.g.
-``httpx.Timeout(connect=5, read=30, write=10, pool=10)``; the bot's runs over
-:class:`bot.drs.transport.DrsTransport`), one authenticator per project
-(:class:`AkSkAuth` or :class:`IamTokenAuth`) and one :class:`DrsClient` per project::
+Build one ``httpx.AsyncClient`` per process with :func:`new_http_client` (httpx's own
+transport: explicit timeouts, a bound on connections, nothing re-sent), one authenticator per
+project (:class:`AkSkAuth` or :class:`IamTokenAuth`, both ``httpx.Auth`` flows) and one
+:class:`DrsClient` per project::
 
+    http = new_http_client(read_timeout=30, max_connections=50)
     client = DrsClient(http=http, endpoint=default_endpoint("cn-north-4"),
                        project_id=pid, auth=AkSkAuth(ak, sk, pid))
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 from bot.drs.auth import AkSkAuth, Authenticator, IamTokenAuth
 from bot.drs.client import DrsClient
+from bot.drs.connections import new_http_client
 from bot.drs.errors import (
     DrsAuthError,
     DrsBadRequestError,
@@ -41,6 +43,7 @@ __all__ = [
     "IamTokenAuth",
     "default_endpoint",
     "default_iam_endpoint",
+    "new_http_client",
 ]
 
 # Regions served under Huawei Cloud Europe's own domain.

@@ -1,9 +1,12 @@
-"""Authentication of DRS requests: AK/SK signing or a cached IAM token.
+"""Authentication of DRS requests as ``httpx.Auth`` flows: AK/SK signing or a cached IAM token.
 
-:class:`DrsClient` calls ``prepare`` on every request it is about to send (after the body is
-final), and asks ``is_token_expiry`` about a 401 to decide whether to call ``invalidate`` and
-retry once. Credentials and tokens live in :class:`Secret` and are revealed only into the
-outgoing headers or the IAM request body.
+Pass one to ``httpx.AsyncClient.send(request, auth=...)`` (as :class:`bot.drs.DrsClient`
+does), after the request's body is final. :class:`AkSkAuth` signs the request and sends it
+once. :class:`IamTokenAuth` adds a token (fetched first if none is cached) and, when DRS
+answers 401 because the token expired, forgets it, fetches a new one and sends the request
+once more. A credential that cannot be obtained raises :class:`DrsAuthError` from the flow;
+nothing is sent then. Credentials and tokens live in :class:`Secret` and are revealed only into
+the outgoing headers or the IAM request body.
 """
 
 from __future__ import annotations
@@ -11,9 +14,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable, Generator
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import TypeAlias
 
 import httpx
 
@@ -33,32 +36,19 @@ _UNSIGNED = frozenset(
 )
 _EXPIRED_CODE = "APIGW.0307"
 
-
-class Authenticator(Protocol):
-    """How :class:`bot.drs.client.DrsClient` authenticates its requests."""
-
-    async def prepare(self, request: httpx.Request) -> None:
-        """Add the authentication headers to ``request``, whose body is final.
-
-        Raises :class:`DrsAuthError` when no credentials can be obtained (nothing is sent).
-        """
-        ...
-
-    def is_token_expiry(self, response: httpx.Response) -> bool:
-        """True when ``response`` (already read) says the credential must be renewed."""
-        ...
-
-    async def invalidate(self) -> None:
-        """Forget the cached credential so the next ``prepare`` fetches a fresh one."""
-        ...
+# What :class:`bot.drs.client.DrsClient` authenticates its requests with.
+Authenticator: TypeAlias = httpx.Auth
 
 
-class AkSkAuth:
+class AkSkAuth(httpx.Auth):
     """Signs each request with SDK-HMAC-SHA256 (no token call; what IAM recommends).
 
-    Adds ``X-Project-Id`` and signs it as the SDK does. A signature failure is never an
-    expiry: the client must not retry it (five failures lock the AK for five minutes).
+    Adds ``X-Project-Id`` and signs it as the SDK does; a request signed again (sent anew)
+    gets fresh headers, never a second set. The request is sent once whatever the answer: a
+    signature failure is never retried (five failures lock the AK for five minutes).
     """
+
+    requires_request_body = True
 
     def __init__(
         self,
@@ -78,7 +68,11 @@ class AkSkAuth:
     def __repr__(self) -> str:
         return f"AkSkAuth(ak=***, sk=***, project_id={self._project_id!r})"
 
-    async def prepare(self, request: httpx.Request) -> None:
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        self._sign(request)
+        yield request
+
+    def _sign(self, request: httpx.Request) -> None:
         for stale in ("Authorization", signer.DATE_HEADER):
             request.headers.pop(stale, None)
         request.headers[PROJECT_HEADER] = self._project_id
@@ -94,20 +88,16 @@ class AkSkAuth:
         )
         request.headers.update(added)
 
-    def is_token_expiry(self, response: httpx.Response) -> bool:
-        return False
 
-    async def invalidate(self) -> None:
-        return None
-
-
-class IamTokenAuth:
+class IamTokenAuth(httpx.Auth):
     """Sends a project-scoped IAM token, fetched with a password and cached until near expiry.
 
     The token is refreshed ``refresh_margin`` seconds before ``expires_at`` (or halfway through
     its life, if that comes first, so a short-lived token is not fetched on every call).
     Concurrent callers share one in-flight fetch, and share its failure too. IAM failures raise
-    :class:`DrsAuthError`.
+    :class:`DrsAuthError`. A request answered 401 for an expired token (``APIGW.0307``, or a
+    message saying the token expires) is sent once more with a new token, never twice; any
+    other answer is the flow's last. Async clients only: the token is fetched with ``http``.
     """
 
     def __init__(
@@ -140,17 +130,38 @@ class IamTokenAuth:
             f"project_id={self._project_id!r}, password=***, token=***)"
         )
 
-    async def prepare(self, request: httpx.Request) -> None:
-        token = await self.token()
-        request.headers[TOKEN_HEADER] = token.reveal()
+    async def async_auth_flow(
+        self, request: httpx.Request
+    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        request.headers[TOKEN_HEADER] = (await self.token()).reveal()
+        response = yield request
+        if response.status_code != 401:
+            return
+        await response.aread()
+        if not self.is_token_expiry(response):
+            return
+        log.info(
+            "iam token expired (request_id=%s), fetching a new one and sending again once",
+            response.headers.get("X-Request-Id"),
+        )
+        await self.invalidate()
+        request.headers[TOKEN_HEADER] = (await self.token()).reveal()
+        yield request
+
+    def sync_auth_flow(
+        self, request: httpx.Request
+    ) -> Generator[httpx.Request, httpx.Response, None]:
+        raise TypeError("IamTokenAuth fetches tokens asynchronously: use an httpx.AsyncClient")
 
     def is_token_expiry(self, response: httpx.Response) -> bool:
+        """True when ``response`` (already read) says the token must be renewed."""
         if response.status_code != 401:
             return False
         code, msg = wire.error_fields(response.content)
         return code == _EXPIRED_CODE or "token expires" in (msg or "").lower()
 
     async def invalidate(self) -> None:
+        """Forget the cached token so the next request fetches a new one."""
         self._token = None
         self._refresh_at = 0.0
 

@@ -1,16 +1,17 @@
 """The DRS v3 client: batch start, status, detail and the job list.
 
-Expected transport: one process-wide ``httpx.AsyncClient`` created by the app with explicit
-timeouts, e.g. ``httpx.Timeout(connect=5, read=30, write=10, pool=10)``, and no redirects.
-A connect or pool timeout means the body never left (safe to report as not started); a read or
-write timeout means it may have, so the outcome of a start is unknown.
+Expected HTTP client: the process-wide one from :func:`bot.drs.new_http_client` (httpx's own
+transport, explicit timeouts, a bound on connections, no redirects, nothing re-sent). A connect
+or pool timeout means the body never left (safe to report as not started); a read or write
+timeout means it may have, so the outcome of a start is unknown.
 
 Retries are deliberately narrow, because starting jobs is not idempotent:
 
 * a 429 (the gateway's ``APIGW.0308``: the call was not processed) is retried after
   ``Retry-After`` (default 2 s, capped at ``max_retry_after``), at most
   ``max_throttle_retries`` times;
-* a 401 that the authenticator recognises as an expired token is retried once with a new one;
+* a 401 that the authenticator recognises as an expired token is sent again once with a new
+  one, by the authenticator's ``httpx.Auth`` flow (at most once per logical call);
 * nothing else is ever re-sent: not a 5xx, not a timeout, not a signature failure.
 """
 
@@ -19,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -297,7 +298,7 @@ class DrsClient:
         """POST ``body``, retrying only throttling and an expired token; never raises DrsError."""
         answer = _Answer()
         throttled = 0
-        token_renewed = False
+        auth = _OneRenewal(self._auth)
         while True:
             request = self._http.build_request(
                 "POST",
@@ -306,19 +307,22 @@ class DrsClient:
                 headers={"Content-Type": "application/json", "X-Language": language},
             )
             try:
-                await self._auth.prepare(request)
-            except DrsError as exc:
+                response = await self._http.send(request, auth=auth)
+            except DrsError as exc:  # the authenticator could not obtain a credential
+                self._note_renewals(operation, job_count, auth, answer)
                 answer.sent, answer.error = False, exc
                 return answer
-            started = time.monotonic()
-            try:
-                response = await self._http.send(request)
             except httpx.HTTPError as exc:
+                self._note_renewals(operation, job_count, auth, answer)
                 answer.error = _transport_error(operation, exc, starting)
                 answer.error.__cause__ = exc  # kept for tracebacks; callers see only DrsError
                 answer.sent = answer.error.maybe_processed
-                _log_call(operation, job_count, None, None, started, type(exc).__name__)
+                # no answer to this attempt: not the status of a throttled one before it
+                answer.status = answer.request_id = None
+                _log_call(operation, job_count, None, None, auth.sent_at, type(exc).__name__)
                 return answer
+            self._note_renewals(operation, job_count, auth, answer)
+            started = auth.sent_at
             status = response.status_code
             request_id = response.headers.get("X-Request-Id")
             answer.sent, answer.status, answer.request_id = True, status, request_id
@@ -345,14 +349,20 @@ class DrsClient:
                 )
                 await self._sleep(pause)
                 continue
-            if status == 401 and not token_renewed and self._auth.is_token_expiry(response):
-                token_renewed = True
-                answer.retried.append(CallRecord(operation, job_count, status, request_id))
-                log.info("drs %s: token expired, fetching a new one and retrying once", operation)
-                await self._auth.invalidate()
-                continue
             answer.error = _status_error(operation, status, code, msg, request_id, starting)
             return answer
+
+    @staticmethod
+    def _note_renewals(operation: str, job_count: int, auth: _OneRenewal, answer: _Answer) -> None:
+        """Record (and log) each exchange the auth flow answered by sending the call again."""
+        for response, sent_at in auth.take_renewed():
+            status, request_id = response.status_code, response.headers.get("X-Request-Id")
+            try:
+                code, _ = wire.error_fields(response.content)
+            except httpx.ResponseNotRead:  # the attempt failed before its body was read
+                code = None
+            _log_call(operation, job_count, status, request_id, sent_at, code)
+            answer.retried.append(CallRecord(operation, job_count, status, request_id))
 
     def _retry_after(self, response: httpx.Response) -> float:
         raw = response.headers.get("Retry-After")
@@ -382,6 +392,46 @@ class DrsClient:
             maybe_processed=True,
             advice=None if starting else _READ_ADVICE,
         )
+
+
+class _OneRenewal(httpx.Auth):
+    """Runs ``auth``'s flow for each attempt of one logical call, letting it send the call
+    again (an expired token renewed) at most once over all the attempts, and noting each
+    answer it sent again after, with when that exchange began, whatever ends the attempt."""
+
+    def __init__(self, auth: httpx.Auth) -> None:
+        self._auth = auth
+        self._renewals = 0
+        self._renewed: list[tuple[httpx.Response, float]] = []
+        self.sent_at = time.monotonic()  # when the latest exchange began
+
+    def take_renewed(self) -> list[tuple[httpx.Response, float]]:
+        taken, self._renewed = self._renewed, []
+        return taken
+
+    async def async_auth_flow(
+        self, request: httpx.Request
+    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        flow = self._auth.async_auth_flow(request)
+        try:
+            request = await flow.__anext__()
+            while True:
+                self.sent_at = time.monotonic()
+                response = yield request
+                if self._renewals:
+                    return
+                sent_at = self.sent_at
+                try:
+                    request = await flow.asend(response)
+                except StopAsyncIteration:
+                    return
+                except DrsError:  # no new credential: the call is not sent again
+                    self._renewed.append((response, sent_at))
+                    raise
+                self._renewals += 1
+                self._renewed.append((response, sent_at))
+        finally:
+            await flow.aclose()
 
 
 def _status_error(

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from bot.core.model import CallFailure, CallFailureKind
+from bot.core.model import CallFailure, CallFailureKind, DrsCallError
 
 _MAX_SERVER_TEXT = 300
 
@@ -34,7 +34,7 @@ UNKNOWN_OUTCOME_ADVICE = (
 )
 
 
-class DrsError(Exception):
+class DrsError(DrsCallError):
     """A DRS or IAM call failed as a whole."""
 
     kind: ClassVar[CallFailureKind] = CallFailureKind.PROTOCOL

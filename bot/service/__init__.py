@@ -1,1 +1,36 @@
-"""Use cases that know no Slack: answers decided from the policy, the store and DRS."""
+"""The use cases, which know no Slack: :class:`Service` puts one process's together.
+
+* :mod:`bot.service.commands`: what answers a person (access, submit, decide, retry, search);
+* :mod:`bot.service.steps` and :mod:`bot.service.followup`: what runs after the answer
+  (publish, start, record, report, follow up);
+* :mod:`bot.service.recovery`: what a crash or another process left behind, and expiry;
+* :mod:`bot.service.reading`: status, history and help, limited to what the asker may see;
+* :mod:`bot.service.ports`: what they need from the outside.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from bot.service.commands import Commands
+from bot.service.context import Context
+from bot.service.followup import FollowUp
+from bot.service.model import new_request_id
+from bot.service.reading import Reading
+from bot.service.recovery import Recovery
+from bot.service.steps import Steps
+
+
+class Service:
+    """One process's use cases over one :class:`~bot.service.context.Context`."""
+
+    def __init__(self, ctx: Context, *, new_id: Callable[[], str] = new_request_id) -> None:
+        self.ctx = ctx
+        self.steps = Steps(ctx)
+        self.followup = FollowUp(ctx, self.steps)
+        self.commands = Commands(ctx, self.steps, new_id=new_id)
+        self.recovery = Recovery(ctx, self.steps, self.followup)
+        self.reading = Reading(
+            policy=ctx.policy, directory=ctx.directory, store=ctx.store, drs_for=ctx.drs_for
+        )
+        self.tasks = ctx.tasks

@@ -13,25 +13,16 @@ when a group cannot be read; such a group grants nothing here.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
-from bot.core.model import JobInfo
+from bot.core.model import DrsCallError, JobInfo
 from bot.core.policy import Membership, Policy, ProjectPolicy, may_read_request, membership
 from bot.core.request import AuditEvent, StartRequest
-from bot.drs import DrsClient, DrsError
-from bot.store import AsyncStore
+from bot.service.ports import Directory, DrsFor, Store
 
 HISTORY_SCANNED = 100
 """Most recent requests of a channel looked at for :meth:`Reading.history`."""
-
-
-class GroupDirectory(Protocol):
-    async def groups_of(self, user: str, group_ids: Iterable[str]) -> frozenset[str]:
-        """The ids among ``group_ids`` whose members include ``user``; raises
-        :class:`LookupError` when a group cannot be read."""
-        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,9 +49,9 @@ class Reading:
         self,
         *,
         policy: Policy,
-        directory: GroupDirectory,
-        store: AsyncStore,
-        drs_for: Callable[[ProjectPolicy], DrsClient],
+        directory: Directory,
+        store: Store,
+        drs_for: DrsFor,
     ) -> None:
         self.policy = policy
         self.directory = directory
@@ -124,7 +115,7 @@ class Reading:
                 break
             try:
                 infos = await self.drs_for(project).batch_detail(missing)
-            except DrsError as exc:
+            except DrsCallError as exc:
                 return JobStatuses(problem=f"DRS ({project.name}) answered: {exc}")
             found.update((i.job_id, i) for i in infos if i.status is not None)
         return JobStatuses(infos=tuple(found.get(j, JobInfo(job_id=j)) for j in job_ids))

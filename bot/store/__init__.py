@@ -1,24 +1,16 @@
-"""Durable state: the SQLite store (:mod:`bot.store.sqlite`) and its off-loop face
-(:mod:`bot.store.threaded`), which is what the service uses."""
+"""The store port's SQLite adapter: :class:`~bot.store.sqlite.Store` (plain SQLite, the
+schema in ``schema.sql``) and :class:`~bot.store.threaded.AsyncStore`, its face the service
+awaits, which runs every call off the event loop."""
 
-from bot.store.sqlite import (
-    SCHEMA_VERSION,
-    Decision,
-    Recorded,
-    Start,
-    StartState,
-    Store,
-    Verdict,
-)
-from bot.store.threaded import AsyncStore, StoreUnavailable
+from bot.service.ports import Decision, Recorded, StoreUnavailable, Verdict
+from bot.store.sqlite import SCHEMA_VERSION, Store
+from bot.store.threaded import AsyncStore
 
 __all__ = [
     "SCHEMA_VERSION",
     "AsyncStore",
     "Decision",
     "Recorded",
-    "Start",
-    "StartState",
     "Store",
     "StoreUnavailable",
     "Verdict",

@@ -7,14 +7,10 @@ the loser sees ``False`` and can say who won. WAL mode lets readers proceed duri
 The database file is created readable and writable by its owner only (0600); SQLite gives its
 ``-wal`` and ``-shm`` files the same permissions.
 
-A *start* is one batch-start attempt of a request (attempt 1 is the approval, later ones are
-retries of failed jobs). Its state records how far it got, which is what recovery needs::
-
-    claimed ──▶ sent ──▶ recorded ──▶ posted
-
-``claimed``: decided but not yet sent, safe to send. ``sent``: committed just before the DRS
-call, so after a crash the call may have reached DRS and must never be sent again blindly.
-``recorded``: outcomes are in the database. ``posted``: the thread shows them.
+The states of requests and of their starts, and which moves between them are allowed, are
+:mod:`bot.core.request`'s tables; every conditional update here takes its ``WHERE state``
+from them (:func:`bot.core.request.comes_from`, :func:`bot.core.request.start_comes_from`).
+The tables themselves are in ``schema.sql`` beside this module.
 """
 
 from __future__ import annotations
@@ -24,8 +20,7 @@ import json
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
-from enum import StrEnum
+from importlib import resources
 from pathlib import Path
 
 from bot.core.model import JobResult, Outcome
@@ -35,92 +30,21 @@ from bot.core.request import (
     AuditKind,
     RequestJob,
     RequestState,
+    Start,
     StartRequest,
+    StartState,
+    comes_from,
+    start_comes_from,
 )
+from bot.service.ports import Decision, Recorded, Verdict
 
 SCHEMA_VERSION = 2
 DEFAULT_BUSY_SECONDS = 10.0  # how long a write waits for another process's lock by default
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS requests (
-    id TEXT PRIMARY KEY,
-    team_id TEXT NOT NULL,
-    channel_id TEXT NOT NULL,
-    requester_id TEXT NOT NULL,
-    project TEXT NOT NULL,
-    region TEXT NOT NULL,
-    approval TEXT NOT NULL,
-    start_time_ms INTEGER,
-    reason TEXT NOT NULL,
-    language TEXT NOT NULL,
-    state TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    expires_at REAL NOT NULL,
-    message_ts TEXT,
-    outcome_ts TEXT,
-    decided_by TEXT,
-    decided_at REAL,
-    decision_comment TEXT,
-    followup_done INTEGER NOT NULL DEFAULT 0,
-    followup_next_at REAL,
-    followup_deadline REAL,
-    settled_notified INTEGER NOT NULL DEFAULT 0,
-    message_stale INTEGER NOT NULL DEFAULT 0,
-    channel_problem TEXT,
-    message_posting_at REAL
-);
-CREATE INDEX IF NOT EXISTS requests_channel ON requests (channel_id, created_at);
-CREATE INDEX IF NOT EXISTS requests_state ON requests (state);
-CREATE INDEX IF NOT EXISTS requests_followup ON requests (followup_done, followup_next_at);
 
-CREATE TABLE IF NOT EXISTS request_jobs (
-    request_id TEXT NOT NULL REFERENCES requests (id),
-    seq INTEGER NOT NULL,
-    job_id TEXT NOT NULL,
-    name TEXT,
-    status_at_request TEXT,
-    prepaid INTEGER NOT NULL DEFAULT 0,
-    outcome TEXT,
-    error_code TEXT,
-    error_msg TEXT,
-    order_id TEXT,
-    drs_status TEXT,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (request_id, seq)
-);
-CREATE INDEX IF NOT EXISTS request_jobs_job ON request_jobs (job_id);
+def _schema() -> str:
+    return resources.files("bot.store").joinpath("schema.sql").read_text(encoding="utf-8")
 
-CREATE TABLE IF NOT EXISTS starts (
-    request_id TEXT NOT NULL REFERENCES requests (id),
-    attempt INTEGER NOT NULL,
-    state TEXT NOT NULL,
-    job_ids TEXT NOT NULL,
-    actor TEXT,
-    created_at REAL NOT NULL,
-    sent_at REAL,
-    outcome_ts TEXT,
-    lease_owner TEXT,
-    lease_until REAL,
-    outcome_posting_at REAL,
-    PRIMARY KEY (request_id, attempt)
-);
-CREATE INDEX IF NOT EXISTS starts_state ON starts (state);
-
-CREATE TABLE IF NOT EXISTS audit (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    request_id TEXT NOT NULL,
-    at REAL NOT NULL,
-    actor TEXT,
-    kind TEXT NOT NULL,
-    detail TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS audit_request ON audit (request_id, id);
-
-CREATE TABLE IF NOT EXISTS health (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    at REAL NOT NULL
-);
-"""
 
 # Columns added after version 1, as (table, column, declaration): a database written by an
 # earlier version gains them in place when it is opened (:func:`_migrate`).
@@ -131,70 +55,6 @@ _ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("starts", "lease_until", "REAL"),
     ("starts", "outcome_posting_at", "REAL"),
 )
-
-
-class StartState(StrEnum):
-    CLAIMED = "claimed"
-    SENT = "sent"
-    RECORDED = "recorded"
-    POSTED = "posted"
-
-
-class Recorded(StrEnum):
-    """What :meth:`Store.record_outcomes` did."""
-
-    RECORDED = "recorded"  # sent -> recorded: post the outcome
-    MERGED = "merged"  # DRS's answer merged into an attempt recorded already: update the post
-    IGNORED = "ignored"  # nothing: the attempt was recorded already
-
-
-@dataclass(frozen=True, slots=True)
-class Start:
-    """One batch-start attempt of a request."""
-
-    request_id: str
-    attempt: int
-    state: StartState
-    job_ids: tuple[str, ...]
-    actor: str | None
-    created_at: float
-    sent_at: float | None
-    outcome_ts: str | None
-    lease_owner: str | None = None  # the process sending it (state sent) ...
-    lease_until: float | None = None  # ... until then, unless it renews the lease
-    outcome_posting_at: float | None = None  # when a post of its outcome began
-
-
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    """A decision to make: move request ``request_id`` to ``target`` (approved, rejected,
-    cancelled or expired) if it is still pending and, with ``require_unexpired``, unexpired."""
-
-    request_id: str
-    target: RequestState
-    actor: str | None
-    now: float
-    comment: str | None = None
-    require_unexpired: bool = True
-    # Approving a request whose scheduled time has passed: start it now instead (the
-    # approver chose so explicitly); the schedule is dropped in the same transaction.
-    start_now: bool = False
-
-    def __post_init__(self) -> None:
-        assert self.target in (
-            RequestState.APPROVED,
-            RequestState.REJECTED,
-            RequestState.CANCELLED,
-            RequestState.EXPIRED,
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """The result of a conditional decision: who won, or who had already decided."""
-
-    won: bool
-    request: StartRequest | None  # the request as it is after the attempt (None: no such id)
 
 
 class Store:
@@ -219,7 +79,7 @@ class Store:
                 self._db.execute("PRAGMA wal_autocheckpoint = 0")
         self._db.execute("PRAGMA synchronous = NORMAL")
         self._db.execute("PRAGMA foreign_keys = ON")
-        self._db.executescript(_SCHEMA)
+        self._db.executescript(_schema())
         _migrate(self._db)
         self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
@@ -469,7 +329,7 @@ class Store:
                         now + lease,
                         request_id,
                         attempt,
-                        StartState.CLAIMED,
+                        start_comes_from(StartState.SENT),
                     ),
                 ).rowcount
                 == 1
@@ -477,7 +337,7 @@ class Store:
             if won:
                 db.execute(
                     "UPDATE requests SET state = ?, message_stale = 1 WHERE id = ? AND state = ?",
-                    (RequestState.STARTING, request_id, RequestState.APPROVED),
+                    (RequestState.STARTING, request_id, *comes_from(RequestState.STARTING)),
                 )
                 job_ids = json.loads(
                     db.execute(
@@ -552,7 +412,12 @@ class Store:
                 db.execute(
                     """UPDATE starts SET state = ? WHERE request_id = ? AND attempt = ?
                     AND state = ?""",
-                    (StartState.RECORDED, request_id, attempt, StartState.SENT),
+                    (
+                        StartState.RECORDED,
+                        request_id,
+                        attempt,
+                        start_comes_from(StartState.RECORDED),
+                    ),
                 ).rowcount
                 == 1
             )
@@ -578,7 +443,7 @@ class Store:
                         r.job_id,
                     ),
                 )
-            state = _restate(db, request_id, only_from=None)
+            state = _restate(db, request_id)
             db.execute(
                 """UPDATE requests SET message_stale = 1, followup_done = 0,
                 followup_next_at = ?, followup_deadline = ? WHERE id = ?""",
@@ -631,7 +496,13 @@ class Store:
                 db.execute(
                     """UPDATE starts SET state = ?, outcome_ts = ? WHERE request_id = ?
                     AND attempt = ? AND state = ?""",
-                    (StartState.POSTED, outcome_ts, request_id, attempt, StartState.RECORDED),
+                    (
+                        StartState.POSTED,
+                        outcome_ts,
+                        request_id,
+                        attempt,
+                        start_comes_from(StartState.POSTED),
+                    ),
                 ).rowcount
                 == 1
             )
@@ -697,16 +568,8 @@ class Store:
                 AND outcome = ?""",
                 [(o.value, request_id, j, Outcome.UNKNOWN.value) for j, o in confirmed.items()],
             )
-            outcomes = [
-                row[0]
-                for row in db.execute(
-                    "SELECT outcome FROM request_jobs WHERE request_id = ?", (request_id,)
-                )
-            ]
-            db.execute(
-                "UPDATE requests SET state = ?, message_stale = 1 WHERE id = ? AND state = ?",
-                (_request_state_from(outcomes), request_id, RequestState.UNKNOWN),
-            )
+            if _restate(db, request_id) is not RequestState.UNKNOWN:
+                db.execute("UPDATE requests SET message_stale = 1 WHERE id = ?", (request_id,))
 
     def fail_started(
         self,
@@ -736,7 +599,7 @@ class Store:
                 ).rowcount:
                     changed.append(job_id)
             if changed:
-                state = _restate(db, request_id, only_from=None)
+                state = _restate(db, request_id)
                 db.execute("UPDATE requests SET message_stale = 1 WHERE id = ?", (request_id,))
                 _audit(
                     db,
@@ -836,7 +699,7 @@ def _decide(db: sqlite3.Connection, *, verdict: Verdict) -> bool:
     v = verdict
     sql = """UPDATE requests SET state = ?, decided_by = ?, decided_at = ?,
         decision_comment = ?, message_stale = 1 WHERE id = ? AND state = ?"""
-    state = RequestState.PENDING.value
+    (state,) = comes_from(v.target)  # a decision is taken on a pending request only
     params: list[object] = [v.target.value, v.actor, v.now, v.comment, v.request_id, state]
     if v.require_unexpired:
         sql += " AND expires_at > ?"
@@ -1010,7 +873,7 @@ def _merge_answer(
                 AND order_id IS NULL AND outcome = ?""",
                 (r.order_id, request_id, r.job_id, Outcome.SUCCESS.value),
             )
-    state = _restate(db, request_id, only_from=RequestState.UNKNOWN)
+    state = _restate(db, request_id)
     db.execute("UPDATE requests SET message_stale = 1 WHERE id = ?", (request_id,))
     _audit(
         db,
@@ -1023,11 +886,9 @@ def _merge_answer(
     return Recorded.MERGED
 
 
-def _restate(
-    db: sqlite3.Connection, request_id: str, *, only_from: RequestState | None
-) -> RequestState:
-    """Set the request's state from its jobs' outcomes (only if it is ``only_from``, when
-    given); the state they give."""
+def _restate(db: sqlite3.Connection, request_id: str) -> RequestState:
+    """Set the request's state from its jobs' outcomes, where :mod:`bot.core.request`'s table
+    allows the move; the state they give."""
     outcomes = [
         row[0]
         for row in db.execute(
@@ -1035,13 +896,12 @@ def _restate(
         )
     ]
     state = _request_state_from(outcomes)
-    if only_from is None:
-        db.execute("UPDATE requests SET state = ? WHERE id = ?", (state, request_id))
-    else:
-        db.execute(
-            "UPDATE requests SET state = ? WHERE id = ? AND state = ?",
-            (state, request_id, only_from),
-        )
+    sources = comes_from(state)
+    marks = ",".join("?" for _ in sources)
+    db.execute(
+        f"UPDATE requests SET state = ? WHERE id = ? AND state IN ({marks})",  # noqa: S608
+        (state, request_id, *sources),
+    )
     return state
 
 

@@ -23,15 +23,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from bot.core.request import StartRequest
-from bot.store.sqlite import Decision, Store, Verdict
+from bot.service.ports import Decision, StoreUnavailable, Verdict
+from bot.store.sqlite import Store
 
 P = ParamSpec("P")
 T = TypeVar("T")
-
-
-class StoreUnavailable(Exception):
-    """The database could not take a write in time (locked, busy) or refused it (disk full,
-    read-only); nothing of that call was stored."""
 
 
 def _off_loop(
@@ -48,7 +44,8 @@ def _off_loop(
 
 
 class AsyncStore:
-    """:class:`Store`'s methods as coroutines, made one at a time in a dedicated thread."""
+    """:class:`Store`'s methods as coroutines, made one at a time in a dedicated thread: the
+    service's :class:`bot.service.ports.Store`."""
 
     def __init__(self, backend: Store) -> None:
         self.backend = backend

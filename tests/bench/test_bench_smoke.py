@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from bench import ack_latency, batch_scaling, drs_transport, form_reading
+from bench import ack_latency, batch_scaling, drs_transport
 from bench.stack import Placement
 
 
@@ -76,15 +76,15 @@ def test_batch_scaling_reports_each_size_within_its_bound(
     assert "the driver does not enforce max_length" in out  # 250 IDs overflow Slack's input
 
 
-def test_drs_transport_prints_both_transports_and_their_ratio(
+def test_drs_transport_prints_the_client_beside_a_bare_post_and_their_ratio(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     assert drs_transport.main(["--calls", "50", "--rounds", "1"]) == 0
     out = capsys.readouterr().out
     number = r"\s+(\d+\.\d+)"
-    base = re.search(rf"^httpx's own transport \(baseline\){number}{number}$", out, re.MULTILINE)
-    ours = re.search(rf"^the bot's \(httpx over aiohttp\){number}{number}$", out, re.MULTILINE)
-    ratio = re.search(rf"^ours / baseline{number}{number}$", out, re.MULTILINE)
+    base = re.search(rf"^bare httpx POST \(baseline\){number}{number}$", out, re.MULTILINE)
+    ours = re.search(rf"^DrsClient\.batch_status, AK/SK{number}{number}$", out, re.MULTILINE)
+    ratio = re.search(rf"^client / baseline{number}{number}$", out, re.MULTILINE)
     assert base and ours and ratio, out
     for one, fifty in (base.groups(), ours.groups()):
         assert float(one) > 0 and float(fifty) > 0
@@ -92,17 +92,3 @@ def test_drs_transport_prints_both_transports_and_their_ratio(
     assert float(ratio.group(1)) == pytest.approx(
         float(ours.group(1)) / float(base.group(1)), abs=0.01
     )
-
-
-def test_form_reading_prints_bolt_and_the_bot_side_by_side(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    assert form_reading.main(["--reads", "20", "--rounds", "1"]) == 0
-    out = capsys.readouterr().out
-    kinds = r"(slash command|Approve click|start submission)"
-    figures = r"\s+(\d+)\s+(\d+\.\d)\s+(\d+\.\d)\s+(\d+\.\d\d)"
-    rows = re.findall(rf"^{kinds}{figures}$", out, re.MULTILINE)
-    assert [r[0] for r in rows] == ["slash command", "Approve click", "start submission"], out
-    for _, size, base, ours, ratio in rows:
-        assert int(size) > 0 and float(base) > 0 and float(ours) > 0
-        assert float(ratio) == pytest.approx(float(ours) / float(base), abs=0.02)

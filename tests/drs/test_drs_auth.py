@@ -1,4 +1,5 @@
-"""AK/SK signing of outgoing requests and the cached, shared IAM token."""
+"""AK/SK signing of outgoing requests and the cached, shared IAM token, as httpx.Auth flows
+driven by an httpx client over MockTransport."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from drs_client_support import AK_TEXT, PROJECT, SK_TEXT, aksk, sdk_signature_ma
 
 from bot.core.model import CallFailureKind
 from bot.core.secret import Secret
-from bot.drs.auth import IamTokenAuth
+from bot.drs.auth import TOKEN_HEADER, IamTokenAuth
 from bot.drs.errors import DrsAuthError
 
 IAM = "https://iam.cn-north-4.myhuaweicloud.com"
@@ -21,24 +22,47 @@ PASSWORD_TEXT = "pw-Very-Secret-123!"
 TOKEN_TEXT = "MIIEXAMPLETOKEN-abcdefghijklmnopqrstuvwxyz"
 
 
-async def test_aksk_prepare_adds_project_and_signature_the_sdk_accepts() -> None:
-    async with httpx.AsyncClient() as http:
+class Seen:
+    """MockTransport handler: keeps each request as it arrived, answers from a list."""
+
+    def __init__(self, *answers: httpx.Response) -> None:
+        self.requests: list[httpx.Request] = []
+        self.answers = list(answers)
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        return self.answers.pop(0) if self.answers else httpx.Response(200, json={})
+
+
+async def test_aksk_flow_adds_project_and_signature_the_sdk_accepts() -> None:
+    seen = Seen()
+    async with httpx.AsyncClient(transport=httpx.MockTransport(seen)) as http:
         request = http.build_request(
             "POST",
             "https://drs.cn-north-4.myhuaweicloud.com/v3/p/jobs/batch-starting",
             content=b'{"jobs":[]}',
             headers={"Content-Type": "application/json", "X-Language": "en-us"},
         )
-        await aksk().prepare(request)
-        # a second prepare (a retried request) replaces, never stacks, the auth headers
-        await aksk().prepare(request)
+        await http.send(request, auth=aksk())
+        # the same request sent again is signed afresh: its auth headers replaced, not stacked
+        await http.send(request, auth=aksk())
 
-    assert request.headers["X-Project-Id"] == PROJECT
-    assert request.headers["X-Sdk-Date"] == "20240506T070809Z"
-    assert len(request.headers.get_list("Authorization")) == 1
-    auth = request.headers["Authorization"]
+    assert len(seen.requests) == 2
+    sent = seen.requests[1]
+    assert sent.headers["X-Project-Id"] == PROJECT
+    assert sent.headers["X-Sdk-Date"] == "20240506T070809Z"
+    assert len(sent.headers.get_list("Authorization")) == 1
+    assert len(sent.headers.get_list("X-Sdk-Date")) == 1
+    auth = sent.headers["Authorization"]
     assert "SignedHeaders=content-type;host;x-language;x-project-id;x-sdk-date," in auth
-    assert sdk_signature_matches(request)
+    assert sdk_signature_matches(sent)
+
+
+def test_aksk_signs_for_a_sync_client_too() -> None:
+    seen = Seen()
+    with httpx.Client(transport=httpx.MockTransport(seen)) as http:
+        http.post("https://drs.example/v3/p/jobs", content=b"{}", auth=aksk())
+    assert sdk_signature_matches(seen.requests[0])
 
 
 def test_aksk_refuses_empty_credentials_and_hides_them_in_repr() -> None:
@@ -49,9 +73,14 @@ def test_aksk_refuses_empty_credentials_and_hides_them_in_repr() -> None:
     assert SK_TEXT not in text
 
 
-def test_aksk_never_calls_a_401_an_expiry() -> None:
-    response = httpx.Response(401, json={"error_code": "APIGW.0301", "error_msg": "token expires"})
-    assert aksk().is_token_expiry(response) is False
+async def test_aksk_sends_once_whatever_the_answer() -> None:
+    refused = httpx.Response(401, json={"error_code": "APIGW.0301", "error_msg": "token expires"})
+    seen = Seen(refused)
+    async with httpx.AsyncClient(transport=httpx.MockTransport(seen)) as http:
+        answer = await http.post("https://drs.example/x", content=b"{}", auth=aksk())
+    assert answer.status_code == 401
+    assert answer.history == []
+    assert len(seen.requests) == 1
 
 
 class Iam:
@@ -124,9 +153,10 @@ async def test_token_is_cached_then_refreshed_margin_seconds_before_expiry() -> 
     iam = Iam(lifetime=3600)
     async with httpx.AsyncClient(transport=httpx.MockTransport(iam)) as http:
         auth = iam.auth(http, refresh_margin=600)
-        request = http.build_request("POST", "https://drs.example/x")
-        await auth.prepare(request)
-        assert request.headers["X-Auth-Token"] == f"{TOKEN_TEXT}-1"
+        flow = auth.async_auth_flow(http.build_request("POST", "https://drs.example/x"))
+        sent = await flow.__anext__()
+        await flow.aclose()
+        assert sent.headers["X-Auth-Token"] == f"{TOKEN_TEXT}-1"
         iam.now += 2999  # 601 s before expiry: still cached
         assert (await auth.token()).reveal() == f"{TOKEN_TEXT}-1"
         iam.now += 2  # 599 s before expiry: refreshed
@@ -199,6 +229,80 @@ async def test_invalidate_forces_a_new_token() -> None:
         await auth.token()
         await auth.invalidate()
         assert (await auth.token()).reveal() == f"{TOKEN_TEXT}-2"
+
+
+EXPIRED = {"error_code": "APIGW.0307", "error_msg": "The token must be updated."}
+
+
+class Drs:
+    """A MockTransport handler for DRS behind ``iam``: answers each call from ``answers``."""
+
+    def __init__(self, iam: Iam, *answers: httpx.Response) -> None:
+        self.iam = iam
+        self.answers = list(answers)
+        self.tokens: list[str] = []
+
+    async def __call__(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v3/auth/tokens":
+            return await self.iam(request)
+        self.tokens.append(request.headers[TOKEN_HEADER])
+        return self.answers.pop(0) if self.answers else httpx.Response(200, json={"ok": True})
+
+
+async def test_token_flow_sends_again_once_with_a_new_token_after_an_expiry() -> None:
+    iam = Iam()
+    drs = Drs(iam, httpx.Response(401, json=EXPIRED, headers={"X-Request-Id": "r-401"}))
+    async with httpx.AsyncClient(transport=httpx.MockTransport(drs)) as http:
+        answer = await http.post(IAM + "/v3/p/jobs", content=b"{}", auth=iam.auth(http))
+    assert answer.status_code == 200
+    assert drs.tokens == [f"{TOKEN_TEXT}-1", f"{TOKEN_TEXT}-2"]
+    # the exchange sent again is kept where httpx keeps it, read
+    (first,) = answer.history
+    assert (first.status_code, first.headers["X-Request-Id"]) == (401, "r-401")
+    assert first.json() == EXPIRED
+
+
+async def test_token_flow_renews_only_once_and_not_for_other_refusals() -> None:
+    iam = Iam()
+    twice = [httpx.Response(401, json=EXPIRED) for _ in range(3)]
+    drs = Drs(iam, *twice)
+    async with httpx.AsyncClient(transport=httpx.MockTransport(drs)) as http:
+        answer = await http.post(IAM + "/v3/p/jobs", content=b"{}", auth=iam.auth(http))
+    assert answer.status_code == 401
+    assert len(drs.tokens) == 2
+    assert len(iam.calls) == 2
+
+    iam = Iam()
+    signature = {"error_code": "APIGW.0301", "error_msg": "Incorrect IAM authentication"}
+    drs = Drs(iam, httpx.Response(401, json=signature), httpx.Response(403, json=EXPIRED))
+    async with httpx.AsyncClient(transport=httpx.MockTransport(drs)) as http:
+        auth = iam.auth(http)
+        for status in (401, 403):
+            answer = await http.post(IAM + "/v3/p/jobs", content=b"{}", auth=auth)
+            assert (answer.status_code, answer.history) == (status, [])
+    assert len(drs.tokens) == 2
+    assert len(iam.calls) == 1
+
+
+async def test_a_token_that_cannot_be_renewed_is_an_auth_error_and_nothing_is_resent() -> None:
+    iam = Iam()
+    drs = Drs(iam, httpx.Response(401, json=EXPIRED))
+    async with httpx.AsyncClient(transport=httpx.MockTransport(drs)) as http:
+        auth = iam.auth(http)
+        await auth.token()
+        iam.answer = httpx.Response(401, json={"error": {"code": 401, "message": "wrong"}})
+        with pytest.raises(DrsAuthError, match="IAM refused"):
+            await http.post(IAM + "/v3/p/jobs", content=b"{}", auth=auth)
+    assert drs.tokens == [f"{TOKEN_TEXT}-1"]
+
+
+def test_token_flow_needs_an_async_client() -> None:
+    iam = Iam()
+    with (
+        httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(200))) as http,
+        pytest.raises(TypeError, match="AsyncClient"),
+    ):
+        http.post(IAM + "/x", auth=iam.auth(httpx.AsyncClient()))
 
 
 @pytest.mark.parametrize(

@@ -364,6 +364,21 @@ async def test_throttled_call_is_retried_after_retry_after() -> None:
     assert all(sdk_signature_matches(r) for r in rec.requests)
 
 
+async def test_a_timeout_after_a_throttled_attempt_has_no_status_of_its_own() -> None:
+    answers = iter([error(429, "APIGW.0308", "over")])
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if (throttled := next(answers, None)) is not None:
+            return throttled
+        raise httpx.ReadTimeout("slow", request=request)
+
+    async with drs_client(Recorder(answer), sleep=Sleeps()) as client:
+        report = await client.batch_start([JOB_A])
+    assert [(c.http_status, c.request_id) for c in report.calls] == [(429, "req-429"), (None, None)]
+    assert report.results[0].outcome is Outcome.UNKNOWN
+    assert report.failures[0].kind is CallFailureKind.TIMEOUT
+
+
 async def test_throttling_beyond_the_retry_limit_fails_the_chunk() -> None:
     sleeps = Sleeps()
     rec = Recorder(lambda request: error(429, "APIGW.0308", "over", **{"Retry-After": "1.5"}))
@@ -489,6 +504,86 @@ async def test_a_token_refused_again_after_renewal_is_not_retried_twice() -> Non
     assert len(drs_posts) == 2 + 2
     assert report.results[0].outcome is Outcome.FAILED
     assert report.failures[0].kind is CallFailureKind.AUTH
+
+
+async def test_a_token_that_cannot_be_renewed_fails_the_chunk_and_keeps_the_401() -> None:
+    iam = TokenIam()
+    drs_posts: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "iam.example":
+            if iam.fetches:
+                return httpx.Response(401, json={"error": {"code": 401, "message": "locked"}})
+            return iam(request)
+        drs_posts.append(request)
+        return error(401, "APIGW.0307", "The token must be updated.")
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as http:
+        client = DrsClient(
+            http=http, endpoint="https://drs.example", project_id=PROJECT, auth=iam_auth(http)
+        )
+        report = await client.batch_start([JOB_A])
+
+    assert len(drs_posts) == 1
+    assert report.results[0].outcome is Outcome.FAILED
+    assert [c.http_status for c in report.calls] == [401, None]
+    assert report.calls[0].failure is None
+    (failure,) = report.failures
+    assert failure.kind is CallFailureKind.AUTH
+    assert "IAM refused" in failure.message
+
+
+async def test_a_timeout_after_renewal_is_unknown_and_keeps_the_401() -> None:
+    iam = TokenIam()
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "iam.example":
+            return iam(request)
+        if request.headers["X-Auth-Token"] == "token-1":
+            return error(401, "APIGW.0307", "The token must be updated.")
+        raise httpx.ReadTimeout("slow", request=request)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as http:
+        client = DrsClient(
+            http=http, endpoint="https://drs.example", project_id=PROJECT, auth=iam_auth(http)
+        )
+        report = await client.batch_start([JOB_A])
+
+    assert report.results[0].outcome is Outcome.UNKNOWN
+    assert [c.http_status for c in report.calls] == [401, None]
+    assert report.failures[0].kind is CallFailureKind.TIMEOUT
+
+
+async def test_a_token_is_renewed_at_most_once_per_call_even_across_throttling() -> None:
+    iam = TokenIam()
+    answers = iter(
+        [
+            error(401, "APIGW.0307", "The token must be updated."),
+            error(429, "APIGW.0308", "over", **{"Retry-After": "0"}),
+            error(401, "APIGW.0307", "The token must be updated."),
+        ]
+    )
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "iam.example":
+            return iam(request)
+        return next(answers, None) or start_ok(request)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as http:
+        client = DrsClient(
+            http=http,
+            endpoint="https://drs.example",
+            project_id=PROJECT,
+            auth=iam_auth(http),
+            sleep=Sleeps(),
+        )
+        report = await client.batch_start([JOB_A])
+        assert [c.http_status for c in report.calls] == [401, 429, 401]
+        assert report.results[0].outcome is Outcome.FAILED
+        assert report.failures[0].kind is CallFailureKind.AUTH
+        assert iam.fetches == 2
+        # the next call may renew again
+        assert (await client.batch_start([JOB_B])).results[0].outcome is Outcome.SUCCESS
 
 
 async def test_iam_failure_fails_the_batch_without_sending_it() -> None:

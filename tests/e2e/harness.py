@@ -13,7 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from bot.app import Bot, bound_url, build_bot, serve_http
+from bot.bootstrap import Bot, bound_url, build_bot, serve_http
 from bot.config import AkSk, Settings
 from bot.core.policy import load_policy
 from bot.core.secret import Secret
@@ -21,10 +21,10 @@ from bot.devkit.sim.driver import DriverResponse, SlackDriver
 from bot.devkit.sim.drs import DEFAULT_AK, DEFAULT_PROJECT_ID, DEFAULT_SK, DrsSimulator
 from bot.devkit.sim.slack import FakeSlack
 from bot.devkit.sim.slack_model import FakeMessage, FakeUser
+from bot.service.model import Tuning
 from bot.slack.scopes import BOT_SCOPES
 from bot.slack.ui.ids import ActionId, BlockId, CallbackId, When
 from bot.store import Store
-from bot.workflow import Tuning
 
 SIGNING_SECRET = "e2e-signing-secret-0123456789"
 CHANNEL = "C0OPS"
@@ -234,5 +234,5 @@ class Harness:
         await self.slack.wait_for(predicate, timeout=timeout)
 
     async def settle(self) -> None:
-        await self.b.workflow.drain(10.0)
+        await self.b.service.tasks.drain(10.0)
         await asyncio.sleep(0)

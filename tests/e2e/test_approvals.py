@@ -8,8 +8,8 @@ from pathlib import Path
 from bot.core.request import AuditKind, RequestState
 from bot.devkit.sim.drs import DEMO_JOBS
 from bot.devkit.sim.slack_model import FakeMessage
+from bot.service.model import Tuning
 from bot.slack.ui.ids import ActionId, BlockId
-from bot.workflow import Tuning
 from tests.e2e.harness import ALICE, BOB, CAROL, CHANNEL, GROUPS, MALLORY, Harness
 
 ORDERS, CUSTOMERS = DEMO_JOBS[0][0], DEMO_JOBS[1][0]
@@ -92,7 +92,7 @@ async def test_requester_cannot_approve_own_request_even_in_approver_group(
         refusal = h.slack.ephemerals(ALICE)[-1].text
         assert "approve" in refusal.lower()
         # Even a submission crafted without the button is refused.
-        reply = await h.b.workflow.approve(rid, ALICE, None)
+        reply = await h.b.service.commands.approve(rid, ALICE, None)
         assert not reply.ok
         assert _starts(h) == 0
         req = h.db.get(rid)
@@ -148,7 +148,7 @@ async def test_reject_and_cancel_end_the_request_with_nothing_sent(tmp_path: Pat
         assert req2 is not None and req2.state is RequestState.CANCELLED
         assert not _has_buttons(h.slack.message(CHANNEL, second.ts))
         # An approval arriving after the fact (a stale client) is answered, not acted on.
-        late = await h.b.workflow.approve(rid2, BOB, None)
+        late = await h.b.service.commands.approve(rid2, BOB, None)
         assert not late.ok
         assert "already cancelled" in late.text
         assert _starts(h) == 0

@@ -12,10 +12,9 @@ from pathlib import Path
 import pytest
 
 from bot.core.model import Outcome
-from bot.core.request import AuditKind, RequestState
+from bot.core.request import AuditKind, RequestState, StartState
 from bot.devkit.sim.drs_jobs import FULL_TRANSFER_STARTED, STARTJOBING
 from bot.devkit.sim.slack_model import FakeMessage
-from bot.store import StartState
 from tests.e2e.harness import ALICE, BOB, CHANNEL, Harness
 from tests.e2e.process import (
     ProcessHarness,
@@ -164,7 +163,7 @@ async def test_recovery_leaves_live_work_alone(tmp_path: Path) -> None:
         answer = await approve(h, rid, message)
         assert answer is not None and answer.ok, answer
         await h.wait(lambda: _state(h, rid, 1) == StartState.POSTED)
-        await h.b.workflow.drain()
+        await h.b.service.tasks.drain()
 
         kinds = [e.kind for e in h.db.events(rid)]
         assert AuditKind.OUTCOME in kinds and AuditKind.RECOVERED not in kinds

@@ -14,7 +14,7 @@ from pathlib import Path
 from bot.devkit.sim.drs import DrsSimulator
 from bot.devkit.sim.drs_jobs import FULL_TRANSFER_STARTED, STARTJOBING, WAITING_FOR_START
 from bot.devkit.sim.slack_model import FakeMessage
-from bot.workflow import Tuning
+from bot.service.model import Tuning
 from tests.e2e.harness import ALICE, CHANNEL, Harness
 from tests.e2e.process import approve, job_lines, mentions, outcome_replies
 

@@ -14,10 +14,10 @@ import time
 from pathlib import Path
 
 from bot.core.request import AuditKind, RequestState
+from bot.service.model import NOT_SENT_CODE, Tuning
 from bot.slack.ui.ids import ActionId, BlockId, CallbackId, When
 from bot.slack.ui.views import START_NOW_VALUE
 from bot.store import Verdict
-from bot.workflow import NOT_SENT_CODE, Tuning
 from tests.e2e.harness import ALICE, BOB, CHANNEL, Harness
 from tests.e2e.process import open_view, outcome_replies
 
@@ -124,7 +124,7 @@ async def test_a_start_whose_time_passed_before_sending_is_not_sent(tmp_path: Pa
         )
         assert decided.won
         clock.offset = 900
-        assert await h.b.workflow.run_start(rid, 1)
+        assert await h.b.service.steps.run_start(rid, 1)
         assert _starts(h) == []  # DRS never got a time in the past
         req = h.db.get(rid)
         assert req is not None and req.state is RequestState.FAILED

@@ -11,12 +11,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-import bot.app
+import bot.slack.server
 from bot.config import IamPassword
 from bot.core.secret import Secret
 from bot.devkit.sim.drs import DEFAULT_SK, DEMO_JOBS, DEMO_USER
+from bot.service.model import Tuning
 from bot.slack.ui.ids import ActionId, BlockId
-from bot.workflow import Tuning
 from tests.e2e.harness import ALICE, BOB, CHANNEL, SIGNING_SECRET, Harness
 
 ORDERS, CUSTOMERS = DEMO_JOBS[0][0], DEMO_JOBS[1][0]
@@ -98,9 +98,9 @@ async def test_one_user_cannot_flood(tmp_path: Path) -> None:
 async def test_oversized_and_slow_requests_are_cut_off(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(bot.app, "BODY_READ_SECONDS", 0.5)
+    monkeypatch.setattr(bot.slack.server, "BODY_READ_SECONDS", 0.5)
     async with Harness(tmp_path) as h:
-        huge = b"payload=" + b"x" * (bot.app.MAX_BODY_BYTES + 10)
+        huge = b"payload=" + b"x" * (bot.slack.server.MAX_BODY_BYTES + 10)
         resp = await h.d.raw(huge, content_type="application/x-www-form-urlencoded")
         assert resp.status == 413
 

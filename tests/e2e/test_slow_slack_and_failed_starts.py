@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from bot.devkit.sim.drs_jobs import START_JOB_FAILED
-from bot.workflow import Tuning
+from bot.service.model import Tuning
 from tests.e2e.harness import ALICE, CHANNEL, Harness
 from tests.e2e.process import approve, job_lines, mentions, outcome_replies
 

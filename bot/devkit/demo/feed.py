@@ -50,7 +50,7 @@ class Feed:
         """Return once no Slack or DRS call happened for a moment (or after ``limit`` s)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + limit
-        await self.world.bot.workflow.drain(limit)
+        await self.world.bot.service.tasks.drain(limit)
         last, quiet_since = self._traffic(), loop.time()
         while loop.time() < deadline:
             await asyncio.sleep(0.05)

@@ -1,6 +1,6 @@
 """``startjobs demo``: try the bot offline, chatting with it in the terminal.
 
-Runs the real bot (the same listeners, workflow and store, served over HTTP on 127.0.0.1)
+Runs the real bot (the same listeners, service and store, served over HTTP on 127.0.0.1)
 against the DRS simulator and a fake Slack workspace, with no account anywhere. You type as
 one of four people in ``#ops``; the bot's messages, thread replies, ephemeral answers and
 modals are shown as text, buttons and form fields numbered so you can click and fill them.

@@ -1,9 +1,10 @@
 """The world ``startjobs demo`` runs in: the real bot, a DRS simulator and a fake Slack.
 
 Everything listens on 127.0.0.1 with ports the OS picks and needs no account anywhere. The
-bot is built by :func:`bot.app.build_bot` and served by :func:`bot.app.serve_http` exactly as
-in production; only its endpoints (the fake Slack Web API, the simulator) and its timing (a
-follow-up every second) differ. The workspace has four people and one channel:
+bot is built by :func:`bot.bootstrap.build_bot` and served by
+:func:`bot.bootstrap.serve_http` exactly as in production; only its endpoints (the fake
+Slack Web API, the simulator) and its timing (a follow-up every second) differ. The
+workspace has four people and one channel:
 
 - ``alice`` requests (member of the user group ``dba-team``),
 - ``bob`` approves (named in the policy, and in ``dba-leads``),
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from bot.app import Bot, bound_url, build_bot, serve_http
+from bot.bootstrap import Bot, bound_url, build_bot, serve_http
 from bot.config import AkSk, Settings, load_policy_file
 from bot.core.policy import Policy
 from bot.core.request import RequestState
@@ -29,7 +30,7 @@ from bot.devkit.sim.driver import SlackDriver
 from bot.devkit.sim.drs import DEFAULT_AK, DEFAULT_PROJECT_ID, DEFAULT_SK, DrsSimulator
 from bot.devkit.sim.drs_jobs import CONFIGURATION, FULL_TRANSFER_STARTED, INCRE_TRANSFER_STARTED
 from bot.devkit.sim.slack import FakeChannel, FakeSlack, FakeUser
-from bot.workflow import Tuning
+from bot.service.model import Tuning
 
 CHANNEL = "C0OPS"
 CHANNEL_NAME = "ops"

@@ -15,9 +15,10 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.request import StartRequest
+from bot.service import Service
+from bot.service.model import Reply
 from bot.slack.ui import blocks, views
 from bot.slack.ui.ids import ActionId
-from bot.workflow import Reply, Workflow
 
 log = logging.getLogger(__name__)
 
@@ -44,54 +45,49 @@ async def tell(client: AsyncWebClient, channel: str, user: str, reply: Reply) ->
         log.warning("ephemeral to %s failed: %s", user, exc.response.get("error"))
 
 
-def register(app: AsyncApp, wf: Workflow) -> None:
+def register(app: AsyncApp, service: Service) -> None:
     async def decision_form(
         body: dict[str, Any], client: AsyncWebClient, action: str, form: FormBuilder
     ) -> None:
         """Re-check the clicking user, then open the approve or reject form (or say why not)."""
         user, channel, rid = _click(body)
-        check = await wf.check_decision(rid, user, action)
+        check = await service.commands.check_decision(rid, user, action)
         if not check.ok or check.request is None:
             await tell(client, channel, user, check)
             return
-        await _open(client, body, form(check.request, now=wf.clock()))
+        await _open(client, body, form(check.request, now=service.ctx.clock()))
 
     @app.action(ActionId.APPROVE.value)
     async def approve(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
-        await wf.ack_first.after_ack()
         await decision_form(body, client, "approve", views.approve_modal)
 
     @app.action(ActionId.REJECT.value)
     async def reject(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
-        await wf.ack_first.after_ack()
         await decision_form(body, client, "reject", views.reject_modal)
 
     @app.action(ActionId.CANCEL.value)
     async def cancel(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
-        await wf.ack_first.after_ack()
         user, channel, rid = _click(body)
-        reply = await wf.cancel(rid, user)
+        reply = await service.commands.cancel(rid, user)
         if not reply.ok:
             await tell(client, channel, user, reply)
 
     @app.action(ActionId.CONFIRM.value)
     async def confirm(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
-        await wf.ack_first.after_ack()
         user, channel, rid = _click(body)
-        reply = await wf.confirm(rid, user)
+        reply = await service.commands.confirm(rid, user)
         if not reply.ok:
             await tell(client, channel, user, reply)
 
     @app.action(ActionId.RETRY.value)
     async def retry(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
-        await wf.ack_first.after_ack()
         user, channel, rid = _click(body)
-        await tell(client, channel, user, await wf.retry(rid, user))
+        await tell(client, channel, user, await service.commands.retry(rid, user))
 
 
 async def _open(client: AsyncWebClient, body: dict[str, Any], view: dict[str, Any]) -> None:

@@ -37,10 +37,11 @@ from bot.core.command import (
 )
 from bot.core.jobids import JOB_ID_RE, parse_job_ids
 from bot.core.times import EPOCH_SECONDS_MAX, parse_start_time
+from bot.service import Service
 from bot.service.reading import Reading
+from bot.slack.directory import Directory
 from bot.slack.ui import blocks, views
 from bot.slack.ui.forms import channel_metadata
-from bot.workflow import Workflow
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +51,8 @@ COMMAND = "/startjobs"
 _FIRST_WORD_CHECK = 1.5
 
 
-def register(app: AsyncApp, wf: Workflow, *, max_jobs: int) -> None:
-    reading = Reading(policy=wf.policy, directory=wf.directory, store=wf.store, drs_for=wf.drs_for)
+def register(app: AsyncApp, service: Service, directory: Directory, *, max_jobs: int) -> None:
+    reading = service.reading
 
     @app.command(COMMAND)
     async def startjobs(
@@ -66,32 +67,33 @@ def register(app: AsyncApp, wf: Workflow, *, max_jobs: int) -> None:
             await ack(text=blocks.error_message(cmd.message).text)
             return
         await ack()
-        await wf.ack_first.after_ack()
-        answer = _Answer(wf, respond, user, channel)
+        answer = _Answer(client, respond, user, channel)
         if isinstance(cmd, Help):
             projects = await reading.memberships(user, channel)
             msg = blocks.help_message(command=COMMAND, projects=projects, user=user)
             await answer(text=msg.text, blocks=msg.blocks)
         elif isinstance(cmd, History):
             reqs = await reading.history(user, channel)
-            await answer(**blocks.history_message(reqs, now=wf.clock()).as_kwargs())
+            await answer(**blocks.history_message(reqs, now=service.ctx.clock()).as_kwargs())
         elif isinstance(cmd, Status):
-            await _status(wf, reading, answer, cmd.args)
+            await _status(service, reading, answer, cmd.args)
         elif isinstance(cmd, Start):
             word = cmd.project
-            if word is not None and await _first_word_refused(wf, reading, answer, word):
+            if word is not None and await _first_word_refused(service, reading, answer, word):
                 return
-            await open_start_modal(wf, client, body, cmd, max_jobs=max_jobs)
+            await open_start_modal(service, directory, client, body, cmd, max_jobs=max_jobs)
 
 
-async def _status(wf: Workflow, reading: Reading, answer: _Answer, args: tuple[str, ...]) -> None:
+async def _status(
+    service: Service, reading: Reading, answer: _Answer, args: tuple[str, ...]
+) -> None:
     if len(args) == 1 and args[0].upper().startswith("SJ-"):
         rid = args[0].upper()
         found = await reading.request(answer.user, answer.channel, rid)
         if found is None:
             await answer(**blocks.no_such_request_message(rid).as_kwargs())
             return
-        msg = blocks.status_message(found.request, found.events, now=wf.clock())
+        msg = blocks.status_message(found.request, found.events, now=service.ctx.clock())
         await answer(**msg.as_kwargs())
         return
     parsed = parse_job_ids(" ".join(args), max_jobs=100)
@@ -106,13 +108,15 @@ async def _status(wf: Workflow, reading: Reading, answer: _Answer, args: tuple[s
     await answer(**blocks.job_status_message(statuses.infos).as_kwargs())
 
 
-async def _first_word_refused(wf: Workflow, reading: Reading, answer: _Answer, word: str) -> bool:
+async def _first_word_refused(
+    service: Service, reading: Reading, answer: _Answer, word: str
+) -> bool:
     """Answer (and return True) when ``word``, read as a project name, is none the user may
     request in from here. The answer is the same whether such a project exists or not, unless
     the user is in it (then it says why it is not offered here)."""
     try:
         usable, _ = await asyncio.wait_for(
-            wf.requestable(answer.user, answer.channel), _FIRST_WORD_CHECK
+            service.commands.requestable(answer.user, answer.channel), _FIRST_WORD_CHECK
         )
     except TimeoutError:
         return False  # the form opens and says the project is not offered
@@ -137,7 +141,7 @@ class _Answer:
     """Answers ``user`` privately where the command was typed: through the command's response
     URL, else (no URL, or one that does not take the answer) as an ephemeral message."""
 
-    wf: Workflow
+    client: AsyncWebClient
     respond: AsyncRespond | None
     user: str
     channel: str
@@ -155,7 +159,7 @@ class _Answer:
                 problem = f"HTTP {answer.status_code}"
         log.warning("the command's response URL failed (%s); answering in an ephemeral", problem)
         try:
-            await self.wf.slack.chat_postEphemeral(
+            await self.client.chat_postEphemeral(
                 channel=self.channel, user=self.user, text=text, blocks=blocks
             )
         except SlackApiError as exc:
@@ -163,7 +167,13 @@ class _Answer:
 
 
 async def open_start_modal(
-    wf: Workflow, client: AsyncWebClient, body: dict[str, Any], cmd: Start, *, max_jobs: int
+    service: Service,
+    directory: Directory,
+    client: AsyncWebClient,
+    body: dict[str, Any],
+    cmd: Start,
+    *,
+    max_jobs: int,
 ) -> None:
     """Open the modal at once (trigger ids expire in 3 s), then fill it in."""
     user, channel = str(body.get("user_id", "")), str(body.get("channel_id", ""))
@@ -175,21 +185,21 @@ async def open_start_modal(
         log.warning("views.open failed: %s", exc.response.get("error"))
         return
     view_id = str(opened["view"]["id"])
-    projects, notes = await wf.requestable(user, channel)
+    projects, notes = await service.commands.requestable(user, channel)
     if not projects:
         reason = " ".join(notes) or (
             "no projects are configured"
-            if not wf.policy.projects
+            if not service.ctx.policy.projects
             else "you may not request in any project from this channel"
         )
         view = views.notice_modal("Cannot start jobs", f"Sorry: {reason}.", markup=True)
     else:
-        info = await wf.directory.user(user)
+        info = await directory.user(user)
         prefill = _prefill(
             cmd,
             tz=info.tz,
             max_jobs=max_jobs,
-            max_lead=timedelta(days=wf.policy.defaults.max_lead_days),
+            max_lead=timedelta(days=service.ctx.policy.defaults.max_lead_days),
         )
         choices = [views.ProjectChoice(p.name, p.region, p.approval) for p in projects]
         names = [c.name for c in choices]

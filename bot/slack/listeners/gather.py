@@ -21,14 +21,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 
 from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.selection import Selection, merge_ids
 from bot.drs import DrsError
+from bot.service import Service
+from bot.service.model import Draft, Reply
 from bot.slack.ui import blocks, views
 from bot.slack.ui.forms import StartForm
 from bot.slack.ui.ids import BlockId
 from bot.slack.uploads import Downloader, UploadedIds, read_uploads
-from bot.workflow import Draft, Reply, Workflow
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +51,7 @@ class Gathered:
 
 
 async def gather_ids(
-    wf: Workflow,
+    service: Service,
     downloader: Downloader,
     form: StartForm,
     *,
@@ -58,7 +60,7 @@ async def gather_ids(
 ) -> Gathered:
     """Resolve the form's pattern and uploads and merge every source. Never raises for a
     problem people can fix (DRS unreachable, a bad file): those come back in ``errors``."""
-    selecting = _select(wf, project, form.selection, max_jobs)
+    selecting = _select(service, project, form.selection, max_jobs)
     uploading = _upload(downloader, form, max_jobs)
     (selected, select_error), uploaded = await asyncio.gather(selecting, uploading)
     errors: dict[str, str] = {}
@@ -95,12 +97,12 @@ def describe_sources(form: StartForm, uploaded: UploadedIds) -> str | None:
 
 
 async def _select(
-    wf: Workflow, project: str, selection: Selection | None, max_jobs: int
+    service: Service, project: str, selection: Selection | None, max_jobs: int
 ) -> tuple[tuple[str, ...], str | None]:
     if selection is None:
         return (), None
     try:
-        resolved = await wf.select_jobs(project, selection, max_jobs=max_jobs)
+        resolved = await service.commands.select_jobs(project, selection, max_jobs=max_jobs)
     except DrsError as exc:
         log.warning("selecting jobs in %s failed: %s", project, exc)
         return (), f"Could not list the jobs in DRS: {exc}. Nothing was requested; try again."
@@ -128,11 +130,12 @@ Ack = Callable[..., Awaitable[object]]
 
 async def answer(
     ack: Ack,
-    wf: Workflow,
+    service: Service,
     downloader: Downloader,
     form: StartForm,
     draft: Draft,
     *,
+    client: AsyncWebClient,
     view_id: str,
     max_jobs: int,
 ) -> None:
@@ -142,26 +145,26 @@ async def answer(
     ``draft`` holds the typed and picked IDs; ``form.project`` must be set.
     """
     if not form.needs_lookup or form.project is None:
-        await submit_inline(ack, wf, draft)
+        await submit_inline(ack, service, draft)
         return
-    lookup = gather_ids(wf, downloader, form, project=form.project, max_jobs=max_jobs)
+    lookup = gather_ids(service, downloader, form, project=form.project, max_jobs=max_jobs)
     gathering = asyncio.ensure_future(lookup)
     done, _ = await asyncio.wait({gathering}, timeout=ACK_BUDGET)
     if not done:
         await ack(response_action="update", view=views.selecting_modal(lookup_text(form)))
-        finish = finish_later(wf, gathering, draft, view_id=view_id)
-        wf.spawn(finish, name=f"select jobs for {draft.requester_id}")
+        finish = finish_later(service, client, gathering, draft, view_id=view_id)
+        service.tasks.spawn(finish, name=f"select jobs for {draft.requester_id}")
         return
     got = gathering.result()
     if got.errors:
         await ack(response_action="errors", errors=got.errors)
         return
-    await submit_inline(ack, wf, replace(draft, job_ids=got.ids, source=got.source))
+    await submit_inline(ack, service, replace(draft, job_ids=got.ids, source=got.source))
 
 
-async def submit_inline(ack: Ack, wf: Workflow, draft: Draft) -> None:
+async def submit_inline(ack: Ack, service: Service, draft: Draft) -> None:
     """Make the request and acknowledge: close the modal, or show why not on it."""
-    reply = await wf.submit(draft)
+    reply = await service.commands.submit(draft)
     if not reply.ok:
         await ack(response_action="errors", errors={BlockId.PROJECT.value: _fit(reply.text)})
         return
@@ -169,23 +172,28 @@ async def submit_inline(ack: Ack, wf: Workflow, draft: Draft) -> None:
 
 
 async def finish_later(
-    wf: Workflow, gathering: asyncio.Future[Gathered], draft: Draft, *, view_id: str
+    service: Service,
+    client: AsyncWebClient,
+    gathering: asyncio.Future[Gathered],
+    draft: Draft,
+    *,
+    view_id: str,
 ) -> None:
     """The rest of a submission whose lookups outlived the acknowledgement."""
     try:
         got = await gathering
     except Exception:
         log.exception("looking up the jobs of a request by %s failed", draft.requester_id)
-        await _refuse(wf, draft, view_id, "Something went wrong while looking up the jobs.")
+        await _refuse(client, draft, view_id, "Something went wrong while looking up the jobs.")
         return
     if got.errors:
-        await _refuse(wf, draft, view_id, " ".join(got.errors.values()))
+        await _refuse(client, draft, view_id, " ".join(got.errors.values()))
         return
-    reply = await wf.submit(replace(draft, job_ids=got.ids, source=got.source))
+    reply = await service.commands.submit(replace(draft, job_ids=got.ids, source=got.source))
     if not reply.ok:
-        await _refuse(wf, draft, view_id, reply.text)
+        await _refuse(client, draft, view_id, reply.text)
         return
-    await _show(wf, view_id, "Request submitted", _submitted(reply))
+    await _show(client, view_id, "Request submitted", _submitted(reply))
 
 
 def _submitted(reply: Reply) -> str:
@@ -198,11 +206,11 @@ def _submitted(reply: Reply) -> str:
     )
 
 
-async def _refuse(wf: Workflow, draft: Draft, view_id: str, why: str) -> None:
+async def _refuse(client: AsyncWebClient, draft: Draft, view_id: str, why: str) -> None:
     text = f"No request was made. {why}"
-    await _show(wf, view_id, "Not submitted", text)
+    await _show(client, view_id, "Not submitted", text)
     try:
-        await wf.slack.chat_postEphemeral(
+        await client.chat_postEphemeral(
             channel=draft.channel_id,
             user=draft.requester_id,
             text=blocks.error_message(text).text,
@@ -211,11 +219,11 @@ async def _refuse(wf: Workflow, draft: Draft, view_id: str, why: str) -> None:
         log.warning("ephemeral to %s failed: %s", draft.requester_id, exc.response.get("error"))
 
 
-async def _show(wf: Workflow, view_id: str, title: str, text: str) -> None:
+async def _show(client: AsyncWebClient, view_id: str, title: str, text: str) -> None:
     if not view_id:
         return
     try:
-        await wf.slack.views_update(view_id=view_id, view=views.notice_modal(title, text))
+        await client.views_update(view_id=view_id, view=views.notice_modal(title, text))
     except SlackApiError as exc:
         # Closed by the user meanwhile (not_found): the channel says the rest.
         log.info("could not update modal %s: %s", view_id, exc.response.get("error"))

@@ -21,10 +21,10 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from bot.core.model import JobInfo
 from bot.core.status import is_startable
 from bot.drs import DrsError
+from bot.service import Service
 from bot.slack.ui import kit
 from bot.slack.ui.forms import channel_from_metadata, project_of_view
 from bot.slack.ui.ids import HINT_VALUE, ActionId
-from bot.workflow import Workflow
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ def job_options(infos: Sequence[JobInfo]) -> list[kit.Block]:
     return [job_option(i) for i in ordered[:MAX_OPTIONS]]
 
 
-def register(app: AsyncApp, wf: Workflow) -> None:
+def register(app: AsyncApp, service: Service) -> None:
     @app.options(ActionId.JOB_PICK.value)
     async def pick_jobs(ack: AsyncAck, body: dict[str, Any]) -> None:
         view = body.get("view") or {}
@@ -73,20 +73,20 @@ def register(app: AsyncApp, wf: Workflow) -> None:
         channel = channel_from_metadata(view.get("private_metadata") if view else None)
         project = project_of_view(view)
         query = str(body.get("value") or "").strip()[:QUERY_MAX]
-        await ack(options=await _search(wf, user, channel, project, query))
+        await ack(options=await _search(service, user, channel, project, query))
 
 
 async def _search(
-    wf: Workflow, user: str, channel: str | None, project: str | None, query: str
+    service: Service, user: str, channel: str | None, project: str | None, query: str
 ) -> list[kit.Block]:
     if project is None or channel is None:
         return [hint_option(NO_PROJECT)]
-    decision = await wf.check_request(user, project, channel)
+    decision = await service.commands.check_request(user, project, channel)
     if not decision.allowed:
         return [hint_option(f"Not allowed: {decision.reason}")]
     try:
         async with asyncio.timeout(SEARCH_BUDGET):
-            found = await wf.search_jobs(project, query, limit=MAX_OPTIONS)
+            found = await service.commands.search_jobs(project, query, limit=MAX_OPTIONS)
     except TimeoutError:
         log.warning("job search in %s: DRS took over %.1f s", project, SEARCH_BUDGET)
         return [hint_option("DRS is slow to answer: keep typing, or paste the IDs below")]

@@ -15,6 +15,9 @@ from slack_bolt.app.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 
 from bot.core.secret import Secret
+from bot.service import Service
+from bot.service.model import Draft, Reply
+from bot.slack.directory import Directory
 from bot.slack.listeners import gather
 from bot.slack.ui import views
 from bot.slack.ui.forms import (
@@ -27,7 +30,6 @@ from bot.slack.ui.forms import (
 from bot.slack.ui.ids import ActionId, BlockId, CallbackId
 from bot.slack.ui.views import START_NOW_VALUE
 from bot.slack.uploads import Downloader
-from bot.workflow import Draft, Reply, Workflow
 
 
 def _who(body: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
@@ -37,10 +39,9 @@ def _who(body: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
     return str(user.get("id", "")), team, view if isinstance(view, dict) else {}
 
 
-def register(app: AsyncApp, wf: Workflow, *, max_jobs: int) -> None:
-    downloader = Downloader(
-        token=Secret(wf.slack.token or ""), api_url=wf.slack.base_url, client=wf.slack
-    )
+def register(app: AsyncApp, service: Service, directory: Directory, *, max_jobs: int) -> None:
+    slack = app.client
+    downloader = Downloader(token=Secret(slack.token or ""), api_url=slack.base_url, client=slack)
 
     @app.view(CallbackId.START.value)
     async def start(ack: AsyncAck, body: dict[str, Any]) -> None:
@@ -49,15 +50,15 @@ def register(app: AsyncApp, wf: Workflow, *, max_jobs: int) -> None:
         if channel is None:
             await ack(response_action="errors", errors={BlockId.PROJECT.value: _NO_CHANNEL})
             return
-        projects, _ = await wf.requestable(user, channel)
+        projects, _ = await service.commands.requestable(user, channel)
         limit = min([max_jobs, *(p.max_jobs for p in projects)])
-        info = await wf.directory.user(user)  # cached since the form opened
+        info = await directory.user(user)  # cached since the form opened
         form = read_start_form(
             _values(view),
             allowed_projects=frozenset(p.name for p in projects),
             max_jobs=limit,
-            now=datetime.fromtimestamp(wf.clock(), UTC),
-            max_lead=timedelta(days=wf.policy.defaults.max_lead_days),
+            now=datetime.fromtimestamp(service.ctx.clock(), UTC),
+            max_lead=timedelta(days=service.ctx.policy.defaults.max_lead_days),
             tz=info.tz,
         )
         if not form.ok or form.project is None:
@@ -74,7 +75,9 @@ def register(app: AsyncApp, wf: Workflow, *, max_jobs: int) -> None:
             language=info.drs_language,
         )
         view_id = str(view.get("id", ""))
-        await gather.answer(ack, wf, downloader, form, draft, view_id=view_id, max_jobs=limit)
+        await gather.answer(
+            ack, service, downloader, form, draft, client=slack, view_id=view_id, max_jobs=limit
+        )
 
     @app.view(CallbackId.APPROVE.value)
     async def approve(ack: AsyncAck, body: dict[str, Any]) -> None:
@@ -84,7 +87,7 @@ def register(app: AsyncApp, wf: Workflow, *, max_jobs: int) -> None:
         start_now = START_NOW_VALUE in selected_values(
             values, BlockId.START_NOW, ActionId.START_NOW
         )
-        reply = await wf.approve(
+        reply = await service.commands.approve(
             str(view.get("private_metadata", "")),
             user,
             comment[:COMMENT_MAX] or None,
@@ -92,7 +95,7 @@ def register(app: AsyncApp, wf: Workflow, *, max_jobs: int) -> None:
         )
         if reply.code == "schedule_passed" and reply.request is not None:
             # Say it in the form, with the choice to start now instead.
-            form = views.approve_modal(reply.request, now=wf.clock())
+            form = views.approve_modal(reply.request, now=service.ctx.clock())
             if BlockId.START_NOW.value in str(view.get("blocks")):
                 await ack(
                     response_action="errors", errors={BlockId.START_NOW.value: reply.text[:2000]}
@@ -112,7 +115,9 @@ def register(app: AsyncApp, wf: Workflow, *, max_jobs: int) -> None:
                 errors={BlockId.COMMENT.value: "Say why, for the requester."},
             )
             return
-        reply = await wf.reject(str(view.get("private_metadata", "")), user, reason[:COMMENT_MAX])
+        reply = await service.commands.reject(
+            str(view.get("private_metadata", "")), user, reason[:COMMENT_MAX]
+        )
         await _answer(ack, reply)
 
 

@@ -1,0 +1,239 @@
+"""The composition root: the only module that knows every concrete class.
+
+Nothing here runs at import time. :func:`build_bot` wires settings and policy into a
+:class:`Bot`; :func:`run` serves it (HTTP or Socket Mode) until SIGTERM or SIGINT. Tests and
+the demo call :func:`build_bot` and :func:`serve_http` with their own clock, knobs and
+endpoints.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import logging
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import aiohttp
+import httpx
+from aiohttp import web
+from slack_bolt.app.async_app import AsyncApp
+from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot import logs
+from bot.config import AkSk, Settings
+from bot.core.policy import Policy, ProjectPolicy
+from bot.drs import AkSkAuth, DrsClient, IamTokenAuth, new_http_client
+from bot.drs.auth import Authenticator
+from bot.service import Service
+from bot.service.context import Context
+from bot.service.model import Tuning
+from bot.slack import server
+from bot.slack.app import build_app
+from bot.slack.directory import Directory
+from bot.slack.notifier import SlackNotifier
+from bot.slack.server import bound_url
+from bot.store import AsyncStore, Store
+
+__all__ = ["Bot", "bound_url", "build_bot", "run", "serve_http"]
+
+log = logging.getLogger(__name__)
+
+DRS_IN_FLIGHT = 50  # DRS and IAM connections at once (kept alive); more calls wait for one
+CHECKPOINT_SECONDS = 2.0  # the write-ahead log is copied into the database this often
+
+
+@dataclass
+class Bot:
+    """A built bot: everything one process needs, ready to serve."""
+
+    app: AsyncApp
+    service: Service
+    store: AsyncStore
+    slack: AsyncWebClient
+    http: httpx.AsyncClient
+    settings: Settings
+    maintenance_every: float = 5.0
+    checkpoint_every: float = CHECKPOINT_SECONDS
+    last_checkpoint: tuple[int, int] | None = None  # pages in the log, pages copied
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def start_background(self) -> None:
+        """Recover what a crash left behind, then keep maintaining in the background."""
+        if self.slack.session is None:
+            # One connection pool for every Web API call: without a session slack_sdk opens
+            # and closes a connection (a TLS handshake with Slack) for each call.
+            self.slack.session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=self.slack.timeout)
+            )
+        run = self.service.recovery.run(self.maintenance_every)
+        self._tasks.append(asyncio.create_task(run, name="maintenance"))
+        checkpoints = self._checkpoints(self.checkpoint_every)
+        self._tasks.append(asyncio.create_task(checkpoints, name="checkpoints"))
+
+    async def _checkpoints(self, every: float) -> None:
+        """Checkpoint the database in a thread every ``every`` seconds (the store's commits
+        do not: :class:`bot.store.Store`), so no answer waits for one."""
+        while True:
+            await asyncio.sleep(every)
+            try:
+                self.last_checkpoint = await asyncio.to_thread(self.store.backend.checkpoint)
+            except Exception:
+                log.exception("checkpointing the database failed; next try in %.1f s", every)
+
+    def web(self) -> web.Application:
+        """The HTTP surface (:mod:`bot.slack.server`)."""
+        signing = self.settings.slack_signing_secret
+        return server.web_app(
+            self.app,
+            signing_secret=signing.reveal() if signing else None,
+            probe=lambda: self.store.probe(within=server.HEALTH_WRITE_SECONDS),
+        )
+
+    async def aclose(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.service.tasks.drain(5.0)
+        await self.http.aclose()
+        if self.slack.session is not None:
+            await self.slack.session.close()
+        await self.store.aclose()
+
+
+def build_bot(
+    settings: Settings,
+    policy: Policy,
+    *,
+    clock: Callable[[], float] = time.time,
+    tuning: Tuning | None = None,
+    maintenance_every: float | None = None,
+) -> Bot:
+    logs.quiet_wire_loggers()
+    slack = AsyncWebClient(
+        token=settings.slack_bot_token.reveal(),
+        base_url=settings.slack_api_url,
+        timeout=max(1, round(settings.slack_timeout)),
+    )
+    # slack_sdk retries only connection errors by default; Slack's 429s carry Retry-After.
+    slack.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=3))
+    http = new_http_client(read_timeout=settings.drs_timeout, max_connections=DRS_IN_FLIGHT)
+    store = AsyncStore(Store(settings.db_path, autocheckpoint=False))
+    directory = Directory(slack, ttl=settings.group_cache_ttl)
+    clients: dict[str, DrsClient] = {}
+
+    def drs_for(project: ProjectPolicy) -> DrsClient:
+        client = clients.get(project.name)
+        if client is None:
+            client = DrsClient(
+                http=http,
+                endpoint=project.drs_url,
+                project_id=project.project_id,
+                auth=drs_authenticator(settings, project, http),
+                chunk_size=settings.drs_chunk_size or policy.defaults.chunk_size,
+                concurrency=settings.drs_concurrency,
+            )
+            clients[project.name] = client
+        return client
+
+    ctx = Context(
+        store=store,
+        notifier=SlackNotifier(slack),
+        directory=directory,
+        policy=policy,
+        drs_for=drs_for,
+        tuning=tuning or tuning_from(settings, policy),
+        clock=clock,
+    )
+    service = Service(ctx)
+    signing = settings.slack_signing_secret
+    app = build_app(
+        service,
+        slack,
+        directory,
+        signing_secret=signing.reveal() if signing else None,
+        max_jobs=settings.max_jobs,
+    )
+    return Bot(
+        app=app,
+        service=service,
+        store=store,
+        slack=slack,
+        http=http,
+        settings=settings,
+        maintenance_every=maintenance_every or settings.maintenance_interval,
+    )
+
+
+def tuning_from(settings: Settings, policy: Policy) -> Tuning:
+    return Tuning(
+        expire_seconds=policy.defaults.expire_hours * 3600,
+        followup_interval=settings.followup_interval,
+        followup_max=settings.followup_max,
+        user_requests_per_minute=settings.user_requests_per_minute,
+        recovery_grace=settings.recovery_grace,
+        lease_seconds=settings.lease_seconds,
+        send_settle=settings.send_settle,
+    )
+
+
+def drs_authenticator(
+    settings: Settings, project: ProjectPolicy, http: httpx.AsyncClient
+) -> Authenticator:
+    """AK/SK signing or IAM tokens for ``project``, whichever credentials the settings hold."""
+    creds = settings.credentials
+    if isinstance(creds, AkSk):
+        return AkSkAuth(creds.ak, creds.sk, project.project_id)
+    return IamTokenAuth(
+        http=http,
+        iam_endpoint=project.iam_url,
+        user=creds.user,
+        password=creds.password,
+        domain=creds.domain,
+        project_id=project.project_id,
+    )
+
+
+async def serve_http(bot: Bot, *, host: str = "0.0.0.0", port: int) -> web.AppRunner:  # noqa: S104
+    """Serve the bot's HTTP surface; with ``port=0`` the chosen port is in the runner."""
+    return await server.serve(bot.web(), host=host, port=port)
+
+
+async def run(settings: Settings, policy: Policy) -> None:
+    """Serve until SIGTERM or SIGINT: Socket Mode when an app token is set, else HTTP on PORT.
+
+    On a signal the server stops taking requests, in-flight background work gets a few
+    seconds to finish, and the database is closed; anything unfinished is picked up by the
+    next start's recovery.
+    """
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    bot = build_bot(settings, policy)
+    await bot.start_background()
+    # What start-up made (modules, the app, its clients) lives as long as the process: keep
+    # it out of the cyclic collector's full passes.
+    gc.freeze()
+    try:
+        if settings.slack_app_token is not None:
+            from bot.slack import socket_mode
+
+            token, api_url = settings.slack_app_token.reveal(), settings.slack_api_url
+            await socket_mode.serve(bot.app, token, api_url, stop)
+        else:
+            runner = await serve_http(bot, port=settings.port)
+            log.info("startjobs listening on port %d (POST /slack/events)", settings.port)
+            try:
+                await stop.wait()
+            finally:
+                await runner.cleanup()
+        log.info("startjobs stopping")
+    finally:
+        await bot.aclose()

@@ -1,0 +1,401 @@
+"""What answers a person: access checks, submitting a request, decisions on it, Retry, and
+the job searches of the request form.
+
+Each use case checks the person against the policy *now* (never trusting a button), makes
+its change with one conditional update in the store, answers, and hands what may take longer
+(posting, starting) to a background task (:class:`bot.service.context.Tasks`). A write made
+before the person's answer is made within :data:`bot.service.model.INTERACTIVE_WRITE_SECONDS`
+or not at all, and the answer says which.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from bot.core.command import DB_USE_TYPES
+from bot.core.model import JobInfo
+from bot.core.policy import Decision as PolicyDecision
+from bot.core.policy import (
+    ProjectPolicy,
+    may_approve,
+    may_cancel,
+    may_reject,
+    may_request,
+    may_retry,
+)
+from bot.core.request import Approval, AuditKind, RequestJob, RequestState, StartRequest
+from bot.core.selection import Resolved, Selection, resolve
+from bot.core.status import is_retryable
+from bot.core.text import mention, utc_text
+from bot.service import failpoints
+from bot.service.context import Context
+from bot.service.model import (
+    INTERACTIVE_WRITE_SECONDS,
+    Draft,
+    Reply,
+    new_request_id,
+    schedule_passed,
+)
+from bot.service.ports import StartedNowInstead, StoreUnavailable, Verdict
+from bot.service.steps import Steps
+
+log = logging.getLogger(__name__)
+
+DECISIONS = ("approve", "reject", "cancel", "confirm")  # taken only on a pending request
+
+
+@dataclass
+class _RateLimiter:
+    per_minute: int
+    clock: Callable[[], float]
+    _seen: dict[str, deque[float]] = field(default_factory=lambda: defaultdict(deque))
+
+    def allow(self, user: str) -> bool:
+        now = self.clock()
+        q = self._seen[user]
+        while q and now - q[0] >= 60:
+            q.popleft()
+        if len(q) >= self.per_minute:
+            return False
+        q.append(now)
+        return True
+
+
+class Commands:
+    def __init__(
+        self, ctx: Context, steps: Steps, *, new_id: Callable[[], str] = new_request_id
+    ) -> None:
+        self.ctx = ctx
+        self.steps = steps
+        self.new_id = new_id
+        self._limiter = _RateLimiter(ctx.tuning.user_requests_per_minute, ctx.clock)
+
+    # -- access -------------------------------------------------------------------------------
+
+    async def _groups(self, user: str, project: ProjectPolicy) -> frozenset[str]:
+        return await self.ctx.directory.groups_of(user, project.groups())
+
+    async def requestable(self, user: str, channel: str) -> tuple[list[ProjectPolicy], list[str]]:
+        """Projects ``user`` may request in from ``channel``, and why others are not offered."""
+        allowed: list[ProjectPolicy] = []
+        notes: list[str] = []
+        for project in self.ctx.policy.projects.values():
+            try:
+                groups = await self._groups(user, project)
+            except LookupError as exc:
+                notes.append(f"{project.name}: {exc}")
+                continue
+            if may_request(project, user, groups, channel).allowed:
+                allowed.append(project)
+        return allowed, notes
+
+    async def check_request(self, user: str, project_name: str, channel: str) -> PolicyDecision:
+        project = self.ctx.policy.project(project_name)
+        if project is None:
+            return PolicyDecision(False, f"there is no project named {project_name!r}")
+        try:
+            groups = await self._groups(user, project)
+        except LookupError as exc:
+            return PolicyDecision(False, str(exc))
+        return may_request(project, user, groups, channel)
+
+    # -- a new request ------------------------------------------------------------------------
+
+    async def submit(self, draft: Draft) -> Reply:
+        """Check and store a request, then publish it in the background.
+
+        Stored before returning, so an answer sent after this loses nothing.
+        """
+        ctx = self.ctx
+        decision = await self.check_request(draft.requester_id, draft.project, draft.channel_id)
+        if not decision.allowed:
+            return Reply(False, decision.reason)
+        if not self._limiter.allow(draft.requester_id):
+            return Reply(
+                False,
+                f"you made {ctx.tuning.user_requests_per_minute} requests in the last minute; "
+                "wait a minute before the next one",
+            )
+        project = ctx.policy.project(draft.project)
+        assert project is not None
+        now = ctx.clock()
+        req = StartRequest(
+            id=self.new_id(),
+            team_id=draft.team_id,
+            channel_id=draft.channel_id,
+            requester_id=draft.requester_id,
+            project=project.name,
+            region=project.region,
+            approval=project.approval,
+            jobs=tuple(RequestJob(job_id=j) for j in draft.job_ids),
+            start_time_ms=draft.start_time_ms,
+            reason=draft.reason,
+            language=draft.language,
+            state=RequestState.PENDING,
+            created_at=now,
+            expires_at=now + ctx.tuning.expire_seconds,
+        )
+        detail: dict[str, object] = {"jobs": len(req.jobs), "project": req.project}
+        detail["start_time_ms"] = None
+        if draft.source:
+            detail["source"] = draft.source
+        try:
+            await ctx.store.insert_request(
+                req, actor=draft.requester_id, detail=detail, within=INTERACTIVE_WRITE_SECONDS
+            )
+        except StoreUnavailable as exc:
+            log.error("could not store a request of %s: %s", draft.requester_id, exc)
+            return Reply(False, _not_stored("your request", exc))
+        ctx.tasks.spawn(self.steps.publish_and_run(req.id), name=f"publish {req.id}")
+        return Reply(True, f"Request {req.id} created", req)
+
+    # -- decisions ----------------------------------------------------------------------------
+
+    async def check_decision(self, request_id: str, user: str, action: str) -> Reply:
+        """Re-check ``user`` against the policy *now* for approve, reject, cancel, confirm or
+        retry."""
+        ctx = self.ctx
+        req = await ctx.store.get(request_id)
+        if req is None:
+            return Reply(False, "this request is not known to the bot")
+        now = ctx.clock()
+        if action in DECISIONS and not req.state.is_open:
+            return Reply(False, _already(req), req)
+        if action in DECISIONS and req.expires_at <= now:
+            await self.steps.expire(req.id)
+            return Reply(False, "this request has expired; make a new one", req)
+        project = ctx.policy.project(req.project)
+        if project is None:
+            return Reply(False, f"project {req.project!r} is no longer configured", req)
+        if action in ("cancel", "confirm"):
+            decision = may_cancel(req, user)  # the requester's own word
+            if action == "confirm" and decision.allowed and req.approval is not Approval.NONE:
+                decision = PolicyDecision(False, "this request needs an approver's approval")
+        else:
+            try:
+                groups = await self._groups(user, project)
+            except LookupError as exc:
+                return Reply(False, str(exc), req)
+            decide = {"approve": may_approve, "reject": may_reject, "retry": may_retry}[action]
+            decision = decide(project, req, user, groups)
+        if not decision.allowed:
+            await ctx.store.audit(
+                req.id, AuditKind.REFUSED, actor=user, now=now, detail={"action": action}
+            )
+            return Reply(False, decision.reason, req)
+        return Reply(True, "", req)
+
+    async def approve(
+        self, request_id: str, user: str, comment: str | None, *, start_now: bool = False
+    ) -> Reply:
+        """Approve and start. A request whose scheduled time has passed is approved only with
+        ``start_now`` (the approver chose "start now instead"); else the reply's ``code`` is
+        ``"schedule_passed"`` and nothing changes."""
+        check = await self.check_decision(request_id, user, "approve")
+        if not check.ok or check.request is None:
+            return check
+        passed = schedule_passed(check.request, self.ctx.clock())
+        if passed and not start_now:
+            return Reply(
+                False,
+                f"{request_id} was to start at {utc_text(passed)}, which has passed. Tick "
+                "“Start now instead” to start it now, or reject it and ask for a new request.",
+                check.request,
+                code="schedule_passed",
+            )
+        reply = await self._decide(
+            check,
+            RequestState.APPROVED,
+            user,
+            comment,
+            start_now=passed is not None,
+            what="your approval",
+        )
+        if not reply.ok or reply.request is None:
+            return reply
+        failpoints.hit("after_approval")
+        if passed is not None:
+            self.ctx.tasks.spawn(
+                self.steps.note(reply.request, StartedNowInstead(user, passed)),
+                name=f"note {request_id}",
+            )
+        self.ctx.tasks.spawn(self.steps.after_approval(request_id), name=f"start {request_id}")
+        return Reply(True, f"Approved {request_id}; starting.", reply.request)
+
+    async def confirm(self, request_id: str, user: str) -> Reply:
+        """The requester starts a request of a project without approval whose list came from
+        a name pattern or a file, having seen what matched."""
+        check = await self.check_decision(request_id, user, "confirm")
+        if not check.ok or check.request is None:
+            return check
+        passed = schedule_passed(check.request, self.ctx.clock())
+        if passed is not None:
+            return Reply(
+                False,
+                f"{request_id} was to start at {utc_text(passed)}, which has passed: cancel it "
+                "and make a new request with a new time",
+                check.request,
+            )
+        jobs = len(check.request.jobs)
+        comment = f"confirmed by the requester after seeing the {jobs:,} jobs"
+        reply = await self._decide(
+            check, RequestState.APPROVED, user, comment, what="your confirmation"
+        )
+        if not reply.ok:
+            return reply
+        self.ctx.tasks.spawn(self.steps.after_approval(request_id), name=f"start {request_id}")
+        return Reply(True, f"Starting {request_id}.", reply.request)
+
+    async def reject(self, request_id: str, user: str, reason: str) -> Reply:
+        return await self._end(request_id, user, "reject", RequestState.REJECTED, reason)
+
+    async def cancel(self, request_id: str, user: str) -> Reply:
+        return await self._end(request_id, user, "cancel", RequestState.CANCELLED, None)
+
+    async def _end(
+        self, request_id: str, user: str, action: str, target: RequestState, comment: str | None
+    ) -> Reply:
+        check = await self.check_decision(request_id, user, action)
+        if not check.ok:
+            return check
+        reply = await self._decide(check, target, user, comment, what=f"the {action}")
+        if not reply.ok:
+            return reply
+        self.ctx.tasks.spawn(self.steps.refresh_message(request_id), name=f"refresh {request_id}")
+        return Reply(True, f"{request_id} {target.value}.", reply.request)
+
+    async def _decide(
+        self,
+        check: Reply,
+        target: RequestState,
+        user: str,
+        comment: str | None,
+        *,
+        what: str,
+        start_now: bool = False,
+    ) -> Reply:
+        """Make the decision ``check`` allowed; refused when another decision won first or it
+        could not be stored in time."""
+        assert check.request is not None
+        rid = check.request.id
+        verdict = Verdict(
+            rid,
+            target=target,
+            actor=user,
+            now=self.ctx.clock(),
+            comment=comment,
+            start_now=start_now,
+        )
+        try:
+            result = await self.ctx.store.decide(verdict, within=INTERACTIVE_WRITE_SECONDS)
+        except StoreUnavailable as exc:
+            log.error("could not record %s of %s: %s", what, rid, exc)
+            return Reply(False, _not_stored(what, exc), check.request)
+        assert result.request is not None
+        if not result.won:
+            return Reply(False, _already(result.request), result.request)
+        return Reply(True, "", result.request)
+
+    # -- retry --------------------------------------------------------------------------------
+
+    async def retry(self, request_id: str, user: str) -> Reply:
+        ctx = self.ctx
+        check = await self.check_decision(request_id, user, "retry")
+        if not check.ok or check.request is None:
+            return check
+        req = check.request
+        if not req.state.is_final or req.state in (
+            RequestState.REJECTED,
+            RequestState.CANCELLED,
+            RequestState.EXPIRED,
+        ):
+            return Reply(False, f"{req.id} is {req.state.value}; nothing to retry", req)
+        job_ids = [j.job_id for j in req.jobs if is_retryable(j)]
+        if not job_ids:
+            return Reply(False, "no job of this request can be retried now", req)
+        until = await self.steps.in_flight_until(request_id)
+        if until is not None:
+            return Reply(
+                False,
+                f"the last start of {req.id} was sent by a process that stopped mid-call, and "
+                f"DRS may still act on it: Retry is possible from {utc_text(until)}",
+                req,
+            )
+        start = await ctx.store.claim_retry(request_id, job_ids, actor=user, now=ctx.clock())
+        if start is None:
+            return Reply(False, "a start of this request is already in progress", req)
+        ctx.tasks.spawn(self.steps.run_start(request_id, start.attempt), name=f"retry {request_id}")
+        return Reply(True, f"Retrying {len(job_ids)} job(s) of {request_id}.", req)
+
+    # -- choosing jobs without typing their IDs -------------------------------------------------
+
+    async def search_jobs(self, project_name: str, text: str, *, limit: int = 100) -> list[JobInfo]:
+        """Jobs of every type whose name DRS matches with ``text`` (its job-list ``name``
+        filter), at most ``limit`` per type, one DRS call per type, made concurrently.
+
+        For the modal's search as the user types. An unknown project finds nothing; a failed
+        call raises :class:`bot.core.model.DrsCallError`.
+        """
+        project = self.ctx.policy.project(project_name)
+        if project is None:
+            return []
+        drs = self.ctx.drs_for(project)
+        found = await asyncio.gather(
+            *(drs.list_jobs(db_use_type=t, name=text or None, limit=limit) for t in DB_USE_TYPES)
+        )
+        return [info for part in found for info in part]
+
+    async def select_jobs(
+        self, project_name: str, selection: Selection, *, max_jobs: int
+    ) -> Resolved:
+        """The project's jobs that ``selection`` matches now, read page by page from DRS's job
+        list (the pattern's literal prefix as DRS's ``name`` filter, the status too; the
+        pattern, status and type are then checked here).
+
+        At most ``10 * max_jobs`` listed jobs are read per type; past that the result is
+        marked incomplete and :meth:`Resolved.problem` refuses it. A failed call raises
+        :class:`bot.core.model.DrsCallError`; an unknown project matches nothing.
+        """
+        project = self.ctx.policy.project(project_name)
+        if project is None:
+            return resolve(selection, [], max_jobs=max_jobs)
+        drs = self.ctx.drs_for(project)
+        scan = max(10 * max_jobs, 1000)
+        listed = await asyncio.gather(
+            *(
+                drs.list_jobs(
+                    db_use_type=t, name=selection.drs_name, status=selection.status, limit=scan
+                )
+                for t in selection.db_use_types
+            )
+        )
+        complete = all(len(part) < scan for part in listed)
+        infos = [info for part in listed for info in part]
+        return resolve(selection, infos, max_jobs=max_jobs, complete=complete)
+
+
+def _not_stored(what: str, exc: StoreUnavailable) -> str:
+    return (
+        f"The bot could not save {what} just now ({exc}), so nothing was stored or changed. "
+        "Try again in a moment; if it keeps failing, tell whoever runs the bot."
+    )
+
+
+def _already(req: StartRequest) -> str:
+    verb = {
+        RequestState.APPROVED: "approved",
+        RequestState.STARTING: "approved",
+        RequestState.DONE: "approved",
+        RequestState.FAILED: "approved",
+        RequestState.UNKNOWN: "approved",
+        RequestState.REJECTED: "rejected",
+        RequestState.CANCELLED: "cancelled",
+        RequestState.EXPIRED: "expired",
+    }.get(req.state, req.state.value)
+    who = f" by {mention(req.decided_by)}" if req.decided_by else ""
+    when = f" at {utc_text(req.decided_at)}" if req.decided_at else ""
+    return f"{req.id} was already {verb}{who}{when}."

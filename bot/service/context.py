@@ -1,0 +1,77 @@
+"""What every use case of one process shares: its ports, its policy and knobs, its identity
+as a lease owner, and the background tasks it has running."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import socket
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.core.policy import Policy
+from bot.service.model import Tuning
+from bot.service.ports import Clock, Directory, DrsFor, Notifier, Store
+
+log = logging.getLogger(__name__)
+
+
+def process_owner() -> str:
+    """Who holds this process's leases: host, process and a random part (a restarted process
+    with the same pid is someone else)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+class Tasks:
+    """Work that outlives a person's answer (publish, start, refresh), as asyncio tasks.
+
+    A task that fails is logged with its traceback; maintenance finds what it left undone in
+    the store and does it again, so nothing depends on the task finishing."""
+
+    def __init__(self) -> None:
+        self._running: set[asyncio.Task[None]] = set()
+
+    def spawn(self, coro: Coroutine[Any, Any, object], *, name: str) -> asyncio.Task[None]:
+        task = asyncio.create_task(self._guard(coro, name), name=name)
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+        return task
+
+    @staticmethod
+    async def _guard(coro: Coroutine[Any, Any, object], name: str) -> None:
+        try:
+            await coro
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("background task %s failed; maintenance will retry it", name)
+
+    async def drain(self, limit: float = 30.0) -> None:
+        """Wait for the running tasks (tests, shutdown), at most ``limit`` seconds."""
+        deadline = asyncio.get_running_loop().time() + limit
+        while self._running:
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                break
+            await asyncio.wait(set(self._running), timeout=remaining)
+
+
+@dataclass
+class Context:
+    """The ports and settings of one process's use cases."""
+
+    store: Store
+    notifier: Notifier
+    directory: Directory
+    policy: Policy
+    drs_for: DrsFor
+    tuning: Tuning
+    clock: Clock
+    owner: str = field(default_factory=process_owner)
+    tasks: Tasks = field(default_factory=Tasks)
+    # (request, attempt) this process is working on now; attempt 0 is the request message.
+    # Maintenance leaves them alone: leases and the recovery grace protect other processes'.
+    working: set[tuple[str, int]] = field(default_factory=set)

@@ -1,0 +1,100 @@
+"""Recovery and upkeep: what a crash, a failed call or another process left behind.
+
+Run at start-up and then every few seconds (:meth:`Recovery.run`). Each piece of work is an
+item of its own (:class:`bot.service.work.WorkItems`): one that fails is retried with backoff
+and never stops the others. Safe to run in several processes at once: every step is claimed
+by a conditional update; a sent start is reconciled only once its sender's lease expired,
+other work only once it is older than ``recovery_grace`` (so a live process's in-flight work
+is left to it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+
+from bot.core.request import Start, StartState
+from bot.service.context import Context
+from bot.service.followup import FollowUp
+from bot.service.steps import Steps
+from bot.service.work import WorkItems
+
+log = logging.getLogger(__name__)
+
+Item = tuple[str, Callable[[], Awaitable[object]]]
+
+
+class Recovery:
+    def __init__(self, ctx: Context, steps: Steps, followup: FollowUp) -> None:
+        self.ctx = ctx
+        self.steps = steps
+        self.followup = followup
+        self.items = WorkItems(ctx.clock)
+
+    async def round(self) -> None:
+        """One round: expire, publish, start, reconcile, post, refresh, follow up."""
+        items = await self._work()
+        self.items.keep_only(key for key, _ in items)
+        for key, work in items:
+            await self.items.run(key, work)
+
+    async def _work(self) -> list[Item]:
+        ctx, steps = self.ctx, self.steps
+        store, now, grace = ctx.store, ctx.clock(), ctx.tuning.recovery_grace
+        items: list[Item] = []
+        for rid in await store.expired_pending(now):
+            items.append((f"expiring {rid}", functools.partial(steps.expire, rid)))
+        for rid in await store.unconfirmed(now - grace):
+            items.append((f"publishing {rid}", functools.partial(steps.publish_and_run, rid)))
+        for start in await store.starts_in(StartState.CLAIMED):
+            if now - start.created_at >= grace:
+                key = f"starting {start.request_id}#{start.attempt}"
+                items.append((key, functools.partial(self._resume_claimed, start)))
+        for start in await store.starts_in(StartState.SENT):
+            if (start.request_id, start.attempt) in ctx.working:
+                continue
+            if start.lease_until is not None and start.lease_until > now:
+                continue  # its sender is alive and renewing
+            key = f"reconciling {start.request_id}#{start.attempt}"
+            items.append((key, functools.partial(steps.take_over, start)))
+        for start in await store.starts_in(StartState.RECORDED):
+            if (start.request_id, start.attempt) in ctx.working:
+                continue
+            if now - start.created_at >= grace:
+                key = f"posting the outcome of {start.request_id}#{start.attempt}"
+                post = functools.partial(steps.post_outcome, start.request_id, start.attempt)
+                items.append((key, post))
+        for rid in await store.stale_messages():
+            key = f"updating the message of {rid}"
+            items.append((key, functools.partial(steps.refresh_stale, rid)))
+        for rid in await store.due_followups(now):
+            items.append((f"following up {rid}", functools.partial(self.followup.round, rid)))
+        return items
+
+    async def _resume_claimed(self, start: Start) -> None:
+        req = await self.ctx.store.get(start.request_id)
+        if req is not None and req.message_ts is None:
+            await self.steps.publish(start.request_id)
+        await self.steps.run_start(start.request_id, start.attempt)
+
+    async def run(self, every: float) -> None:
+        """Run :meth:`round` forever, ``every`` seconds apart (a background task). A round
+        that cannot even list its work (the database down) is logged once with its traceback,
+        then in one line a round until one succeeds."""
+        failing = 0
+        while True:
+            try:
+                await self.round()
+            except Exception as exc:
+                failing += 1
+                if failing == 1:
+                    log.exception("maintenance round failed; next round in %.1f s", every)
+                else:
+                    log.warning("maintenance round failed again (%s: %s)", type(exc).__name__, exc)
+            else:
+                if failing:
+                    log.info("maintenance rounds work again after %d failures", failing)
+                failing = 0
+            await asyncio.sleep(every)

@@ -1,0 +1,80 @@
+-- The tables of the SQLite store (bot/store/sqlite.py); applied with CREATE ... IF NOT
+-- EXISTS at every start, then the columns added since version 1 (sqlite.py's _ADDED_COLUMNS).
+CREATE TABLE IF NOT EXISTS requests (
+    id TEXT PRIMARY KEY,
+    team_id TEXT NOT NULL,
+    channel_id TEXT NOT NULL,
+    requester_id TEXT NOT NULL,
+    project TEXT NOT NULL,
+    region TEXT NOT NULL,
+    approval TEXT NOT NULL,
+    start_time_ms INTEGER,
+    reason TEXT NOT NULL,
+    language TEXT NOT NULL,
+    state TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    expires_at REAL NOT NULL,
+    message_ts TEXT,
+    outcome_ts TEXT,
+    decided_by TEXT,
+    decided_at REAL,
+    decision_comment TEXT,
+    followup_done INTEGER NOT NULL DEFAULT 0,
+    followup_next_at REAL,
+    followup_deadline REAL,
+    settled_notified INTEGER NOT NULL DEFAULT 0,
+    message_stale INTEGER NOT NULL DEFAULT 0,
+    channel_problem TEXT,
+    message_posting_at REAL
+);
+CREATE INDEX IF NOT EXISTS requests_channel ON requests (channel_id, created_at);
+CREATE INDEX IF NOT EXISTS requests_state ON requests (state);
+CREATE INDEX IF NOT EXISTS requests_followup ON requests (followup_done, followup_next_at);
+
+CREATE TABLE IF NOT EXISTS request_jobs (
+    request_id TEXT NOT NULL REFERENCES requests (id),
+    seq INTEGER NOT NULL,
+    job_id TEXT NOT NULL,
+    name TEXT,
+    status_at_request TEXT,
+    prepaid INTEGER NOT NULL DEFAULT 0,
+    outcome TEXT,
+    error_code TEXT,
+    error_msg TEXT,
+    order_id TEXT,
+    drs_status TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (request_id, seq)
+);
+CREATE INDEX IF NOT EXISTS request_jobs_job ON request_jobs (job_id);
+
+CREATE TABLE IF NOT EXISTS starts (
+    request_id TEXT NOT NULL REFERENCES requests (id),
+    attempt INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    job_ids TEXT NOT NULL,
+    actor TEXT,
+    created_at REAL NOT NULL,
+    sent_at REAL,
+    outcome_ts TEXT,
+    lease_owner TEXT,
+    lease_until REAL,
+    outcome_posting_at REAL,
+    PRIMARY KEY (request_id, attempt)
+);
+CREATE INDEX IF NOT EXISTS starts_state ON starts (state);
+
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    request_id TEXT NOT NULL,
+    at REAL NOT NULL,
+    actor TEXT,
+    kind TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_request ON audit (request_id, id);
+
+CREATE TABLE IF NOT EXISTS health (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    at REAL NOT NULL
+);
