@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from bot.core.policy import Policy, PolicyError, load_policy
+from bot.core.policy import Policy
+from bot.core.policy_file import PolicyError, load_policy
 from bot.core.secret import Secret
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"

@@ -37,7 +37,8 @@ from pathlib import Path
 from typing import Any
 
 from bot.core.model import CallFailure, CallFailureKind, Outcome
-from bot.core.policy import Membership, load_policy, membership
+from bot.core.policy import Membership, membership
+from bot.core.policy_file import load_policy
 from bot.core.request import (
     Approval,
     AuditEvent,

@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from bot.core.policy import Policy, load_policy
+from bot.core.policy import Policy
+from bot.core.policy_file import load_policy
 from tests.hypothesis_profiles import load_profile
 
 try:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bot.check.doctor import REQUIRED_SCOPES, check, cli_main, required_scopes
-from bot.core.policy import load_policy
+from bot.core.policy_file import load_policy
 from bot.devkit.sim.drs import DEFAULT_AK, DEFAULT_PROJECT_ID, DEFAULT_SK, DEMO_USER, DrsSimulator
 from bot.devkit.sim.slack import DEFAULT_SCOPES, FakeSlack
 

@@ -7,14 +7,13 @@ from hypothesis import strategies as st
 
 from bot.core.policy import (
     Policy,
-    PolicyError,
     ProjectPolicy,
-    load_policy,
     may_approve,
     may_cancel,
     may_request,
     may_retry,
 )
+from bot.core.policy_file import PolicyError, load_policy
 from bot.core.request import Approval, RequestJob, RequestState, StartRequest
 
 from .fuzzing import fuzz

@@ -11,9 +11,7 @@ from bot.core.policy import (
     Decision,
     Defaults,
     Policy,
-    PolicyError,
     ProjectPolicy,
-    load_policy,
     may_approve,
     may_cancel,
     may_read_request,
@@ -25,6 +23,7 @@ from bot.core.policy import (
     nothing_requestable_reason,
     requestable_projects,
 )
+from bot.core.policy_file import PolicyError, load_policy
 from bot.core.request import Approval, RequestJob, RequestState, StartRequest
 
 PROJECT_ID = "054ba152d480d55b2f5dc0069e7ddef0"

@@ -15,7 +15,7 @@ from typing import Any
 
 from bot.bootstrap import Bot, bound_url, build_bot, serve_http
 from bot.config import AkSk, Settings
-from bot.core.policy import load_policy
+from bot.core.policy_file import load_policy
 from bot.core.secret import Secret
 from bot.devkit.sim.driver import DriverResponse, SlackDriver
 from bot.devkit.sim.drs import DEFAULT_AK, DEFAULT_PROJECT_ID, DEFAULT_SK, DrsSimulator
