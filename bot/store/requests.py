@@ -1,0 +1,309 @@
+"""Requests: storing one, reading it back, deciding it, its message and its audit trail."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+
+from bot.core.model import Outcome
+from bot.core.request import (
+    Approval,
+    AuditEvent,
+    AuditKind,
+    RequestJob,
+    RequestState,
+    StartRequest,
+    comes_from,
+)
+from bot.service.ports import Decision, Verdict
+from bot.store.rows import Rows, audit_row, insert_start
+
+
+class RequestRows(Rows):
+    """The requests table, its jobs and its audit trail."""
+
+    def insert_request(self, req: StartRequest, *, actor: str, detail: dict[str, object]) -> None:
+        """Store a new request with its jobs and a ``requested`` audit event, atomically;
+        raises what storing it raised (its id taken...)."""
+        with self._tx() as db:
+            _insert_request(db, req=req, actor=actor, detail=detail)
+
+    def get(self, request_id: str) -> StartRequest | None:
+        row = self._db.execute("SELECT * FROM requests WHERE id = ?", (request_id,)).fetchone()
+        if row is None:
+            return None
+        return self._hydrate(row)
+
+    def _hydrate(self, row: sqlite3.Row) -> StartRequest:
+        jobs = tuple(
+            RequestJob(
+                job_id=j["job_id"],
+                name=j["name"],
+                status_at_request=j["status_at_request"],
+                prepaid=bool(j["prepaid"]),
+                outcome=Outcome(j["outcome"]) if j["outcome"] else None,
+                error_code=j["error_code"],
+                error_msg=j["error_msg"],
+                order_id=j["order_id"],
+                drs_status=j["drs_status"],
+                attempts=j["attempts"],
+            )
+            for j in self._db.execute(
+                "SELECT * FROM request_jobs WHERE request_id = ? ORDER BY seq", (row["id"],)
+            )
+        )
+        return StartRequest(
+            id=row["id"],
+            team_id=row["team_id"],
+            channel_id=row["channel_id"],
+            requester_id=row["requester_id"],
+            project=row["project"],
+            region=row["region"],
+            approval=Approval(row["approval"]),
+            jobs=jobs,
+            start_time_ms=row["start_time_ms"],
+            reason=row["reason"],
+            language=row["language"],
+            state=RequestState(row["state"]),
+            created_at=row["created_at"],
+            expires_at=row["expires_at"],
+            message_ts=row["message_ts"],
+            outcome_ts=row["outcome_ts"],
+            decided_by=row["decided_by"],
+            decided_at=row["decided_at"],
+            decision_comment=row["decision_comment"],
+            followup_done=bool(row["followup_done"]),
+            channel_problem=row["channel_problem"],
+            message_posting_at=row["message_posting_at"],
+        )
+
+    def recent(self, channel_id: str, *, limit: int = 10) -> list[StartRequest]:
+        ids = self._ids(
+            "SELECT id FROM requests WHERE channel_id = ? ORDER BY created_at DESC, id LIMIT ?",
+            (channel_id, limit),
+        )
+        return [r for r in (self.get(i) for i in ids) if r is not None]
+
+    def set_message_ts(self, request_id: str, ts: str) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE requests SET message_ts = ? WHERE id = ? AND message_ts IS NULL",
+                (ts, request_id),
+            )
+
+    def set_jobs_info(self, request_id: str, jobs: Sequence[RequestJob]) -> None:
+        """Replace what DRS said about the jobs at request time (names, statuses, prepaid)."""
+        with self._tx() as db:
+            db.executemany(
+                """UPDATE request_jobs SET name = ?, status_at_request = ?, prepaid = ?,
+                error_code = ?, error_msg = ? WHERE request_id = ? AND job_id = ?""",
+                [
+                    (
+                        j.name,
+                        j.status_at_request,
+                        int(j.prepaid),
+                        j.error_code,
+                        j.error_msg,
+                        request_id,
+                        j.job_id,
+                    )
+                    for j in jobs
+                ],
+            )
+
+    def overlapping(self, request_id: str) -> dict[str, int]:
+        """Other open requests (pending, approved, starting) holding some of this request's
+        jobs: request id -> how many."""
+        rows = self._db.execute(
+            """SELECT other.request_id, COUNT(*) FROM request_jobs mine
+            JOIN request_jobs other ON other.job_id = mine.job_id
+                AND other.request_id != mine.request_id
+            JOIN requests r ON r.id = other.request_id
+            WHERE mine.request_id = ? AND r.state IN (?, ?, ?)
+            GROUP BY other.request_id""",
+            (request_id, RequestState.PENDING, RequestState.APPROVED, RequestState.STARTING),
+        )
+        return {str(rid): int(n) for rid, n in rows}
+
+    def unconfirmed(self, created_before: float) -> list[str]:
+        """Pending requests left half-way by a crash: never posted, or (approval "none")
+        posted but not yet confirmed."""
+        return self._ids(
+            """SELECT id FROM requests WHERE state = ? AND created_at <= ?
+            AND (message_ts IS NULL OR approval = ?)""",
+            (RequestState.PENDING, created_before, Approval.NONE),
+        )
+
+    def mark_message_stale(self, request_id: str, stale: bool) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE requests SET message_stale = ? WHERE id = ?", (int(stale), request_id)
+            )
+
+    def stale_messages(self) -> list[str]:
+        return self._ids(
+            "SELECT id FROM requests WHERE message_stale = 1 AND message_ts IS NOT NULL"
+        )
+
+    def begin_message_post(self, request_id: str, now: float) -> float | None:
+        """As :meth:`begin_outcome_post`, for the request message in the channel."""
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT message_posting_at FROM requests WHERE id = ?", (request_id,)
+            ).fetchone()
+            db.execute(
+                """UPDATE requests SET message_posting_at = COALESCE(message_posting_at, ?)
+                WHERE id = ?""",
+                (now, request_id),
+            )
+        return row[0] if row else None
+
+    def lose_channel(self, request_id: str, error: str, *, now: float) -> bool:
+        """Record, once, that Slack refuses posts in the request's channel for good
+        (``error``); True for the caller that recorded it (it tells the requester)."""
+        with self._tx() as db:
+            won = (
+                db.execute(
+                    """UPDATE requests SET channel_problem = ?, message_stale = 0
+                    WHERE id = ? AND channel_problem IS NULL""",
+                    (error, request_id),
+                ).rowcount
+                == 1
+            )
+            if won:
+                audit_row(db, request_id, now, None, AuditKind.CHANNEL_LOST, {"error": error})
+            return won
+
+    def decide(self, verdict: Verdict) -> Decision:
+        """Make ``verdict`` if and only if its request is still pending.
+
+        Approving also claims attempt 1 of its start (all its jobs) in the same transaction,
+        so the start is recorded as owed before anyone can see the approval.
+        """
+        with self._tx() as db:
+            won = _decide(db, verdict=verdict)
+        return Decision(won=won, request=self.get(verdict.request_id))
+
+    def expired_pending(self, now: float) -> list[str]:
+        return self._ids(
+            "SELECT id FROM requests WHERE state = ? AND expires_at <= ?",
+            (RequestState.PENDING, now),
+        )
+
+    def audit(
+        self,
+        request_id: str,
+        kind: AuditKind,
+        *,
+        actor: str | None,
+        now: float,
+        detail: dict[str, object] | None = None,
+    ) -> None:
+        with self._tx() as db:
+            audit_row(db, request_id, now, actor, kind, detail or {})
+
+    def events(self, request_id: str) -> list[AuditEvent]:
+        return [
+            AuditEvent(
+                request_id=r["request_id"],
+                at=r["at"],
+                actor=r["actor"],
+                kind=AuditKind(r["kind"]),
+                detail=json.loads(r["detail"]),
+            )
+            for r in self._db.execute(
+                "SELECT * FROM audit WHERE request_id = ? ORDER BY id", (request_id,)
+            )
+        ]
+
+
+def _decide(db: sqlite3.Connection, *, verdict: Verdict) -> bool:
+    v = verdict
+    sql = """UPDATE requests SET state = ?, decided_by = ?, decided_at = ?,
+        decision_comment = ?, message_stale = 1 WHERE id = ? AND state = ?"""
+    (state,) = comes_from(v.target)  # a decision is taken on a pending request only
+    params: list[object] = [v.target.value, v.actor, v.now, v.comment, v.request_id, state]
+    if v.require_unexpired:
+        sql += " AND expires_at > ?"
+        params.append(v.now)
+    won = db.execute(sql, params).rowcount == 1
+    if won:
+        kind = {
+            RequestState.APPROVED: AuditKind.APPROVED,
+            RequestState.REJECTED: AuditKind.REJECTED,
+            RequestState.CANCELLED: AuditKind.CANCELLED,
+            RequestState.EXPIRED: AuditKind.EXPIRED,
+        }[v.target]
+        detail: dict[str, object] = {"comment": v.comment} if v.comment else {}
+        if v.start_now and v.target is RequestState.APPROVED:
+            (scheduled,) = db.execute(
+                "SELECT start_time_ms FROM requests WHERE id = ?", (v.request_id,)
+            ).fetchone()
+            db.execute("UPDATE requests SET start_time_ms = NULL WHERE id = ?", (v.request_id,))
+            detail.update(start_now_instead=True, scheduled_for_ms=scheduled)
+        audit_row(db, v.request_id, v.now, v.actor, kind, detail)
+        if v.target is RequestState.APPROVED:
+            job_ids = [
+                r[0]
+                for r in db.execute(
+                    "SELECT job_id FROM request_jobs WHERE request_id = ? ORDER BY seq",
+                    (v.request_id,),
+                )
+            ]
+            insert_start(db, v.request_id, 1, job_ids, v.actor, v.now)
+    return won
+
+
+def _insert_request(
+    db: sqlite3.Connection, *, req: StartRequest, actor: str, detail: dict[str, object]
+) -> None:
+    db.execute(
+        """INSERT INTO requests (id, team_id, channel_id, requester_id, project, region,
+        approval, start_time_ms, reason, language, state, created_at, expires_at,
+        message_ts, outcome_ts, decided_by, decided_at, decision_comment)
+        VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
+        (
+            req.id,
+            req.team_id,
+            req.channel_id,
+            req.requester_id,
+            req.project,
+            req.region,
+            req.approval.value,
+            req.start_time_ms,
+            req.reason,
+            req.language,
+            req.state.value,
+            req.created_at,
+            req.expires_at,
+            req.message_ts,
+            req.outcome_ts,
+            req.decided_by,
+            req.decided_at,
+            req.decision_comment,
+        ),
+    )
+    db.executemany(
+        """INSERT INTO request_jobs (request_id, seq, job_id, name, status_at_request,
+        prepaid, outcome, error_code, error_msg, order_id, drs_status, attempts)
+        VALUES (?,?,?,?,?,?,?,?,?,?,?,?)""",
+        [
+            (
+                req.id,
+                i,
+                j.job_id,
+                j.name,
+                j.status_at_request,
+                int(j.prepaid),
+                j.outcome.value if j.outcome else None,
+                j.error_code,
+                j.error_msg,
+                j.order_id,
+                j.drs_status,
+                j.attempts,
+            )
+            for i, j in enumerate(req.jobs)
+        ],
+    )
+    audit_row(db, req.id, req.created_at, actor, AuditKind.REQUESTED, detail)
