@@ -23,9 +23,9 @@ from bot.core.secret import Secret
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_DB_PATH = "startjobs.db"
-# DRS calls of one batch in flight at once. bench/batch_scaling.py: 5,000 jobs in chunks of 100
-# take 13 rounds at 4, 7 at 8 (start and look-up alike); 8 stays modest for the gateway, whose
-# 429s are retried per chunk after Retry-After.
+# DRS calls of one batch in flight at once: enough that a large batch takes few rounds of
+# calls (bench/batch_scaling.py --tune compares), few enough to stay modest for the gateway,
+# whose 429s are retried per chunk after Retry-After.
 DEFAULT_DRS_CONCURRENCY = 8
 
 T = TypeVar("T")
