@@ -283,7 +283,6 @@ OVERSIZED: dict[str, int] = {
     "bot/store/sqlite.py": 914,
     "bot/slack/ui/blocks.py": 739,
     "bot/devkit/sim/drs_api.py": 598,
-    "bot/core/selection.py": 589,
     "bot/service/steps.py": 553,
     "bot/devkit/sim/drs.py": 545,
     "bot/drs/client.py": 537,

@@ -5,7 +5,7 @@ with the bot token (scope ``files:read``). The token is only ever sent to Slack'
 the API host of the configured base URL and its ``files.`` sibling (``slack.com`` and
 ``files.slack.com``) — over HTTPS (plain HTTP only on loopback, for the local fake), and never
 across a redirect. At most ``max_bytes`` are read; what is read goes through
-:func:`bot.core.selection.parse_id_file`, whose messages name the wrong lines.
+:func:`bot.core.idfile.parse_id_file`, whose messages name the wrong lines.
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ import httpx
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.core.idfile import MAX_FILE_BYTES, parse_id_file
 from bot.core.secret import Secret
-from bot.core.selection import MAX_FILE_BYTES, merge_ids, parse_id_file
+from bot.core.selection import merge_ids
 from bot.slack.ui.forms import FileRef
 
 log = logging.getLogger(__name__)

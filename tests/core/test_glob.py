@@ -17,7 +17,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.core.selection import PATTERN_MAX, Selection, glob_match, read_selection
+from bot.core.selection import PATTERN_MAX, Selection, read_selection
+from bot.core.wildcard import glob_match
 
 from .fuzzing import fuzz
 

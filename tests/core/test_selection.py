@@ -11,16 +11,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.core.idfile import LIST_CSV_HEADER, ListedJob, frozen_list_csv, parse_id_file
 from bot.core.model import JobInfo
 from bot.core.selection import (
     DRS_NAME_MAX,
-    LIST_CSV_HEADER,
-    ListedJob,
     Selection,
     SelectionProblem,
-    frozen_list_csv,
     merge_ids,
-    parse_id_file,
     read_selection,
     resolve,
 )

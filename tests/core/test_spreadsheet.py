@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.core.idfile import ListedJob, frozen_list_csv, parse_id_file
 from bot.core.model import Outcome
 from bot.core.request import RequestJob
-from bot.core.selection import ListedJob, frozen_list_csv, parse_id_file
 from bot.core.spreadsheet import FORMULA_STARTERS, safe_cell
 from bot.core.summary import jobs_csv
 

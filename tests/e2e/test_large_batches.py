@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bot.core.idfile import MAX_FILE_BYTES
 from bot.core.jobids import JOB_ID_RE
 from bot.core.request import AuditKind
-from bot.core.selection import MAX_FILE_BYTES
 from bot.devkit.sim.driver import DriverResponse
 from bot.devkit.sim.slack_model import FakeMessage
 from bot.slack.ui.ids import HINT_VALUE, ActionId, BlockId
