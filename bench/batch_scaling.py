@@ -60,7 +60,7 @@ from bot.slack.ui.ids import ActionId, BlockId, CallbackId, When
 REQUESTER, APPROVER = "U0REQUESTER", "U0APPROVER"
 BLOCKS_CHAR_LIMIT = 13_000  # Slack's undocumented aggregate cap, as observed
 MODAL_TEXT_MAX = 3_000  # Slack's plain_text_input max_length
-CSV_THRESHOLD = 20  # the outcome comes with a CSV from this many jobs on (blocks.needs_csv)
+CSV_THRESHOLD = 20  # the outcome comes with a CSV from this many jobs on (outcome.needs_csv)
 
 
 @dataclass(frozen=True)

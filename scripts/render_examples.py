@@ -48,7 +48,7 @@ from bot.core.request import (
     StartRequest,
 )
 from bot.core.status import is_retryable
-from bot.slack.ui import blocks, views
+from bot.slack.ui import answers, blocks, outcome, views
 from bot.slack.ui.forms import channel_metadata
 
 NOW = 1_790_000_000.0  # Sep 21, 2026, 14:13 UTC
@@ -224,9 +224,9 @@ def _failed_after_start() -> Json:
     return {
         "thread": [
             blocks.request_message(req, now=NOW).as_kwargs(),
-            blocks.outcome_message(req).as_kwargs(),
-            _text_message(blocks.failed_after_start_text(req, [failed.job_id])),
-            blocks.settled_message(req).as_kwargs(),
+            outcome.outcome_message(req).as_kwargs(),
+            _text_message(outcome.failed_after_start_text(req, [failed.job_id])),
+            outcome.settled_message(req).as_kwargs(),
         ]
     }
 
@@ -307,12 +307,12 @@ def examples() -> dict[str, Json | list[Json]]:
         "request-overlap": blocks.request_message(
             overlapping, now=NOW, overlaps={OTHER_REQUEST_ID: 2}
         ).blocks,
-        "outcome": blocks.outcome_message(sent).blocks
-        + blocks.retry_button_blocks(sent, sum(is_retryable(j) for j in sent.jobs)),
-        "outcome-call-failure": blocks.outcome_message(failed, failures=[call_failure]).blocks,
+        "outcome": outcome.outcome_message(sent).blocks
+        + outcome.retry_button_blocks(sent, sum(is_retryable(j) for j in sent.jobs)),
+        "outcome-call-failure": outcome.outcome_message(failed, failures=[call_failure]).blocks,
         "outcome-failed-after-start": _failed_after_start(),
-        "status": blocks.status_message(sent, _status_events(), now=NOW).blocks,
-        "help": blocks.help_message(projects=_memberships(), user=ALICE).blocks,
+        "status": answers.status_message(sent, _status_events(), now=NOW).blocks,
+        "help": answers.help_message(projects=_memberships(), user=ALICE).blocks,
         # As `/startjobs prod <id> <id> <id>` opens it, with the options the bot offers.
         "start-modal": views.start_modal(
             [

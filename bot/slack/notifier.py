@@ -48,7 +48,8 @@ from bot.service.ports import (
     StartedNowInstead,
     StoppedFollowing,
 )
-from bot.slack.ui import blocks, kit
+from bot.slack.ui import blocks, kit, outcome
+from bot.slack.ui.message import Message
 from bot.slack.ui.mrkdwn import mention, slack_date
 
 log = logging.getLogger(__name__)
@@ -291,7 +292,7 @@ class SlackNotifier:
             marker=Marker("outcome", req.id, view.attempt),
             earlier=earlier,
         )
-        if blocks.needs_csv(req):
+        if outcome.needs_csv(req):
             await self._upload(
                 req,
                 jobs_csv(req.jobs),
@@ -341,7 +342,7 @@ class SlackNotifier:
             log.error("upload of %s for %s failed: %s", filename, req.id, exc)
 
 
-def _request(req: StartRequest, view: RequestView) -> blocks.Message:
+def _request(req: StartRequest, view: RequestView) -> Message:
     return blocks.request_message(
         req,
         now=view.now,
@@ -351,22 +352,22 @@ def _request(req: StartRequest, view: RequestView) -> blocks.Message:
     )
 
 
-def _outcome(req: StartRequest, view: OutcomeView) -> blocks.Message:
+def _outcome(req: StartRequest, view: OutcomeView) -> Message:
     """The thread's outcome message, with a Retry button when one helps and fits."""
-    msg = blocks.outcome_message(
+    msg = outcome.outcome_message(
         req, failures=view.failures, attempt=view.attempt, actor=view.actor
     )
-    retry = blocks.retry_button_blocks(req, view.retryable)
+    retry = outcome.retry_button_blocks(req, view.retryable)
     if retry and len(msg.blocks) + len(retry) <= kit.MESSAGE_BLOCKS_MAX:
-        return blocks.Message(msg.text, [*msg.blocks, *retry])
+        return Message(msg.text, [*msg.blocks, *retry])
     return msg
 
 
-def _note(req: StartRequest, note: Note) -> blocks.Message:
+def _note(req: StartRequest, note: Note) -> Message:
     if isinstance(note, Settled):
-        return blocks.settled_message(req)
+        return outcome.settled_message(req)
     if isinstance(note, FailedAfterStart):
-        text = blocks.failed_after_start_text(req, note.job_ids)
+        text = outcome.failed_after_start_text(req, note.job_ids)
     elif isinstance(note, StoppedFollowing):
         text = (
             f"Stopped following {req.id}: some jobs had not settled after "
@@ -379,7 +380,7 @@ def _note(req: StartRequest, note: Note) -> blocks.Message:
             f"time ({slack_date(note.scheduled_at)}) had passed, and chose to start it now "
             "instead."
         )
-    return blocks.Message(text, [])
+    return Message(text, [])
 
 
 def _notice_text(req: StartRequest, notice: Notice) -> str:

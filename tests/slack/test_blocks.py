@@ -23,14 +23,15 @@ from sample_requests import (
 from bot.core.model import CallFailure, CallFailureKind, JobInfo, Outcome
 from bot.core.policy import Membership, ProjectPolicy
 from bot.core.request import Approval, AuditEvent, AuditKind, RequestState, StartRequest
-from bot.slack.ui import blocks
+from bot.slack.ui import answers, blocks, outcome
 from bot.slack.ui.ids import ActionId, BlockId
+from bot.slack.ui.message import Message
 
 FINAL_OR_STARTED = [s for s in RequestState if s is not RequestState.PENDING]
 SIZES = [1, 15, 16, 1000, 5000]
 
 
-def _buttons(msg: blocks.Message) -> list[dict[str, object]]:
+def _buttons(msg: Message) -> list[dict[str, object]]:
     return [e for b in msg.blocks if b["type"] == "actions" for e in b["elements"]]
 
 
@@ -218,15 +219,15 @@ def test_user_and_drs_text_is_escaped_in_outcome_status_and_history() -> None:
         AuditEvent("r-7f3a9c", NOW, EVIL, AuditKind.REFUSED, {"reason": EVIL}),
     ]
     for msg in (
-        blocks.outcome_message(req, failures=[failure], mention_requester=True),
-        blocks.status_message(req, events, now=NOW),
-        blocks.history_message([req], now=NOW),
-        blocks.settled_message(req),
-        blocks.error_message(EVIL, [EVIL]),
-        blocks.help_message(command=EVIL, projects=[_member(EVIL)]),
-        blocks.not_understood_message(EVIL, command=EVIL, suggestion=EVIL, projects=[EVIL]),
-        blocks.no_such_request_message(EVIL),
-        blocks.job_status_message([JobInfo(job_id=EVIL, name=EVIL, status=EVIL, error_msg=EVIL)]),
+        outcome.outcome_message(req, failures=[failure], mention_requester=True),
+        answers.status_message(req, events, now=NOW),
+        answers.history_message([req], now=NOW),
+        outcome.settled_message(req),
+        answers.error_message(EVIL, [EVIL]),
+        answers.help_message(command=EVIL, projects=[_member(EVIL)]),
+        answers.not_understood_message(EVIL, command=EVIL, suggestion=EVIL, projects=[EVIL]),
+        answers.no_such_request_message(EVIL),
+        answers.job_status_message([JobInfo(job_id=EVIL, name=EVIL, status=EVIL, error_msg=EVIL)]),
     ):
         check_message(msg)
         text = mrkdwn_text(msg.blocks) + msg.text
@@ -243,7 +244,7 @@ def _positions(text: str, ids: list[str]) -> list[int]:
 
 def test_outcome_lists_failures_first_then_unknown_then_not_sent_then_started() -> None:
     req = decided(request(10, jobs=mixed_outcomes(10)), RequestState.UNKNOWN)
-    text = all_text(blocks.outcome_message(req).blocks)
+    text = all_text(outcome.outcome_message(req).blocks)
     failed, unknown, not_sent, started = job_id(6), job_id(2), job_id(3), job_id(0)
     a, b, c, d = _positions(text, [failed, unknown, not_sent, started])
     assert a < b < c < d
@@ -252,7 +253,7 @@ def test_outcome_lists_failures_first_then_unknown_then_not_sent_then_started() 
 
 def test_outcome_summary_counts_and_orders() -> None:
     req = decided(request(10, jobs=mixed_outcomes(10)), RequestState.UNKNOWN)
-    msg = blocks.outcome_message(req)
+    msg = outcome.outcome_message(req)
     check_message(msg)
     text = all_text(msg.blocks)
     assert "*4 started*" in text
@@ -269,7 +270,7 @@ def test_outcome_summary_counts_and_orders() -> None:
 def test_outcome_of_scheduled_start_says_scheduled() -> None:
     at = int(NOW + 7200)
     req = decided(request(3, start_time_ms=at * 1000), RequestState.DONE)
-    text = all_text(blocks.outcome_message(req).blocks)
+    text = all_text(outcome.outcome_message(req).blocks)
     assert "*3 scheduled*" in text
     assert f"<!date^{at}^" in text
 
@@ -287,14 +288,14 @@ def test_outcome_shows_the_follow_up_phase(status: str, expected: str) -> None:
     req = decided(
         request(1, jobs=(job(0, outcome=Outcome.SUCCESS, drs_status=status),)), RequestState.DONE
     )
-    text = all_text(blocks.outcome_message(req).blocks)
+    text = all_text(outcome.outcome_message(req).blocks)
     assert expected in text
     assert f"`{status}`" in text
 
 
 def test_unknown_outcome_later_seen_by_the_follow_up() -> None:
     j = job(0, outcome=Outcome.UNKNOWN, drs_status="CONFIGURATION")
-    text = all_text(blocks.outcome_message(request(1, jobs=(j,))).blocks)
+    text = all_text(outcome.outcome_message(request(1, jobs=(j,))).blocks)
     assert "outcome unknown · DRS says `CONFIGURATION`" in text
     assert "do not start them again by hand" in text
 
@@ -308,7 +309,7 @@ def test_whole_call_failure_shows_kind_status_code_message_and_request_id() -> N
         error_code="APIGW.0302",
         request_id="8e8a7a7c3f1d4c1b",
     )
-    msg = blocks.outcome_message(req, failures=[failure])
+    msg = outcome.outcome_message(req, failures=[failure])
     check_message(msg)
     text = all_text(msg.blocks)
     assert "`8e8a7a7c3f1d4c1b`" in text
@@ -322,7 +323,7 @@ def test_whole_call_failure_shows_kind_status_code_message_and_request_id() -> N
 
 def test_failure_that_may_have_reached_drs_warns_against_resending() -> None:
     failure = CallFailure(CallFailureKind.TIMEOUT, "read timed out", maybe_processed=True)
-    msg = blocks.outcome_message(decided(request(2), RequestState.UNKNOWN), failures=[failure])
+    msg = outcome.outcome_message(decided(request(2), RequestState.UNKNOWN), failures=[failure])
     text = all_text(msg.blocks)
     assert "may have started" in text
     assert "X-Request-Id _none_" in text
@@ -332,7 +333,7 @@ def test_many_call_failures_are_capped() -> None:
     failures = [
         CallFailure(CallFailureKind.SERVER, f"boom {i}", 500, None, f"rid-{i}") for i in range(12)
     ]
-    msg = blocks.outcome_message(decided(request(2), RequestState.UNKNOWN), failures=failures)
+    msg = outcome.outcome_message(decided(request(2), RequestState.UNKNOWN), failures=failures)
     check_message(msg)
     assert "7 more failed calls" in all_text(msg.blocks)
 
@@ -340,12 +341,12 @@ def test_many_call_failures_are_capped() -> None:
 @pytest.mark.parametrize("size", [1, 20, 21, 1000, 5000])
 def test_outcome_caps_rows_and_points_at_the_csv(size: int) -> None:
     req = decided(request(size, jobs=mixed_outcomes(size)), RequestState.UNKNOWN)
-    msg = blocks.outcome_message(req, max_rows=20)
+    msg = outcome.outcome_message(req, max_rows=20)
     check_message(msg)
     text = all_text(msg.blocks)
     rows = sum(1 for line in text.splitlines() if "*mig-shop-" in line)
     assert rows == min(size, 20)
-    assert blocks.needs_csv(req, 20) is (size > 20)
+    assert outcome.needs_csv(req, 20) is (size > 20)
     if size > 20:
         assert f"… and {size - 20:,} more — full table in the attached CSV." in text
     else:
@@ -360,23 +361,23 @@ def test_long_error_messages_shorten_the_list_instead_of_breaking_limits() -> No
         for i in range(20)
     )
     req = decided(request(20, jobs=long_jobs), RequestState.DONE)
-    msg = blocks.outcome_message(req, max_rows=20)
+    msg = outcome.outcome_message(req, max_rows=20)
     check_message(msg)
     # The message left rows out to stay small, so it must say so and the CSV must be attached.
-    assert blocks.needs_csv(req, 20)
+    assert outcome.needs_csv(req, 20)
     assert "full table in the attached CSV" in all_text(msg.blocks)
 
 
 def test_per_job_refusals_in_an_accepted_call_are_not_called_a_refused_call() -> None:
     # DRS answered 202 and refused each job (DRS.M00304): no call failed as a whole.
     req = decided(request(3), RequestState.FAILED)
-    msg = blocks.outcome_message(req)
+    msg = outcome.outcome_message(req)
     check_message(msg)
     text = all_text(msg.blocks)
     assert "*3 jobs did not start* — DRS answered for each: the reasons are below." in text
     assert "The call as a whole went through." in text
     assert "refused the call" not in text
-    one = blocks.outcome_message(decided(request(1), RequestState.FAILED))
+    one = outcome.outcome_message(decided(request(1), RequestState.FAILED))
     assert "*1 job did not start* — DRS answered for it: the reason is below." in all_text(
         one.blocks
     )
@@ -388,31 +389,31 @@ def test_per_job_refusals_in_an_accepted_call_are_not_called_a_refused_call() ->
 def test_a_whole_call_failure_is_not_described_as_per_job_refusals() -> None:
     req = decided(request(3), RequestState.FAILED)
     failure = CallFailure(CallFailureKind.BAD_REQUEST, "bad body", 400, "DRS.M00289", "rid-1")
-    text = all_text(blocks.outcome_message(req, failures=[failure]).blocks)
+    text = all_text(outcome.outcome_message(req, failures=[failure]).blocks)
     assert "DRS rejected the request" in text
     assert "did not start* — DRS answered" not in text
     # A call that may have been processed explains unknown jobs, not failed ones.
     mixed = decided(request(4, jobs=mixed_outcomes(4)), RequestState.UNKNOWN)
     timeout = CallFailure(CallFailureKind.TIMEOUT, "read timed out", maybe_processed=True)
-    text = all_text(blocks.outcome_message(mixed, failures=[timeout]).blocks)
+    text = all_text(outcome.outcome_message(mixed, failures=[timeout]).blocks)
     assert "did not start* — DRS answered" in text
 
 
 def test_counts_leave_out_empty_categories_and_read_well_for_one_job() -> None:
     req = decided(request(1), RequestState.FAILED)
-    msg = blocks.outcome_message(req, mention_requester=True)
+    msg = outcome.outcome_message(req, mention_requester=True)
     text = all_text(msg.blocks)
     assert "0 started" not in text and "0 started" not in msg.text
     assert msg.text == "<@U01ALICE> the job settled. prod: 1 failed"
     assert text.startswith("<@U01ALICE> the job settled.\n")
     assert "all 1 job" not in text
-    settled = blocks.settled_message(req)
+    settled = outcome.settled_message(req)
     assert settled.text.startswith("<@U01ALICE> the job settled. :x: *1 failed*")
     assert "0 started" not in all_text(settled.blocks)
     line = all_text(blocks.request_message(req, now=NOW).blocks)
     assert "0 started" not in line
     assert "*Failed* — no job was started: :x: *1 failed*" in line
-    history = all_text(blocks.history_message([req], now=NOW).blocks)
+    history = all_text(answers.history_message([req], now=NOW).blocks)
     assert "(:x: *1 failed*)" in history
     chosen = blocks.request_message(request(1), now=NOW, source="name mig-*")
     assert "exactly this job is started" in all_text(chosen.blocks)
@@ -422,13 +423,13 @@ def test_counts_leave_out_empty_categories_and_read_well_for_one_job() -> None:
 
 
 def test_mention_requester_starts_with_the_settled_line() -> None:
-    msg = blocks.outcome_message(decided(request(3), RequestState.DONE), mention_requester=True)
+    msg = outcome.outcome_message(decided(request(3), RequestState.DONE), mention_requester=True)
     assert msg.blocks[0]["text"]["text"].startswith("<@U01ALICE> all 3 jobs settled.")
     assert msg.text.startswith("<@U01ALICE> all 3 jobs settled.")
 
 
 def test_retry_attempt_names_who_retried() -> None:
-    msg = blocks.outcome_message(
+    msg = outcome.outcome_message(
         decided(request(3), RequestState.DONE), attempt=2, actor="U03CAROL"
     )
     assert "retry 1 by <@U03CAROL>" in msg.blocks[0]["text"]["text"]
@@ -438,7 +439,7 @@ def test_settled_message_mentions_the_requester_and_counts_statuses() -> None:
     js = tuple(
         job(i, outcome=Outcome.SUCCESS, drs_status="FULL_TRANSFER_STARTED") for i in range(3)
     )
-    msg = blocks.settled_message(decided(request(3, jobs=js), RequestState.DONE))
+    msg = outcome.settled_message(decided(request(3, jobs=js), RequestState.DONE))
     check_message(msg)
     text = all_text(msg.blocks)
     assert text.startswith("<@U01ALICE> all 3 jobs settled.")
@@ -449,12 +450,12 @@ def test_settled_message_mentions_the_requester_and_counts_statuses() -> None:
 
 
 def test_retry_blocks_absent_without_retryable_jobs() -> None:
-    assert blocks.retry_button_blocks(request(3), 0) == []
+    assert outcome.retry_button_blocks(request(3), 0) == []
 
 
 def test_retry_button_carries_the_request_id_and_asks_to_confirm() -> None:
-    extra = blocks.retry_button_blocks(request(3), 3)
-    check_message(blocks.Message("retry", extra))
+    extra = outcome.retry_button_blocks(request(3), 3)
+    check_message(Message("retry", extra))
     (button,) = [e for b in extra if b["type"] == "actions" for e in b["elements"]]
     assert button["action_id"] == ActionId.RETRY
     assert button["value"] == "r-7f3a9c"
@@ -494,7 +495,7 @@ def test_status_message_shows_the_audit_trail_with_drs_calls() -> None:
             {"operation": "batch-status", "jobs": 30, "kind": "server", "error_code": "DRS.M00004"},
         ),
     ]
-    msg = blocks.status_message(req, events, now=NOW)
+    msg = answers.status_message(req, events, now=NOW)
     check_message(msg)
     text = all_text(msg.blocks)
     assert "<@U01ALICE> requested 30 jobs" in text
@@ -520,7 +521,7 @@ def test_status_message_caps_a_long_audit_trail() -> None:
         )
         for i in range(200)
     ]
-    msg = blocks.status_message(req, events, now=NOW)
+    msg = answers.status_message(req, events, now=NOW)
     check_message(msg)
     assert "175 earlier events not shown" in all_text(msg.blocks)
 
@@ -528,7 +529,7 @@ def test_status_message_caps_a_long_audit_trail() -> None:
 @pytest.mark.parametrize("state", list(RequestState))
 def test_status_message_for_every_state(state: RequestState) -> None:
     req = decided(request(40), state) if state is not RequestState.PENDING else request(40)
-    check_message(blocks.status_message(req, [], now=NOW))
+    check_message(answers.status_message(req, [], now=NOW))
 
 
 @pytest.mark.parametrize("size", [0, 1, 100, 5000])
@@ -539,7 +540,7 @@ def test_job_status_message(size: int) -> None:
     ]
     if size:
         infos[0] = JobInfo(job_id=job_id(0), error_code="DRS.M05003", error_msg="not found")
-    msg = blocks.job_status_message(infos)
+    msg = answers.job_status_message(infos)
     check_message(msg)
     text = all_text(msg.blocks)
     if size == 0:
@@ -557,18 +558,18 @@ def test_history_lists_newest_first_and_caps() -> None:
         dataclasses.replace(request(2), id=f"r-{i:03d}", created_at=NOW - 1000 + i)
         for i in range(45)
     ]
-    msg = blocks.history_message(reqs, now=NOW)
+    msg = answers.history_message(reqs, now=NOW)
     check_message(msg)
     text = all_text(msg.blocks)
     assert text.index("r-044") < text.index("r-043")
     assert "r-024" not in text
     assert "25 older requests" in text
-    assert "No start requests" in blocks.history_message([], now=NOW).text
+    assert "No start requests" in answers.history_message([], now=NOW).text
 
 
 def test_history_shows_outcome_counts_of_started_requests() -> None:
     req = decided(request(5, jobs=mixed_outcomes(5)), RequestState.UNKNOWN)
-    assert "*unknown* (" in all_text(blocks.history_message([req], now=NOW).blocks)
+    assert "*unknown* (" in all_text(answers.history_message([req], now=NOW).blocks)
 
 
 def _member(
@@ -600,7 +601,7 @@ def test_help_lists_commands_and_the_askers_projects_with_their_roles() -> None:
         _member("staging", here=False, channels=frozenset({"C0OPS"})),
         _member("audit", requester=False, approver=True, here=False),
     ]
-    msg = blocks.help_message(command="/startjobs", projects=projects, user="U01ALICE")
+    msg = answers.help_message(command="/startjobs", projects=projects, user="U01ALICE")
     check_message(msg)
     text = all_text(msg.blocks)
     for piece in ("`/startjobs`", "/startjobs status", "/startjobs history"):
@@ -611,39 +612,39 @@ def test_help_lists_commands_and_the_askers_projects_with_their_roles() -> None:
 
 
 def test_help_for_someone_in_no_project_says_so_and_whom_to_ask() -> None:
-    text = all_text(blocks.help_message(projects=[], user="U09MALLORY").blocks)
+    text = all_text(answers.help_message(projects=[], user="U09MALLORY").blocks)
     assert "You are not in any project" in text
     assert "access policy" in text
     assert "`U09MALLORY`" in text  # what to hand to whoever adds them
 
 
 def test_not_understood_names_the_word_the_subcommands_and_the_askers_projects() -> None:
-    msg = blocks.not_understood_message("histroy", suggestion="history", projects=["prod", "dev"])
+    msg = answers.not_understood_message("histroy", suggestion="history", projects=["prod", "dev"])
     check_message(msg)
     assert "I did not understand `histroy`" in msg.text
     assert "Did you mean `history`?" in msg.text
     assert "`help`, `history`, `status REQUEST-ID`, `status JOB-ID …`" in msg.text
     assert "Projects you can request in here: *prod*, *dev*" in msg.text
-    nothing = blocks.not_understood_message("prod", in_no_project=True).text
+    nothing = answers.not_understood_message("prod", in_no_project=True).text
     assert "Did you mean" not in nothing
     assert "You are not in any project" in nothing
-    elsewhere = blocks.not_understood_message(
+    elsewhere = answers.not_understood_message(
         "ops", member=_member("ops", here=False, channels=frozenset({"C0OPS"}))
     ).text
     assert "You can request in `ops` only in <#C0OPS>, not here." in elsewhere
 
 
 def test_error_message_is_escaped_and_complete_in_its_text() -> None:
-    msg = blocks.error_message("bad <input> & more", ["first problem", "second <problem>"])
+    msg = answers.error_message("bad <input> & more", ["first problem", "second <problem>"])
     check_message(msg)
     assert msg.text.startswith(":no_entry: bad &lt;input&gt; &amp; more")
     assert "• second &lt;problem&gt;" in msg.text
-    many = blocks.error_message("x", [f"p{i}" for i in range(15)])
+    many = answers.error_message("x", [f"p{i}" for i in range(15)])
     assert "… and 5 more" in many.text
 
 
 def test_message_kwargs() -> None:
-    msg = blocks.error_message("nope")
+    msg = answers.error_message("nope")
     assert msg.as_kwargs() == {"text": msg.text, "blocks": msg.blocks}
 
 

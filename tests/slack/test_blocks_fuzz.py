@@ -12,7 +12,7 @@ from sample_requests import NOW, job, request
 
 from bot.core.model import CallFailure, CallFailureKind, Outcome
 from bot.core.request import Approval, AuditEvent, AuditKind, RequestJob, RequestState, StartRequest
-from bot.slack.ui import blocks, views
+from bot.slack.ui import answers, blocks, outcome, views
 
 EXAMPLES = settings(
     max_examples=int(os.environ.get("STARTJOBS_FUZZ_EXAMPLES", "200")) // 4,
@@ -89,12 +89,12 @@ def test_messages_hold_for_arbitrary_text(
         for i, detail in enumerate(details)
         for kind in AuditKind
     ]
-    check_message(blocks.status_message(req, events, now=NOW))
+    check_message(answers.status_message(req, events, now=NOW))
     check_message(blocks.request_message(req, now=NOW, lookup_problem=message or None))
-    check_message(blocks.outcome_message(req, failures=[failure], mention_requester=True))
-    check_message(blocks.history_message([req], now=NOW))
-    check_message(blocks.settled_message(req))
-    check_message(blocks.error_message(message or "x", [message]))
+    check_message(outcome.outcome_message(req, failures=[failure], mention_requester=True))
+    check_message(answers.history_message([req], now=NOW))
+    check_message(outcome.settled_message(req))
+    check_message(answers.error_message(message or "x", [message]))
 
 
 @EXAMPLES

@@ -15,7 +15,7 @@ from sample_requests import NOW, job, request
 from bot.core.model import JobInfo, Outcome
 from bot.core.request import RequestState, StartRequest
 from bot.slack.listeners.options import job_option
-from bot.slack.ui import blocks, kit, views
+from bot.slack.ui import answers, blocks, kit, outcome, views
 from bot.slack.ui import mrkdwn as m
 from tests.core.fuzzing import fuzz
 
@@ -77,9 +77,9 @@ def test_messages_and_modals_show_no_hidden_characters(state: RequestState) -> N
     texts: list[str] = []
     for msg in (
         blocks.request_message(req, now=NOW),
-        blocks.outcome_message(req, failures=[], mention_requester=True),
-        blocks.history_message([req], now=NOW),
-        blocks.job_status_message([JobInfo(job_id=job(0).job_id, name=REVERSED)]),
+        outcome.outcome_message(req, failures=[], mention_requester=True),
+        answers.history_message([req], now=NOW),
+        answers.job_status_message([JobInfo(job_id=job(0).job_id, name=REVERSED)]),
     ):
         check_message(msg)
         texts.append(all_text(msg.blocks) + msg.text)

@@ -17,7 +17,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.core.request import StartRequest
 from bot.service import Service
 from bot.service.model import Reply
-from bot.slack.ui import blocks, views
+from bot.slack.ui import answers, views
 from bot.slack.ui.ids import ActionId
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ def _click(body: dict[str, Any]) -> tuple[str, str, str]:
 
 async def tell(client: AsyncWebClient, channel: str, user: str, reply: Reply) -> None:
     """Answer one user privately in the channel (refusals and confirmations)."""
-    text = reply.text if reply.ok else blocks.refusal_message(reply.text).text
+    text = reply.text if reply.ok else answers.refusal_message(reply.text).text
     try:
         await client.chat_postEphemeral(channel=channel, user=user, text=text)
     except SlackApiError as exc:

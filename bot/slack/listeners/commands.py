@@ -40,7 +40,7 @@ from bot.core.times import EPOCH_SECONDS_MAX, parse_start_time
 from bot.service import Service
 from bot.service.reading import Reading
 from bot.slack.directory import Directory
-from bot.slack.ui import blocks, views
+from bot.slack.ui import answers, views
 from bot.slack.ui.forms import channel_metadata
 
 log = logging.getLogger(__name__)
@@ -64,17 +64,17 @@ def register(app: AsyncApp, service: Service, directory: Directory, *, max_jobs:
         user, channel = str(body.get("user_id", "")), str(body.get("channel_id", ""))
         cmd = parse_command(str(body.get("text", "")))
         if isinstance(cmd, Invalid):
-            await ack(text=blocks.error_message(cmd.message).text)
+            await ack(text=answers.error_message(cmd.message).text)
             return
         await ack()
         answer = _Answer(client, respond, user, channel)
         if isinstance(cmd, Help):
             projects = await reading.memberships(user, channel)
-            msg = blocks.help_message(command=COMMAND, projects=projects, user=user)
+            msg = answers.help_message(command=COMMAND, projects=projects, user=user)
             await answer(text=msg.text, blocks=msg.blocks)
         elif isinstance(cmd, History):
             reqs = await reading.history(user, channel)
-            await answer(**blocks.history_message(reqs, now=service.ctx.clock()).as_kwargs())
+            await answer(**answers.history_message(reqs, now=service.ctx.clock()).as_kwargs())
         elif isinstance(cmd, Status):
             await _status(service, reading, answer, cmd.args)
         elif isinstance(cmd, Start):
@@ -91,21 +91,21 @@ async def _status(
         rid = args[0].upper()
         found = await reading.request(answer.user, answer.channel, rid)
         if found is None:
-            await answer(**blocks.no_such_request_message(rid).as_kwargs())
+            await answer(**answers.no_such_request_message(rid).as_kwargs())
             return
-        msg = blocks.status_message(found.request, found.events, now=service.ctx.clock())
+        msg = answers.status_message(found.request, found.events, now=service.ctx.clock())
         await answer(**msg.as_kwargs())
         return
     parsed = parse_job_ids(" ".join(args), max_jobs=100)
     if not parsed.ok:
         problems = " ".join(parsed.problems())
-        await answer(text=blocks.error_message(problems).text)
+        await answer(text=answers.error_message(problems).text)
         return
     statuses = await reading.job_statuses(answer.user, parsed.ids)
     if statuses.problem is not None:
-        await answer(text=blocks.error_message(statuses.problem).text)
+        await answer(text=answers.error_message(statuses.problem).text)
         return
-    await answer(**blocks.job_status_message(statuses.infos).as_kwargs())
+    await answer(**answers.job_status_message(statuses.infos).as_kwargs())
 
 
 async def _first_word_refused(
@@ -124,7 +124,7 @@ async def _first_word_refused(
     if word in names:
         return False
     mine = {m.project.name: m for m in await reading.memberships(answer.user, answer.channel)}
-    msg = blocks.not_understood_message(
+    msg = answers.not_understood_message(
         word,
         command=COMMAND,
         suggestion=closest(word, [*SUBCOMMANDS, *names]),

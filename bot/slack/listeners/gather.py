@@ -27,7 +27,7 @@ from bot.core.selection import Selection, merge_ids
 from bot.drs import DrsError
 from bot.service import Service
 from bot.service.model import Draft, Reply
-from bot.slack.ui import blocks, views
+from bot.slack.ui import answers, views
 from bot.slack.ui.forms import StartForm
 from bot.slack.ui.ids import BlockId
 from bot.slack.uploads import Downloader, UploadedIds, read_uploads
@@ -213,7 +213,7 @@ async def _refuse(client: AsyncWebClient, draft: Draft, view_id: str, why: str) 
         await client.chat_postEphemeral(
             channel=draft.channel_id,
             user=draft.requester_id,
-            text=blocks.error_message(text).text,
+            text=answers.error_message(text).text,
         )
     except SlackApiError as exc:
         log.warning("ephemeral to %s failed: %s", draft.requester_id, exc.response.get("error"))
