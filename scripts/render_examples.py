@@ -48,7 +48,7 @@ from bot.core.request import (
     StartRequest,
 )
 from bot.core.status import is_retryable
-from bot.slack.ui import answers, blocks, outcome, views
+from bot.slack.ui import answers, blocks, decisions, outcome, views
 from bot.slack.ui.forms import channel_metadata
 
 NOW = 1_790_000_000.0  # Sep 21, 2026, 14:13 UTC
@@ -331,9 +331,9 @@ def examples() -> dict[str, Json | list[Json]]:
             by_name=True,
             upload=True,
         ),
-        "approve-modal": views.approve_modal(pending, now=NOW),
-        "approve-modal-late": views.approve_modal(late, now=NOW),
-        "reject-modal": views.reject_modal(pending, now=NOW),
+        "approve-modal": decisions.approve_modal(pending, now=NOW),
+        "approve-modal-late": decisions.approve_modal(late, now=NOW),
+        "reject-modal": decisions.reject_modal(pending, now=NOW),
     }
 
 

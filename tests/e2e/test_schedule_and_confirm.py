@@ -15,8 +15,8 @@ from pathlib import Path
 
 from bot.core.request import AuditKind, RequestState
 from bot.service.model import NOT_SENT_CODE, Tuning
+from bot.slack.ui.decisions import START_NOW_VALUE
 from bot.slack.ui.ids import ActionId, BlockId, CallbackId, When
-from bot.slack.ui.views import START_NOW_VALUE
 from bot.store import Verdict
 from tests.e2e.harness import ALICE, BOB, CHANNEL, Harness
 from tests.e2e.process import open_view, outcome_replies

@@ -12,7 +12,7 @@ from sample_requests import NOW, job, request
 
 from bot.core.model import CallFailure, CallFailureKind, Outcome
 from bot.core.request import Approval, AuditEvent, AuditKind, RequestJob, RequestState, StartRequest
-from bot.slack.ui import answers, blocks, outcome, views
+from bot.slack.ui import answers, blocks, decisions, outcome, views
 
 EXAMPLES = settings(
     max_examples=int(os.environ.get("STARTJOBS_FUZZ_EXAMPLES", "200")) // 4,
@@ -100,8 +100,8 @@ def test_messages_hold_for_arbitrary_text(
 @EXAMPLES
 @given(req=requests(), notice=texts)
 def test_modals_hold_for_arbitrary_text(req: StartRequest, notice: str) -> None:
-    check_view(views.approve_modal(req, now=NOW))
-    check_view(views.reject_modal(req, now=NOW))
+    check_view(decisions.approve_modal(req, now=NOW))
+    check_view(decisions.reject_modal(req, now=NOW))
     prefill = views.StartPrefill(
         project=req.project, job_text=req.reason, reason=req.reason, notices=(notice,)
     )

@@ -15,7 +15,7 @@ from sample_requests import NOW, job, request
 from bot.core.model import JobInfo, Outcome
 from bot.core.request import RequestState, StartRequest
 from bot.slack.listeners.options import job_option
-from bot.slack.ui import answers, blocks, kit, outcome, views
+from bot.slack.ui import answers, blocks, decisions, kit, outcome
 from bot.slack.ui import mrkdwn as m
 from tests.core.fuzzing import fuzz
 
@@ -83,7 +83,7 @@ def test_messages_and_modals_show_no_hidden_characters(state: RequestState) -> N
     ):
         check_message(msg)
         texts.append(all_text(msg.blocks) + msg.text)
-    for view in (views.approve_modal(req, now=NOW), views.reject_modal(req, now=NOW)):
+    for view in (decisions.approve_modal(req, now=NOW), decisions.reject_modal(req, now=NOW)):
         check_view(view)
         texts.append(all_text(view["blocks"]))
     texts.append(str(job_option(JobInfo(job_id=job(0).job_id, name=LOOKALIKE))))

@@ -10,7 +10,7 @@ from blockkit_checks import all_text, check_view, mrkdwn_text
 from sample_requests import EVIL, EVIL_RENDERED, NOW, job, job_id, request
 
 from bot.core.request import Approval, RequestState
-from bot.slack.ui import views
+from bot.slack.ui import decisions, views
 from bot.slack.ui.ids import ActionId, BlockId, CallbackId, When
 
 PROD = views.ProjectChoice("prod", "ap-southeast-1", Approval.TWO_PERSON)
@@ -191,7 +191,7 @@ def test_private_metadata_over_the_limit_is_refused() -> None:
 
 @pytest.mark.parametrize("size", [1, 10, 11, 1000, 5000])
 def test_approve_modal_within_limits(size: int) -> None:
-    view = views.approve_modal(request(size), now=NOW)
+    view = decisions.approve_modal(request(size), now=NOW)
     check_view(view)
     assert view["callback_id"] == CallbackId.APPROVE
     assert view["private_metadata"] == "r-7f3a9c"
@@ -208,7 +208,7 @@ def test_approve_modal_restates_what_will_happen() -> None:
         jobs=(job(0, prepaid=True), job(1, status_at_request=None), job(2)),
         start_time_ms=int(NOW + 5400) * 1000,
     )
-    view = views.approve_modal(req, now=NOW)
+    view = decisions.approve_modal(req, now=NOW)
     text = all_text(view["blocks"])
     for piece in (
         "<@U01ALICE>",
@@ -229,7 +229,7 @@ def test_approve_modal_restates_what_will_happen() -> None:
 
 
 def test_approve_modal_warns_when_the_scheduled_time_has_passed() -> None:
-    view = views.approve_modal(request(2, start_time_ms=int(NOW - 10) * 1000), now=NOW)
+    view = decisions.approve_modal(request(2, start_time_ms=int(NOW - 10) * 1000), now=NOW)
     assert "this time has passed" in all_text(view["blocks"])
 
 
@@ -239,14 +239,14 @@ def test_approve_modal_escapes_request_text() -> None:
         reason=EVIL,
         project=EVIL,
     )
-    view = views.approve_modal(req, now=NOW)
+    view = decisions.approve_modal(req, now=NOW)
     check_view(view)
     assert "<!channel>" not in mrkdwn_text(view["blocks"])
     assert EVIL_RENDERED in mrkdwn_text(view["blocks"])
 
 
 def test_reject_modal_requires_a_reason() -> None:
-    view = views.reject_modal(request(3))
+    view = decisions.reject_modal(request(3))
     check_view(view)
     assert view["callback_id"] == CallbackId.REJECT
     assert view["private_metadata"] == "r-7f3a9c"
@@ -254,7 +254,7 @@ def test_reject_modal_requires_a_reason() -> None:
     reason = _block(view, BlockId.COMMENT)
     assert reason["optional"] is False
     assert reason["element"]["action_id"] == ActionId.COMMENT
-    check_view(views.reject_modal(request(5000, state=RequestState.PENDING), now=NOW))
+    check_view(decisions.reject_modal(request(5000, state=RequestState.PENDING), now=NOW))
 
 
 # --- small modals --------------------------------------------------------------------------------

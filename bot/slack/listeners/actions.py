@@ -17,7 +17,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.core.request import StartRequest
 from bot.service import Service
 from bot.service.model import Reply
-from bot.slack.ui import answers, views
+from bot.slack.ui import answers, decisions
 from bot.slack.ui.ids import ActionId
 
 log = logging.getLogger(__name__)
@@ -60,12 +60,12 @@ def register(app: AsyncApp, service: Service) -> None:
     @app.action(ActionId.APPROVE.value)
     async def approve(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
-        await decision_form(body, client, "approve", views.approve_modal)
+        await decision_form(body, client, "approve", decisions.approve_modal)
 
     @app.action(ActionId.REJECT.value)
     async def reject(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
-        await decision_form(body, client, "reject", views.reject_modal)
+        await decision_form(body, client, "reject", decisions.reject_modal)
 
     @app.action(ActionId.CANCEL.value)
     async def cancel(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:

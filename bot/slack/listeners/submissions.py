@@ -19,7 +19,8 @@ from bot.service import Service
 from bot.service.model import Draft, Reply
 from bot.slack.directory import Directory
 from bot.slack.listeners import gather
-from bot.slack.ui import views
+from bot.slack.ui import decisions, views
+from bot.slack.ui.decisions import START_NOW_VALUE
 from bot.slack.ui.forms import (
     COMMENT_MAX,
     channel_from_metadata,
@@ -28,7 +29,6 @@ from bot.slack.ui.forms import (
     text_value,
 )
 from bot.slack.ui.ids import ActionId, BlockId, CallbackId
-from bot.slack.ui.views import START_NOW_VALUE
 from bot.slack.uploads import Downloader
 
 
@@ -95,7 +95,7 @@ def register(app: AsyncApp, service: Service, directory: Directory, *, max_jobs:
         )
         if reply.code == "schedule_passed" and reply.request is not None:
             # Say it in the form, with the choice to start now instead.
-            form = views.approve_modal(reply.request, now=service.ctx.clock())
+            form = decisions.approve_modal(reply.request, now=service.ctx.clock())
             if BlockId.START_NOW.value in str(view.get("blocks")):
                 await ack(
                     response_action="errors", errors={BlockId.START_NOW.value: reply.text[:2000]}

@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.core.command import DB_USE_TYPES
-from bot.core.request import Approval, StartRequest
-from bot.slack.ui import describe as d
+from bot.core.request import Approval
 from bot.slack.ui import kit
 from bot.slack.ui import mrkdwn as m
 from bot.slack.ui.ids import ActionId, BlockId, CallbackId, When
@@ -57,7 +56,7 @@ class StartPrefill:
     start_notice: str | None = None
 
 
-def _modal(
+def modal(
     callback_id: CallbackId,
     title: str,
     submit: str,
@@ -107,7 +106,7 @@ def notice_modal(title: str, text: str, *, markup: bool = False) -> dict[str, An
     }
 
 
-def _input(
+def input_block(
     block_id: BlockId,
     label: str,
     element: kit.Block,
@@ -127,7 +126,7 @@ def _input(
     return block
 
 
-def _text_input(
+def text_input(
     action_id: ActionId,
     *,
     multiline: bool,
@@ -213,14 +212,14 @@ def start_modal(
     blocks: list[kit.Block] = [
         kit.context(f":information_source: {m.clip(n, 2900)}") for n in notices[:10]
     ]
-    blocks.append(_input(BlockId.PROJECT, "Project", select, optional=False))
+    blocks.append(input_block(BlockId.PROJECT, "Project", select, optional=False))
     if pick:
         blocks.append(_pick_input())
     blocks += [
-        _input(
+        input_block(
             BlockId.JOB_IDS,
             "DRS job IDs",
-            _text_input(
+            text_input(
                 ActionId.JOB_IDS,
                 multiline=True,
                 max_length=JOB_TEXT_MAX,
@@ -235,7 +234,7 @@ def start_modal(
         blocks += _name_inputs(prefill)
     if upload:
         blocks.append(
-            _input(
+            input_block(
                 BlockId.UPLOAD,
                 "Or upload a list of job IDs",
                 {
@@ -250,10 +249,10 @@ def start_modal(
         )
     blocks += _when_inputs(prefill.start_at, prefill.start_notice)
     blocks.append(
-        _input(
+        input_block(
             BlockId.REASON,
             "Reason or change ticket",
-            _text_input(
+            text_input(
                 ActionId.REASON,
                 multiline=True,
                 max_length=REASON_MAX,
@@ -264,7 +263,7 @@ def start_modal(
             hint="Shown to approvers and kept in the audit trail.",
         )
     )
-    return _modal(CallbackId.START, "Start DRS jobs", "Submit", "Cancel", blocks, private_metadata)
+    return modal(CallbackId.START, "Start DRS jobs", "Submit", "Cancel", blocks, private_metadata)
 
 
 def _job_box_hint(max_jobs: int, *, pick: bool, by_name: bool, upload: bool) -> str:
@@ -297,7 +296,7 @@ def _pick_input() -> kit.Block:
         "min_query_length": PICK_MIN_QUERY,
         "max_selected_items": PICK_MAX_SELECTED,
     }
-    return _input(
+    return input_block(
         BlockId.JOB_PICK,
         "Pick jobs by name",
         element,
@@ -323,10 +322,10 @@ def _type_select(initial: str | None) -> kit.Block:
 
 def _name_inputs(prefill: StartPrefill) -> list[kit.Block]:
     return [
-        _input(
+        input_block(
             BlockId.NAME_PATTERN,
             "Or select jobs by name",
-            _text_input(
+            text_input(
                 ActionId.NAME_PATTERN,
                 multiline=False,
                 max_length=200,
@@ -336,10 +335,10 @@ def _name_inputs(prefill: StartPrefill) -> list[kit.Block]:
             optional=True,
             hint="DRS job names matching this pattern (* and ? wildcards), added to the IDs above.",
         ),
-        _input(
+        input_block(
             BlockId.STATUS_FILTER,
             "Only jobs in status",
-            _text_input(
+            text_input(
                 ActionId.STATUS_FILTER,
                 multiline=False,
                 max_length=40,
@@ -349,7 +348,7 @@ def _name_inputs(prefill: StartPrefill) -> list[kit.Block]:
             hint="Applies to the name pattern; empty for any status. CONFIGURATION is the "
             "status DRS can start.",
         ),
-        _input(
+        input_block(
             BlockId.TYPE_FILTER,
             "Only jobs of type",
             _type_select(prefill.type_filter),
@@ -391,8 +390,8 @@ def _when_inputs(start_at: int | None, notice: str | None = None) -> list[kit.Bl
     if start_at is not None:
         picker["initial_date_time"] = int(start_at)
     return [
-        _input(BlockId.WHEN, "Start", radio, optional=False),
-        _input(
+        input_block(BlockId.WHEN, "Start", radio, optional=False),
+        input_block(
             BlockId.START_AT,
             "Start time",
             picker,
@@ -402,106 +401,3 @@ def _when_inputs(start_at: int | None, notice: str | None = None) -> list[kit.Bl
             else "In your own timezone. DRS starts the jobs itself at this time.",
         ),
     ]
-
-
-def _when(at: float, now: float | None) -> str:
-    return m.slack_date(at) + (f" ({m.relative(at, now)})" if now is not None else "")
-
-
-def _request_summary(req: StartRequest, now: float | None) -> list[kit.Block]:
-    """What an approver or rejecter decides on: the same facts the request message shows."""
-    blocks: list[kit.Block] = [
-        kit.section(d.request_sentence(req)),
-        kit.fields(
-            [
-                d.schedule_field(req, now),
-                f"*Requested*\n{_when(req.created_at, now)}",
-                f"*Expires*\n{_when(req.expires_at, now)}",
-                f"*Request*\n{m.code(req.id, 64)}",
-            ]
-        ),
-        kit.section(d.reason_block_text(req.reason)),
-    ]
-    warnings = d.warning_lines(req.jobs, shown=3)
-    if warnings:
-        blocks += kit.line_sections(warnings)
-    listed = [d.requested_job_line(j) for j in req.jobs[:MODAL_JOBS_LISTED]]
-    more = len(req.jobs) - MODAL_JOBS_LISTED
-    if more > 0:
-        listed.append(f"… and {more:,} more (on the request message and in its thread)")
-    blocks += kit.line_sections(["*Jobs*", *listed])
-    return blocks
-
-
-START_NOW_VALUE = "start_now"
-
-
-def approve_modal(req: StartRequest, *, now: float) -> dict[str, Any]:
-    """Confirm an approval (callback :attr:`CallbackId.APPROVE`, ``private_metadata`` = req.id).
-
-    Restates project, region, job count, the first names, schedule, warnings (prepaid orders,
-    unknown and unstartable jobs), requester and reason; takes an optional comment.
-    """
-    passed = req.start_time_ms is not None and req.start_time_ms / 1000 <= now
-    if req.start_time_ms is None:
-        when = "DRS starts the jobs as soon as you approve."
-    elif passed:
-        when = "DRS starts the jobs as soon as you approve, if you tick *Start now instead*."
-    else:
-        when = f"DRS starts the jobs at {m.slack_date(req.start_time_ms / 1000)}."
-    late: list[kit.Block] = []
-    if passed and req.start_time_ms is not None:
-        late = [
-            kit.section(
-                f":warning: *Its scheduled time has passed* "
-                f"({m.slack_date(req.start_time_ms / 1000)}). Approving starts it now only if "
-                "you tick the box below; otherwise reject it and ask for a new request."
-            ),
-            _input(
-                BlockId.START_NOW,
-                "The scheduled time has passed",
-                {
-                    "type": "checkboxes",
-                    "action_id": ActionId.START_NOW.value,
-                    "options": [
-                        kit.option(
-                            "Start now instead",
-                            START_NOW_VALUE,
-                            "Recorded in the audit trail and said in the thread",
-                        )
-                    ],
-                },
-                optional=True,
-            ),
-        ]
-    blocks = [
-        *_request_summary(req, now),
-        *late,
-        kit.divider(),
-        _input(
-            BlockId.COMMENT,
-            "Comment (optional)",
-            _text_input(ActionId.COMMENT, multiline=True, max_length=COMMENT_INPUT_MAX),
-            optional=True,
-        ),
-        kit.context(f":white_check_mark: {when} A start cannot be undone from here."),
-    ]
-    return _modal(
-        CallbackId.APPROVE, "Approve request", "Approve and start", "Back", blocks, req.id
-    )
-
-
-def reject_modal(req: StartRequest, *, now: float | None = None) -> dict[str, Any]:
-    """Reject with a required reason (callback :attr:`CallbackId.REJECT`, metadata = req.id)."""
-    blocks = [
-        *_request_summary(req, now),
-        kit.divider(),
-        _input(
-            BlockId.COMMENT,
-            "Why are you rejecting it?",
-            _text_input(ActionId.COMMENT, multiline=True, max_length=COMMENT_INPUT_MAX),
-            optional=False,
-            hint="Shown on the request message. Nothing will be started.",
-        ),
-    ]
-    return _modal(CallbackId.REJECT, "Reject request", "Reject", "Back", blocks, req.id)
