@@ -285,7 +285,6 @@ OVERSIZED: dict[str, int] = {
     "bot/devkit/sim/drs_api.py": 598,
     "bot/service/steps.py": 553,
     "bot/devkit/sim/drs.py": 545,
-    "bot/drs/client.py": 537,
     "bot/devkit/demo/render.py": 530,
     "bot/slack/ui/views.py": 507,
     "bot/devkit/sim/slack.py": 426,

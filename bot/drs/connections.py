@@ -1,7 +1,7 @@
 """The process-wide HTTP client that DRS and IAM calls go over: httpx's own transport.
 
 :func:`new_http_client` is what a composition root calls once per process. What the outcome
-rules in :mod:`bot.drs.client` rely on, and where it comes from:
+rules in :mod:`bot.drs.calls` and :mod:`bot.drs.starting` rely on, and where it comes from:
 
 * At most ``max_connections`` calls are in flight per route (direct, or through one proxy);
   as many connections are kept alive between calls. A call that finds none free waits for one,
