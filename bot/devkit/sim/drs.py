@@ -8,40 +8,10 @@ alone: ``startjobs simulate --port 8089 --seed-demo``.
 
 Endpoints
 ---------
-``POST /v3/auth/tokens[?nocatalog=true]``
-    IAM password method, project scope by ``id`` or ``name`` (the region name, default
-    ``cn-north-4``), or domain scope. 201 with ``X-Subject-Token`` and ``{"token": {...,
-    "expires_at": ISO8601}}``; a bad user, password or domain: 401 ``{"error": {"code": 401,
-    "title": "Unauthorized", "message": "The username or password is wrong."}}``.
-``POST /v3/{project_id}/jobs/batch-starting``
-    202 ``{"results": [{"id", "status": "success"|"failed", "error_code", "error_msg",
-    "order_id" (prepaid)}], "count": N}``. Per task: ``CONFIGURATION`` starts (``STARTJOBING``,
-    after ``start_delay`` seconds ``FULL_TRANSFER_STARTED``, or ``INCRE_TRANSFER_STARTED`` for
-    an incremental task, or ``START_JOB_FAILED`` for one added with ``start_fails``); a future
-    ``start_time`` (epoch ms string) gives ``WAITING_FOR_START`` until then. Unknown id:
-    failed ``DRS.M05003``; deleted: ``DRS.M05004``; any other status: ``DRS.M00304``.
-    Whole-call 400: body not a JSON object ``DRS.M00200``; ``jobs`` or a ``job_id`` missing or
-    empty ``DRS.M00201``; a ``job_id`` not 8-4-4-4-12 over ``[0-9a-z]``, or a ``start_time``
-    that is not a decimal string ``DRS.M00202``; an id twice in one request ``DRS.M00301``.
-``POST /v3/{project_id}/jobs/batch-status`` and ``.../batch-detail``
-    ``{"jobs": [ids], "page_req": {"cur_page", "per_page"}}`` -> 200 ``{"count", "results"}``
-    (ids de-duplicated, in request order). ``page_req`` omitted = page 1 of 5 (DRS's documented
-    default); ``per_page`` 0 = all; a page past the last is 400 ``DRS.M00202``. Unknown ids get
-    an entry ``{"id", "error_code": "DRS.M05003", "error_message"}``. Detail of a prepaid task
-    has ``period_order`` (``UNORDERED`` until started, then ``COMPLETED`` with ``order_id``).
-``POST /v3/{project_id}/jobs``
-    The job list: ``cur_page`` (1), ``per_page`` (10, max 100, 0 = all), optional
-    ``db_use_type``, ``status``, ``name`` (a name substring or an id; comma-separated for
-    several) -> 200 ``{"total_record", "jobs": [...]}`` in creation order.
-
-Gateway checks (before anything else): no ``X-Auth-Token`` and no ``Authorization`` -> 401
-``APIGW.0301`` (``x-auth-token not found``); a token not issued here -> 401 ``APIGW.0301``; an
-expired or invalidated token -> 401 ``APIGW.0307`` (``token expires``); a bad AK/SK signature,
-an unknown AK, or ``X-Sdk-Date`` over 15 minutes from ``clock()`` -> 401 ``APIGW.0301``; five
-signature failures in a row lock the AK out for five minutes; a path project other than the
-simulator's -> 403 ``DRS.M00261``; a domain-scoped token -> 403 ``APIGW.0306``; an unknown path
-or method -> 404 ``APIGW.0101``; a body over 12 MB -> 413 ``APIGW.0201``. Every response has an
-``X-Request-Id`` (uuid hex). DRS messages follow ``X-Language`` (``en-us``, ``zh-cn``).
+IAM tokens (``POST /v3/auth/tokens``) are documented in :mod:`bot.devkit.sim.drs_iam`; the four
+DRS v3 calls (batch-starting, batch-status, batch-detail, the job list) in
+:mod:`bot.devkit.sim.drs_process`; the API gateway's checks before any of them in
+:mod:`bot.devkit.sim.drs_api`.
 
 Faults
 ------
@@ -102,7 +72,7 @@ from aiohttp import web
 
 from bot.core.secret import Secret
 from bot.devkit.lifecycle import AsyncService
-from bot.devkit.sim.drs_api import MAX_BODY_BYTES, ApiConfig, CallNote, DrsApi, RecordedCall
+from bot.devkit.sim.drs_api import MAX_BODY_BYTES, DrsApi
 from bot.devkit.sim.drs_auth import AkSkVerifier, TokenBook, TokenRecord
 from bot.devkit.sim.drs_control import control_routes
 from bot.devkit.sim.drs_faults import Fault, FaultBook, parse_fault, parse_fault_spec
@@ -114,6 +84,7 @@ from bot.devkit.sim.drs_jobs import (
     SimJob,
     new_job_id,
 )
+from bot.devkit.sim.drs_model import ApiConfig, CallNote, RecordedCall
 
 __all__ = [
     "DEFAULT_AK",
