@@ -128,9 +128,6 @@ def test_a_forbidden_import_breaks_the_contract(
 # -- private parts of libraries ------------------------------------------------------------
 
 LIBRARIES = ("slack_bolt", "slack_sdk", "httpx", "aiohttp")
-# Being removed: both patch Bolt's private attributes (its listener runner, its listeners).
-BEING_REMOVED = ("bot/slack/runner.py", "bot/slack/matchers.py")
-STILL_THERE = [m for m in BEING_REMOVED if (ROOT / m).exists()]
 
 
 def _private(name: str) -> bool:
@@ -260,18 +257,9 @@ def test_no_module_touches_private_parts_of_its_libraries() -> None:
     found = [
         use
         for path in sorted(BOT.rglob("*.py"))
-        if str(path.relative_to(ROOT)) not in BEING_REMOVED
         for use in private_library_uses(path, bot_private_names())
     ]
     assert found == []
-
-
-if STILL_THERE:
-
-    @pytest.mark.xfail(strict=True, reason="runner.py and matchers.py are being removed")
-    @pytest.mark.parametrize("module", STILL_THERE)
-    def test_modules_being_removed_touch_private_parts_of_bolt(module: str) -> None:
-        assert private_library_uses(ROOT / module, bot_private_names()) == []
 
 
 # -- module size ---------------------------------------------------------------------------
@@ -310,15 +298,12 @@ def test_modules_stay_small() -> None:
 # -- the top of bot/ -----------------------------------------------------------------------
 
 TOP_MODULES = {"__init__", "__main__", "cli", "healthcheck", "config", "logs", "bootstrap"}
-# Leaving the top of bot/: app (being split into bootstrap, slack/app and slack/server),
-# workflow (moving into bot/service/), ackfirst (moving out with them).
-TRANSITIONAL_TOP_MODULES = {"app", "workflow", "ackfirst"}
 PACKAGES = {"core", "service", "store", "drs", "slack", "check", "devkit"}
 
 
 def test_the_top_of_bot_holds_entry_points_configuration_logging_and_composition() -> None:
     modules = {p.stem for p in BOT.glob("*.py")}
-    assert modules - TOP_MODULES - TRANSITIONAL_TOP_MODULES == set()
+    assert modules - TOP_MODULES == set()
     packages = {p.parent.name for p in BOT.glob("*/__init__.py")}
     assert packages == PACKAGES
 

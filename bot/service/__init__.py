@@ -1,8 +1,8 @@
 """The use cases, which know no Slack: :class:`Service` puts one process's together.
 
 * :mod:`bot.service.commands`: what answers a person (access, submit, decide, retry, search);
-* :mod:`bot.service.steps` and :mod:`bot.service.followup`: what runs after the answer
-  (publish, start, record, report, follow up);
+* :mod:`bot.service.publishing`, :mod:`bot.service.steps` and :mod:`bot.service.followup`:
+  what runs after the answer (publish, start, record, report, follow up);
 * :mod:`bot.service.recovery`: what a crash or another process left behind, and expiry;
 * :mod:`bot.service.reading`: status, history and help, limited to what the asker may see;
 * :mod:`bot.service.ports`: what they need from the outside.
@@ -16,8 +16,10 @@ from bot.service.commands import Commands
 from bot.service.context import Context
 from bot.service.followup import FollowUp
 from bot.service.model import new_request_id
+from bot.service.publishing import Publishing
 from bot.service.reading import Reading
 from bot.service.recovery import Recovery
+from bot.service.selecting import Selecting
 from bot.service.steps import Steps
 
 
@@ -26,9 +28,11 @@ class Service:
 
     def __init__(self, ctx: Context, *, new_id: Callable[[], str] = new_request_id) -> None:
         self.ctx = ctx
-        self.steps = Steps(ctx)
+        self.publishing = Publishing(ctx)
+        self.steps = Steps(ctx, self.publishing)
         self.followup = FollowUp(ctx, self.steps)
         self.commands = Commands(ctx, self.steps, new_id=new_id)
+        self.selecting = Selecting(ctx)
         self.recovery = Recovery(ctx, self.steps, self.followup)
         self.reading = Reading(
             policy=ctx.policy, directory=ctx.directory, store=ctx.store, drs_for=ctx.drs_for

@@ -10,14 +10,11 @@ or not at all, and the answer says which.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from bot.core.command import DB_USE_TYPES
-from bot.core.model import JobInfo
 from bot.core.policy import Decision as PolicyDecision
 from bot.core.policy import (
     ProjectPolicy,
@@ -28,7 +25,6 @@ from bot.core.policy import (
     may_retry,
 )
 from bot.core.request import Approval, AuditKind, RequestJob, RequestState, StartRequest
-from bot.core.selection import Resolved, Selection, resolve
 from bot.core.status import is_retryable
 from bot.core.text import mention, utc_text
 from bot.service import failpoints
@@ -40,6 +36,7 @@ from bot.service.model import (
     new_request_id,
     schedule_passed,
 )
+from bot.service.outcomes import in_flight_until
 from bot.service.ports import StartedNowInstead, StoreUnavailable, Verdict
 from bot.service.steps import Steps
 
@@ -166,7 +163,7 @@ class Commands:
         if action in DECISIONS and not req.state.is_open:
             return Reply(False, _already(req), req)
         if action in DECISIONS and req.expires_at <= now:
-            await self.steps.expire(req.id)
+            await self.steps.publishing.expire(req.id)
             return Reply(False, "this request has expired; make a new one", req)
         project = ctx.policy.project(req.project)
         if project is None:
@@ -220,7 +217,7 @@ class Commands:
         failpoints.hit("after_approval")
         if passed is not None:
             self.ctx.tasks.spawn(
-                self.steps.note(reply.request, StartedNowInstead(user, passed)),
+                self.steps.publishing.note(reply.request, StartedNowInstead(user, passed)),
                 name=f"note {request_id}",
             )
         self.ctx.tasks.spawn(self.steps.after_approval(request_id), name=f"start {request_id}")
@@ -265,7 +262,9 @@ class Commands:
         reply = await self._decide(check, target, user, comment, what=f"the {action}")
         if not reply.ok:
             return reply
-        self.ctx.tasks.spawn(self.steps.refresh_message(request_id), name=f"refresh {request_id}")
+        self.ctx.tasks.spawn(
+            self.steps.publishing.refresh_message(request_id), name=f"refresh {request_id}"
+        )
         return Reply(True, f"{request_id} {target.value}.", reply.request)
 
     async def _decide(
@@ -317,7 +316,7 @@ class Commands:
         job_ids = [j.job_id for j in req.jobs if is_retryable(j)]
         if not job_ids:
             return Reply(False, "no job of this request can be retried now", req)
-        until = await self.steps.in_flight_until(request_id)
+        until = await in_flight_until(self.ctx, request_id)
         if until is not None:
             return Reply(
                 False,
@@ -330,52 +329,6 @@ class Commands:
             return Reply(False, "a start of this request is already in progress", req)
         ctx.tasks.spawn(self.steps.run_start(request_id, start.attempt), name=f"retry {request_id}")
         return Reply(True, f"Retrying {len(job_ids)} job(s) of {request_id}.", req)
-
-    # -- choosing jobs without typing their IDs -------------------------------------------------
-
-    async def search_jobs(self, project_name: str, text: str, *, limit: int = 100) -> list[JobInfo]:
-        """Jobs of every type whose name DRS matches with ``text`` (its job-list ``name``
-        filter), at most ``limit`` per type, one DRS call per type, made concurrently.
-
-        For the modal's search as the user types. An unknown project finds nothing; a failed
-        call raises :class:`bot.core.model.DrsCallError`.
-        """
-        project = self.ctx.policy.project(project_name)
-        if project is None:
-            return []
-        drs = self.ctx.drs_for(project)
-        found = await asyncio.gather(
-            *(drs.list_jobs(db_use_type=t, name=text or None, limit=limit) for t in DB_USE_TYPES)
-        )
-        return [info for part in found for info in part]
-
-    async def select_jobs(
-        self, project_name: str, selection: Selection, *, max_jobs: int
-    ) -> Resolved:
-        """The project's jobs that ``selection`` matches now, read page by page from DRS's job
-        list (the pattern's literal prefix as DRS's ``name`` filter, the status too; the
-        pattern, status and type are then checked here).
-
-        At most ``10 * max_jobs`` listed jobs are read per type; past that the result is
-        marked incomplete and :meth:`Resolved.problem` refuses it. A failed call raises
-        :class:`bot.core.model.DrsCallError`; an unknown project matches nothing.
-        """
-        project = self.ctx.policy.project(project_name)
-        if project is None:
-            return resolve(selection, [], max_jobs=max_jobs)
-        drs = self.ctx.drs_for(project)
-        scan = max(10 * max_jobs, 1000)
-        listed = await asyncio.gather(
-            *(
-                drs.list_jobs(
-                    db_use_type=t, name=selection.drs_name, status=selection.status, limit=scan
-                )
-                for t in selection.db_use_types
-            )
-        )
-        complete = all(len(part) < scan for part in listed)
-        infos = [info for part in listed for info in part]
-        return resolve(selection, infos, max_jobs=max_jobs, complete=complete)
 
 
 def _not_stored(what: str, exc: StoreUnavailable) -> str:

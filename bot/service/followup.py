@@ -16,8 +16,10 @@ from bot.core.policy import ProjectPolicy
 from bot.core.request import AuditKind, StartRequest
 from bot.core.status import Phase, is_settled, phase_of
 from bot.service.context import Context
+from bot.service.outcomes import in_flight_until
 from bot.service.ports import FailedAfterStart, Settled, StoppedFollowing
-from bot.service.steps import Steps, started_phase
+from bot.service.records import started_phase
+from bot.service.steps import Steps
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +62,8 @@ class FollowUp:
             await ctx.store.confirm_outcomes(request_id, confirmed)
         failed = {i.job_id: i for i in infos if phase_of(i.status) is Phase.FAILED}
         newly_failed = await self._failed_after_start(req, project, failed) if failed else []
-        retry_opened = await self.steps.in_flight_until(
-            request_id
+        retry_opened = await in_flight_until(
+            self.ctx, request_id
         ) is None and await self._retry_window_closed(request_id, now)
         changed = (
             any(before.get(k) != v for k, v in statuses.items())
@@ -72,7 +74,7 @@ class FollowUp:
         req = await ctx.store.get(request_id)
         assert req is not None
         if newly_failed:
-            await self.steps.note(req, FailedAfterStart(tuple(newly_failed)))
+            await self.steps.publishing.note(req, FailedAfterStart(tuple(newly_failed)))
         if changed and req.outcome_ts:
             await self.steps.update_outcome(req)
         if changed:
@@ -84,7 +86,7 @@ class FollowUp:
             )
         elif now >= (await ctx.store.followup_deadline(request_id) or now):
             await ctx.store.schedule_followup(request_id, next_at=None)
-            await self.steps.note(req, StoppedFollowing(ctx.tuning.followup_max))
+            await self.steps.publishing.note(req, StoppedFollowing(ctx.tuning.followup_max))
         else:
             await ctx.store.schedule_followup(request_id, next_at=now + interval)
 
@@ -92,7 +94,7 @@ class FollowUp:
         ctx = self.ctx
         now = ctx.clock()
         if await ctx.store.claim_settled_notice(req.id):
-            await self.steps.note(req, Settled())
+            await self.steps.publishing.note(req, Settled())
         if waiting and req.start_time_ms is not None and req.start_time_ms / 1000 > now:
             # Follow the scheduled jobs again when their time comes.
             await ctx.store.schedule_followup(

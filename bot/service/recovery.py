@@ -45,7 +45,7 @@ class Recovery:
         store, now, grace = ctx.store, ctx.clock(), ctx.tuning.recovery_grace
         items: list[Item] = []
         for rid in await store.expired_pending(now):
-            items.append((f"expiring {rid}", functools.partial(steps.expire, rid)))
+            items.append((f"expiring {rid}", functools.partial(steps.publishing.expire, rid)))
         for rid in await store.unconfirmed(now - grace):
             items.append((f"publishing {rid}", functools.partial(steps.publish_and_run, rid)))
         for start in await store.starts_in(StartState.CLAIMED):
@@ -68,7 +68,7 @@ class Recovery:
                 items.append((key, post))
         for rid in await store.stale_messages():
             key = f"updating the message of {rid}"
-            items.append((key, functools.partial(steps.refresh_stale, rid)))
+            items.append((key, functools.partial(steps.publishing.refresh_stale, rid)))
         for rid in await store.due_followups(now):
             items.append((f"following up {rid}", functools.partial(self.followup.round, rid)))
         return items
@@ -76,7 +76,7 @@ class Recovery:
     async def _resume_claimed(self, start: Start) -> None:
         req = await self.ctx.store.get(start.request_id)
         if req is not None and req.message_ts is None:
-            await self.steps.publish(start.request_id)
+            await self.steps.publishing.publish(start.request_id)
         await self.steps.run_start(start.request_id, start.attempt)
 
     async def run(self, every: float) -> None:

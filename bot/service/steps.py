@@ -19,41 +19,31 @@ import contextlib
 import logging
 
 from bot.core.model import (
-    CallFailure,
-    CallFailureKind,
-    CallRecord,
     DrsCallError,
     JobResult,
     Outcome,
 )
 from bot.core.policy import ProjectPolicy
 from bot.core.request import (
-    AuditKind,
-    RequestJob,
     RequestState,
     Start,
     StartRequest,
     StartState,
 )
-from bot.core.status import Phase, is_retryable, phase_of
 from bot.core.text import utc_text
 from bot.service import failpoints
 from bot.service.context import Context
 from bot.service.model import NOT_SENT_CODE, schedule_passed
+from bot.service.outcomes import outcome_view
 from bot.service.ports import (
-    ChannelGone,
     ChannelLost,
-    Note,
-    NoteDirect,
-    NotPosted,
     NotShown,
     OutcomeDirect,
-    OutcomeView,
     Recorded,
-    RequestView,
     Verdict,
 )
-from bot.service.work import RetryLater
+from bot.service.publishing import Publishing
+from bot.service.records import call_detail, failure_detail, reconciled
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +51,9 @@ log = logging.getLogger(__name__)
 class Steps:
     """The steps of a request after it was stored, each safe to run again."""
 
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Context, publishing: Publishing) -> None:
         self.ctx = ctx
+        self.publishing = publishing
 
     # -- publishing ------------------------------------------------------------------------
 
@@ -74,12 +65,12 @@ class Steps:
         requester's Start instead (they have not seen it yet).
         """
         ctx = self.ctx
-        await self.publish(request_id)
+        await self.publishing.publish(request_id)
         req = await ctx.store.get(request_id)
         if req is None or req.message_ts is None:
             return
         if req.state is RequestState.PENDING and req.approval.value == "none":
-            if await self.request_source(request_id) is not None:
+            if await self.publishing.request_source(request_id) is not None:
                 return
             decided = await ctx.store.decide(
                 Verdict(
@@ -96,157 +87,10 @@ class Steps:
         if req is not None and req.state is RequestState.APPROVED:
             await self.run_start(request_id, 1)
 
-    async def publish(self, request_id: str) -> None:
-        """Look the jobs up in DRS and post the request message (once)."""
-        key = (request_id, 0)
-        if key in self.ctx.working:
-            return  # this process is posting it right now
-        self.ctx.working.add(key)
-        try:
-            await self._publish(request_id)
-        finally:
-            self.ctx.working.discard(key)
-
-    async def _publish(self, request_id: str) -> None:
-        ctx = self.ctx
-        req = await ctx.store.get(request_id)
-        if req is None or req.message_ts is not None:
-            return
-        project = ctx.policy.project(req.project)
-        lookup_problem: str | None = None
-        if project is not None:
-            try:
-                infos = await ctx.drs_for(project).batch_detail(req.job_ids)
-                await ctx.store.set_jobs_info(request_id, [RequestJob.from_info(i) for i in infos])
-            except DrsCallError as exc:
-                lookup_problem = f"could not look the jobs up in DRS: {exc}"
-                log.warning("batch-detail for %s failed: %s", request_id, exc)
-        req = await ctx.store.get(request_id)
-        assert req is not None
-        source = await self.request_source(request_id)
-        view = RequestView(
-            now=ctx.clock(),
-            source=source,
-            lookup_problem=lookup_problem,
-            overlaps=await ctx.store.overlapping(request_id),
-        )
-        earlier = await ctx.store.begin_message_post(request_id, ctx.clock())
-        try:
-            ts = await ctx.notifier.post_request(req, view, earlier=earlier)
-        except ChannelLost as exc:
-            await self._cannot_post(req, exc.error)
-            return
-        await ctx.store.set_message_ts(request_id, ts)
-        if source is not None:
-            req = await ctx.store.get(request_id)
-            if req is not None:
-                await ctx.notifier.attach_job_list(req, source)
-
-    async def _cannot_post(self, req: StartRequest, error: str) -> None:
-        ctx = self.ctx
-        log.error("cannot post request %s in %s: %s", req.id, req.channel_id, error)
-        # Nothing was sent to DRS (a request is approved only once its message is posted):
-        # end it rather than leave it invisible.
-        await ctx.store.decide(
-            Verdict(
-                req.id,
-                target=RequestState.CANCELLED,
-                actor=None,
-                now=ctx.clock(),
-                comment=f"could not post in the channel: {error}",
-                require_unexpired=False,
-            )
-        )
-        await ctx.notifier.tell(req, NotPosted(error))
-
-    async def lose_channel(self, req: StartRequest, error: str) -> None:
-        """The request's channel refuses the bot for good: record it once, and tell the
-        requester that news of this request comes to them directly from now on."""
-        ctx = self.ctx
-        if not await ctx.store.lose_channel(req.id, error, now=ctx.clock()):
-            return
-        log.error(
-            "request %s: Slack refuses posts in %s (%s); telling %s directly from now on",
-            req.id,
-            req.channel_id,
-            error,
-            req.requester_id,
-        )
-        await ctx.notifier.tell(req, ChannelGone(error))
-
-    async def note(self, req: StartRequest, note: Note) -> None:
-        """A note in the request's thread; directly to the requester when the channel is
-        lost. A passing fault loses the note (logged): the outcome message holds the facts."""
-        if req.channel_problem is None:
-            try:
-                await self.ctx.notifier.note(req, note)
-                return
-            except NotShown as exc:
-                log.warning("thread note for %s failed: %s", req.id, exc)
-                return
-            except ChannelLost as exc:
-                await self.lose_channel(req, exc.error)
-        await self.ctx.notifier.tell(req, NoteDirect(note))
-
-    async def request_source(self, request_id: str) -> str | None:
-        """Where a request's list came from, as recorded when it was made (None: typed)."""
-        for event in await self.ctx.store.events(request_id):
-            if event.kind is AuditKind.REQUESTED:
-                source = event.detail.get("source")
-                return source if isinstance(source, str) and source else None
-        return None
-
-    async def refresh_message(self, request_id: str) -> bool:
-        """Bring the channel message up to date with the request's state (buttons go away).
-
-        False when the update was not taken (the message stays marked stale and maintenance
-        tries again later)."""
-        ctx = self.ctx
-        req = await ctx.store.get(request_id)
-        if req is None or req.message_ts is None or req.channel_problem is not None:
-            return True
-        view = RequestView(
-            now=ctx.clock(),
-            source=await self.request_source(request_id),
-            overlaps=await ctx.store.overlapping(request_id) if req.state.is_open else None,
-        )
-        try:
-            await ctx.notifier.update_request(req, view)
-        except ChannelLost as exc:
-            await self.lose_channel(req, exc.error)
-            return True
-        except NotShown as exc:
-            log.warning("updating the message of %s failed: %s", request_id, exc)
-            await ctx.store.mark_message_stale(request_id, True)
-            return False
-        await ctx.store.mark_message_stale(request_id, False)
-        return True
-
-    async def refresh_stale(self, request_id: str) -> None:
-        """:meth:`refresh_message` as a work item: a refusal is retried with backoff."""
-        if not await self.refresh_message(request_id):
-            raise RetryLater(f"the message of {request_id} is still not up to date")
-
-    async def expire(self, request_id: str) -> None:
-        ctx = self.ctx
-        result = await ctx.store.decide(
-            Verdict(
-                request_id,
-                target=RequestState.EXPIRED,
-                actor=None,
-                now=ctx.clock(),
-                require_unexpired=False,
-            )
-        )
-        if result.won:
-            await self.refresh_message(request_id)
-
-    # -- starting -----------------------------------------------------------------------------
-
     async def after_approval(self, request_id: str) -> None:
         # Sending refreshes the message (approved, starting) itself; one update, not two.
         if not await self.run_start(request_id, 1):
-            await self.refresh_message(request_id)
+            await self.publishing.refresh_message(request_id)
 
     async def run_start(self, request_id: str, attempt: int) -> bool:
         """Send one claimed attempt to DRS, record the outcomes, post them. At most once.
@@ -302,7 +146,7 @@ class Steps:
     async def _send(self, req: StartRequest, start: Start, project: ProjectPolicy) -> None:
         ctx = self.ctx
         request_id, attempt = req.id, start.attempt
-        ctx.tasks.spawn(self.refresh_message(request_id), name=f"refresh {request_id}")
+        ctx.tasks.spawn(self.publishing.refresh_message(request_id), name=f"refresh {request_id}")
         passed = schedule_passed(req, ctx.clock())
         if passed is not None:
             # Checked again right before sending: DRS must not get a start time in the past.
@@ -323,7 +167,7 @@ class Steps:
             attempt,
             report.results,
             now=ctx.clock(),
-            calls=[_call_detail(c, attempt) for c in report.calls],
+            calls=[call_detail(c, attempt) for c in report.calls],
             followup_interval=ctx.tuning.followup_interval,
             followup_max=self._followup_span(req),
         )
@@ -335,7 +179,7 @@ class Steps:
             merged = await ctx.store.get(request_id)
             if merged is not None:
                 await self.update_outcome(merged)
-                await self.refresh_message(request_id)
+                await self.publishing.refresh_message(request_id)
 
     async def _not_sent(self, req: StartRequest, attempt: int, why: str) -> None:
         """Record a sent-marked attempt as refused by the bot itself, before any DRS call."""
@@ -372,8 +216,8 @@ class Steps:
                 infos = await ctx.drs_for(project).batch_status(start.job_ids)
                 statuses = {i.job_id: i.status for i in infos}
             except DrsCallError as exc:
-                calls.append(_failure_detail(exc.failure, "batch-status", attempt))
-        results = [_reconciled(j, statuses.get(j), before.get(j)) for j in start.job_ids]
+                calls.append(failure_detail(exc.failure, "batch-status", attempt))
+        results = [reconciled(j, statuses.get(j), before.get(j)) for j in start.job_ids]
         recorded = await ctx.store.record_outcomes(
             request_id,
             attempt,
@@ -423,131 +267,33 @@ class Steps:
         if start is None or req is None or start.state is not StartState.RECORDED:
             return
         if req.message_ts is None:
-            await self.publish(request_id)
+            await self.publishing.publish(request_id)
             req = await ctx.store.get(request_id)
             assert req is not None
             if req.message_ts is None:
                 return
-        view = await self.outcome_view(req, attempt)
+        view = await outcome_view(self.ctx, req, attempt)
         ts: str | None = None
         if req.channel_problem is None:
             earlier = await ctx.store.begin_outcome_post(request_id, attempt, ctx.clock())
             try:
                 ts = await ctx.notifier.post_outcome(req, view, earlier=earlier)
             except ChannelLost as exc:
-                await self.lose_channel(req, exc.error)
+                await self.publishing.lose_channel(req, exc.error)
         if ts is None:
             await ctx.notifier.tell(req, OutcomeDirect(view))
         failpoints.hit("after_post")
         if await ctx.store.mark_posted(request_id, attempt, ts) and ts is not None:
-            await self.refresh_message(request_id)
+            await self.publishing.refresh_message(request_id)
 
     async def update_outcome(self, req: StartRequest) -> None:
         """Bring the thread's outcome message up to date (best effort: logged)."""
         if req.outcome_ts is None or req.channel_problem is not None:
             return
-        view = await self.outcome_view(req, await self.ctx.store.last_attempt(req.id))
+        view = await outcome_view(self.ctx, req, await self.ctx.store.last_attempt(req.id))
         try:
             await self.ctx.notifier.update_outcome(req, view)
         except ChannelLost as exc:
-            await self.lose_channel(req, exc.error)
+            await self.publishing.lose_channel(req, exc.error)
         except NotShown as exc:
             log.warning("updating the outcome of %s failed: %s", req.id, exc)
-
-    async def outcome_view(self, req: StartRequest, attempt: int) -> OutcomeView:
-        """What the outcome of ``attempt`` shows: the whole-call failures, who retried, and
-        how many jobs Retry may send again now."""
-        start = await self.ctx.store.start(req.id, attempt)
-        retryable = sum(1 for j in req.jobs if is_retryable(j))
-        if retryable and await self.in_flight_until(req.id) is not None:
-            retryable = 0  # DRS may still act on a dead sender's call: not yet
-        return OutcomeView(
-            attempt=attempt,
-            failures=await self._failures(req.id, attempt),
-            actor=start.actor if start and attempt > 1 else None,
-            retryable=retryable,
-        )
-
-    async def in_flight_until(self, request_id: str) -> float | None:
-        """Until when a start that another process took over may still be acted on by DRS
-        (its sender died mid-call): Retry waits until then. None: nothing may be in flight."""
-        taken: dict[object, float] = {}
-        for event in await self.ctx.store.events(request_id):
-            attempt = event.detail.get("attempt")
-            if event.kind is AuditKind.TAKEN_OVER:
-                taken[attempt] = event.at
-            elif event.kind is AuditKind.MERGED:
-                taken.pop(attempt, None)  # the sender's own answer came: nothing in flight
-        if not taken:
-            return None
-        until = max(taken.values()) + self.ctx.tuning.send_settle
-        return until if until > self.ctx.clock() else None
-
-    async def _failures(self, request_id: str, attempt: int) -> list[CallFailure]:
-        out: list[CallFailure] = []
-        for event in await self.ctx.store.events(request_id):
-            d = event.detail
-            if event.kind is AuditKind.DRS_CALL and d.get("attempt") == attempt and d.get("kind"):
-                out.append(
-                    CallFailure(
-                        kind=CallFailureKind(str(d["kind"])),
-                        message=str(d.get("message", "")),
-                        http_status=_int_or_none(d.get("http_status")),
-                        error_code=_str_or_none(d.get("error_code")),
-                        request_id=_str_or_none(d.get("request_id")),
-                        maybe_processed=bool(d.get("maybe_processed")),
-                    )
-                )
-        return out
-
-
-def started_phase(status: str | None) -> bool:
-    return phase_of(status) in (Phase.STARTING, Phase.WAITING, Phase.TRANSFERRING)
-
-
-def _reconciled(job_id: str, status: str | None, before: str | None) -> JobResult:
-    """A job's outcome from batch-status after its start answer was lost."""
-    phase = phase_of(status)
-    if started_phase(status) and not started_phase(before):
-        return JobResult(job_id, Outcome.SUCCESS, error_msg=f"confirmed by batch-status: {status}")
-    if phase is Phase.FAILED:
-        return JobResult(job_id, Outcome.FAILED, error_code=status, error_msg="DRS shows it failed")
-    return JobResult(
-        job_id,
-        Outcome.UNKNOWN,
-        error_msg=f"answer lost; DRS shows {status or 'no status'}",
-    )
-
-
-def _call_detail(call: CallRecord, attempt: int) -> dict[str, object]:
-    detail: dict[str, object] = {
-        "attempt": attempt,
-        "operation": call.operation,
-        "jobs": call.job_count,
-        "http_status": call.http_status,
-        "request_id": call.request_id,
-    }
-    if call.failure is not None:
-        detail.update(_failure_detail(call.failure, call.operation, attempt))
-    return detail
-
-
-def _failure_detail(failure: CallFailure, operation: str, attempt: int) -> dict[str, object]:
-    return {
-        "attempt": attempt,
-        "operation": operation,
-        "kind": failure.kind.value,
-        "message": failure.message,
-        "http_status": failure.http_status,
-        "error_code": failure.error_code,
-        "request_id": failure.request_id,
-        "maybe_processed": failure.maybe_processed,
-    }
-
-
-def _int_or_none(v: object) -> int | None:
-    return v if isinstance(v, int) else None
-
-
-def _str_or_none(v: object) -> str | None:
-    return v if isinstance(v, str) else None

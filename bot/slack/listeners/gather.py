@@ -24,7 +24,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.selection import Selection, merge_ids
-from bot.drs import DrsError
+from bot.core.model import DrsCallError
 from bot.service import Service
 from bot.service.model import Draft, Reply
 from bot.slack.ui import answers, views
@@ -102,8 +102,8 @@ async def _select(
     if selection is None:
         return (), None
     try:
-        resolved = await service.commands.select_jobs(project, selection, max_jobs=max_jobs)
-    except DrsError as exc:
+        resolved = await service.selecting.select_jobs(project, selection, max_jobs=max_jobs)
+    except DrsCallError as exc:
         log.warning("selecting jobs in %s failed: %s", project, exc)
         return (), f"Could not list the jobs in DRS: {exc}. Nothing was requested; try again."
     problem = resolved.problem(project)

@@ -20,7 +20,7 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 
 from bot.core.model import JobInfo
 from bot.core.status import is_startable
-from bot.drs import DrsError
+from bot.core.model import DrsCallError
 from bot.service import Service
 from bot.slack.ui import kit
 from bot.slack.ui.forms import channel_from_metadata, project_of_view
@@ -86,11 +86,11 @@ async def _search(
         return [hint_option(f"Not allowed: {decision.reason}")]
     try:
         async with asyncio.timeout(SEARCH_BUDGET):
-            found = await service.commands.search_jobs(project, query, limit=MAX_OPTIONS)
+            found = await service.selecting.search_jobs(project, query, limit=MAX_OPTIONS)
     except TimeoutError:
         log.warning("job search in %s: DRS took over %.1f s", project, SEARCH_BUDGET)
         return [hint_option("DRS is slow to answer: keep typing, or paste the IDs below")]
-    except DrsError as exc:
+    except DrsCallError as exc:
         log.warning("job search in %s failed: %s", project, exc)
         return [hint_option("DRS could not be searched now; paste the IDs below")]
     return job_options(found)
