@@ -18,7 +18,7 @@ SUBCOMMANDS = {
         "try the bot offline: simulated DRS and Slack, a chat in the terminal",
     ),
     "check": ("bot.check.doctor", "check the configuration, the Slack token and DRS access"),
-    "simulate": ("bot.devkit.sim.drs", "run the DRS + IAM simulator on loopback"),
+    "simulate": ("bot.devkit.sim.drs_cli", "run the DRS + IAM simulator on loopback"),
 }
 
 USAGE = (

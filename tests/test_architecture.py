@@ -271,7 +271,6 @@ OVERSIZED: dict[str, int] = {
     "bot/store/sqlite.py": 914,
     "bot/slack/ui/blocks.py": 739,
     "bot/service/steps.py": 553,
-    "bot/devkit/sim/drs.py": 516,
     "bot/devkit/demo/render.py": 530,
     "bot/slack/ui/views.py": 507,
     "bot/devkit/sim/slack.py": 426,

@@ -39,8 +39,9 @@ from bot.devkit.demo.render import (
 )
 from bot.devkit.demo.world import EXTRA_JOBS, policy_toml
 from bot.devkit.sim.driver import DriverResponse, SlackDriver
-from bot.devkit.sim.drs import DEMO_JOBS, DrsSimulator
+from bot.devkit.sim.drs import DrsSimulator
 from bot.devkit.sim.drs_faults import parse_fault_spec
+from bot.devkit.sim.drs_jobs import DEMO_JOBS
 from bot.slack.ui.forms import project_of_view
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -43,7 +43,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.devkit.sim.driver import DriverResponse
-from bot.devkit.sim.drs import DEMO_JOBS
+from bot.devkit.sim.drs_jobs import DEMO_JOBS
 from bot.slack.ui.ids import ActionId, BlockId, CallbackId, When
 from tests.core.strategies import chat_text, job_ids
 from tests.e2e.harness import ALICE, BOB, CAROL, CHANNEL, DAVE, MALLORY, OTHER_CHANNEL, Harness

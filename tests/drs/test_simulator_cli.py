@@ -13,10 +13,12 @@ import httpx
 import pytest
 from drs_sim_support import PID, path, query_body, sdk_signed_headers
 
-from bot.devkit.sim.drs import DEMO_JOBS, DrsSimulator, SimulatorThread, cli_main
+from bot.devkit.sim.drs import DrsSimulator, SimulatorThread
+from bot.devkit.sim.drs_cli import cli_main
+from bot.devkit.sim.drs_jobs import DEMO_JOBS
 
 ROOT = Path(__file__).resolve().parents[2]
-LAUNCH = "import sys; from bot.devkit.sim.drs import cli_main; sys.exit(cli_main(sys.argv[1:]))"
+LAUNCH = "import sys; from bot.devkit.sim.drs_cli import cli_main; sys.exit(cli_main(sys.argv[1:]))"
 
 
 def test_cli_serves_until_interrupted() -> None:

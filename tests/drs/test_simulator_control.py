@@ -8,8 +8,8 @@ import httpx
 import pytest
 from drs_sim_support import JOB_A, MISSING, FakeClock, path, query_body, start_body
 
-from bot.devkit.sim.drs import DEMO_JOBS, DrsSimulator
-from bot.devkit.sim.drs_jobs import new_job_id
+from bot.devkit.sim.drs import DrsSimulator
+from bot.devkit.sim.drs_jobs import DEMO_JOBS, new_job_id
 
 
 @pytest.fixture

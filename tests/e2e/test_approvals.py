@@ -6,7 +6,7 @@ import asyncio
 from pathlib import Path
 
 from bot.core.request import AuditKind, RequestState
-from bot.devkit.sim.drs import DEMO_JOBS
+from bot.devkit.sim.drs_jobs import DEMO_JOBS
 from bot.devkit.sim.slack_model import FakeMessage
 from bot.service.model import Tuning
 from bot.slack.ui.ids import ActionId, BlockId

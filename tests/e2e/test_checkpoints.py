@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from bot.devkit.sim.drs import DEMO_JOBS
+from bot.devkit.sim.drs_jobs import DEMO_JOBS
 from tests.e2e.harness import ALICE, Harness
 
 ORDERS = DEMO_JOBS[0][0]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from bot.devkit.sim.drs import DEMO_JOBS
+from bot.devkit.sim.drs_jobs import DEMO_JOBS
 from bot.slack.ui.ids import ActionId, BlockId, When
 from tests.e2e.harness import ALICE, CHANNEL, DAVE, Harness
 from tests.e2e.process import ProcessHarness

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bot.devkit.sim.drs import DEMO_JOBS
+from bot.devkit.sim.drs_jobs import DEMO_JOBS
 from bot.devkit.sim.slack_model import FakeEphemeral
 from bot.slack.ui.ids import BlockId, CallbackId, When
 from tests.e2e.harness import (

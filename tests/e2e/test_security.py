@@ -14,7 +14,8 @@ import pytest
 import bot.slack.server
 from bot.config import IamPassword
 from bot.core.secret import Secret
-from bot.devkit.sim.drs import DEFAULT_SK, DEMO_JOBS, DEMO_USER
+from bot.devkit.sim.drs import DEFAULT_SK, DEMO_USER
+from bot.devkit.sim.drs_jobs import DEMO_JOBS
 from bot.service.model import Tuning
 from bot.slack.ui.ids import ActionId, BlockId
 from tests.e2e.harness import ALICE, BOB, CHANNEL, SIGNING_SECRET, Harness

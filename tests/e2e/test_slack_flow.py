@@ -8,7 +8,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 from bot.devkit.sim.driver import SlackDriver
-from bot.devkit.sim.drs import DEMO_JOBS
+from bot.devkit.sim.drs_jobs import DEMO_JOBS
 from bot.slack.ui.ids import ActionId, BlockId
 from tests.e2e.harness import (
     ALICE,

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.devkit.sim.drs import DEMO_JOBS
+from bot.devkit.sim.drs_jobs import DEMO_JOBS
 from tests.e2e.harness import ALICE, CHANNEL, Harness
 
 ORDERS, CUSTOMERS = DEMO_JOBS[0][0], DEMO_JOBS[1][0]

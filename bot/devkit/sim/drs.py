@@ -15,53 +15,20 @@ DRS v3 calls (batch-starting, batch-status, batch-detail, the job list) in
 
 Faults
 ------
-A fault is a JSON object ``{"endpoint": E, "kind": K, "count": N, ...params}`` or the compact
-spec ``E:K[:name=value,...]`` (values are JSON scalars, else strings; ``job_ids`` is
-``|``-separated), e.g. ``batch-starting:status_500:processed=true,count=1``. ``E`` is
-``batch-starting``, ``batch-status``, ``batch-detail``, ``list``, ``tokens`` or ``*`` (all).
-``count`` omitted = until cleared (except ``token_expiry``: 1). Faults apply in the order set;
-per call, every matching ``latency`` fault plus at most one other fault act.
+Faults (a 429, a lost 500, a hang, a truncated body, a partial answer, an expired token) are
+injected with :meth:`DrsSimulator.set_fault` or the control API; their syntax and what each
+kind does are documented in :mod:`bot.devkit.sim.drs_faults`.
 
-``latency``         ``seconds`` (1.0): wait before answering.
-``status_429``      ``retry_after`` (2): 429 ``APIGW.0308`` with ``Retry-After``; not processed.
-``status_500``      ``processed`` (false), ``status`` (500), ``error_code`` (``DRS.M00004``, or
-                    ``APIGW.0201`` for other 5xx): with ``processed`` the call took effect and
-                    only the answer was lost.
-``hang``            ``seconds`` (30), ``processed`` (false): wait, then (processed) the real
-                    answer, or (not processed) 504 ``APIGW.0201`` with nothing done.
-``malformed_json``  ``processed`` (true): the success status with a truncated JSON body.
-``partial``         ``drop`` (1) or ``job_ids``: process everything, leave those entries (the
-                    last ``drop``, or the listed ids) out of ``results``/``jobs``.
-``token_expiry``    the next call made with a token answers 401 ``APIGW.0307`` and that token
-                    stops working (AK/SK calls are unaffected and do not use it up).
-
-Control API (JSON, no auth; not recorded in ``calls``)
-------------------------------------------------------
-``GET /_sim/jobs``                 ``{"jobs": [task...]}`` (status computed now)
-``POST /_sim/jobs``                ``{"name", "id"?, "status"?, "prepaid"?, "incremental"?,
-                                   "engine_type"?, "db_use_type"?, "start_fails"?}`` -> 201
-                                   ``{"job"}``; or ``{"generate": N, "prefix"?}`` -> 201
-                                   ``{"jobs"}`` (startable tasks ``PREFIX-0001``...)
-``GET /_sim/jobs/{id}``            ``{"job"}`` with ``start_calls``; 404 if unknown
-``POST /_sim/seed-demo``           add the demo tasks (idempotent)
-``GET|POST|DELETE /_sim/faults``   list / add (a fault object, or ``{"spec": "E:K:..."}``) /
-                                   clear all
-``GET|DELETE /_sim/calls``         the recorded calls / forget them
-``GET /_sim/clock``                ``{"now", "offset"}``
-``POST /_sim/clock``               ``{"advance": seconds}``: add to the clock offset, so
-                                   scheduled starts and ``STARTJOBING`` pass without waiting.
-                                   ``X-Sdk-Date`` is still checked against the un-advanced
-                                   ``clock()``, so signed requests keep working.
-A bad control request answers 400 ``{"error": "..."}``.
+Control API
+-----------
+``/_sim`` (JSON, no auth, not recorded in ``calls``) drives a simulator in another process:
+tasks, faults, recorded calls and the clock. Its routes are documented in
+:mod:`bot.devkit.sim.drs_control`; ``startjobs simulate`` is :mod:`bot.devkit.sim.drs_cli`.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import contextlib
-import os
-import signal
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -78,8 +45,7 @@ from bot.devkit.sim.drs_control import control_routes
 from bot.devkit.sim.drs_faults import Fault, FaultBook, parse_fault, parse_fault_spec
 from bot.devkit.sim.drs_jobs import (
     CONFIGURATION,
-    DELETED,
-    FULL_TRANSFER_STARTED,
+    DEMO_JOBS,
     JobBook,
     SimJob,
     new_job_id,
@@ -95,7 +61,6 @@ __all__ = [
     "RecordedCall",
     "SimJob",
     "SimulatorThread",
-    "cli_main",
 ]
 
 DEFAULT_AK = "SIMAKSTARTJOBS000001"
@@ -103,38 +68,6 @@ DEFAULT_SK = "SIMSKstartjobsDemoSecretKey0000000000001"  # demo only; not a real
 DEFAULT_PROJECT_ID = "0a1b2c3d4e5f60718293a4b5c6d7e8f9"
 DEFAULT_PROJECT_NAME = "cn-north-4"
 DEMO_USER = ("sim-user", "sim-password", "sim-domain")  # name, password, domain
-
-# Demo tasks: fixed ids so docs and demos can name them. (id, name, status, options)
-DEMO_JOBS: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
-    ("3f2a9c1e-7b4d-4e8a-9c2f-5d1e0a7bjb01", "mig-orders-prod", CONFIGURATION, {}),
-    (
-        "8c4e2b7a-1d3f-4a6b-8e9c-2f7d5a1cjb02",
-        "mig-customers-prod",
-        CONFIGURATION,
-        {"incremental": True},
-    ),
-    (
-        "b71d5e3c-9a2f-4c8e-a1b4-6e3f9d2ajb03",
-        "sync-billing-yearly",
-        CONFIGURATION,
-        {"prepaid": True, "db_use_type": "sync", "incremental": True},
-    ),
-    ("4e9a1c7f-2b8d-4f3a-b6e1-9c5d3a8fjb04", "mig-archive-2023", FULL_TRANSFER_STARTED, {}),
-    ("d2f8b4a1-6c3e-4b9d-8a7f-1e4c6b9djb05", "mig-legacy-crm", DELETED, {}),
-    ("61c3e9d7-4a2b-4e5f-9d8c-3b7a1e5fjb06", "mig-reports-draft", "CREATING", {}),
-    (
-        "a9e5c2b8-3f7d-4c1a-8b6e-4d2f8c1ajb07",
-        "mig-payments-flaky",
-        CONFIGURATION,
-        {"start_fails": True},
-    ),
-    (
-        "5b8d3f1e-8c6a-4d2b-9f4e-7a1c5e3bjb08",
-        "dr-inventory-guard",
-        CONFIGURATION,
-        {"db_use_type": "cloudDataGuard", "engine_type": "cloudDataGuard-mysql"},
-    ),
-)
 
 
 class DrsSimulator(AsyncService):
@@ -255,9 +188,9 @@ class DrsSimulator(AsyncService):
         return ids
 
     def seed_demo(self) -> None:
-        """Add the demo tasks (:data:`DEMO_JOBS`): startable, incremental, prepaid, running,
-        deleted, still creating, one whose start fails, one disaster-recovery task.
-        Idempotent."""
+        """Add the demo tasks (:data:`~bot.devkit.sim.drs_jobs.DEMO_JOBS`): startable,
+        incremental, prepaid, running, deleted, still creating, one whose start fails, one
+        disaster-recovery task. Idempotent."""
         for job_id, name, status, options in DEMO_JOBS:
             if self._jobs.get(job_id) is None:
                 self.add_job(job_id, name=name, status=status, **options)
@@ -435,82 +368,3 @@ class SimulatorThread:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="startjobs simulate",
-        description="Run the DRS + IAM simulator on loopback until Ctrl-C.",
-    )
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8089, help="0 = any free port")
-    parser.add_argument("--ak", help="access key (default: $HUAWEICLOUD_SDK_AK or the demo AK)")
-    parser.add_argument("--sk", help="secret key (default: $HUAWEICLOUD_SDK_SK or the demo SK)")
-    parser.add_argument("--project-id", help="project id (default: $HUAWEICLOUD_SDK_PROJECT_ID)")
-    parser.add_argument("--seed-demo", action="store_true", help="add the named demo tasks")
-    parser.add_argument("--jobs", type=int, default=0, help="add N startable tasks mig-shop-NNNN")
-    parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every call")
-    parser.add_argument(
-        "--start-delay", type=float, default=2.0, help="seconds a task stays STARTJOBING"
-    )
-    parser.add_argument(
-        "--fault",
-        action="append",
-        default=[],
-        metavar="SPEC",
-        help="endpoint:kind[:name=value,...] or a JSON object; repeatable",
-    )
-    return parser
-
-
-def cli_main(argv: list[str]) -> int:
-    """``startjobs simulate``: serve until SIGINT/SIGTERM; returns the exit status."""
-    parser = _parser()
-    try:
-        args = parser.parse_args(argv)
-        faults = [parse_fault_spec(spec) for spec in args.fault]
-        if args.jobs < 0:
-            parser.error("--jobs must not be negative")
-    except ValueError as exc:
-        parser.print_usage()
-        print(f"startjobs simulate: error: {exc}")
-        return 2
-    except SystemExit as exc:  # argparse reports usage errors and --help this way
-        return exc.code if isinstance(exc.code, int) else 2
-    sim = DrsSimulator(
-        ak=args.ak or os.environ.get("HUAWEICLOUD_SDK_AK") or DEFAULT_AK,
-        sk=Secret(args.sk or os.environ.get("HUAWEICLOUD_SDK_SK") or DEFAULT_SK),
-        project_id=args.project_id
-        or os.environ.get("HUAWEICLOUD_SDK_PROJECT_ID")
-        or DEFAULT_PROJECT_ID,
-        start_delay=args.start_delay,
-        latency=args.latency,
-    )
-    if args.seed_demo:
-        sim.seed_demo()
-    if args.jobs:
-        sim.add_generated(args.jobs)
-    for fault in faults:
-        sim.add_fault(fault)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(sim, args.host, args.port))
-    return 0
-
-
-async def _serve(sim: DrsSimulator, host: str, port: int) -> None:
-    url = await sim.start(host, port)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(signum, stop.set)
-    print(f"DRS simulator listening on {url}", flush=True)
-    print(
-        f"  project id {sim.project_id}, AK {sim.ak}, IAM user {DEMO_USER[0]} "
-        f"(domain {DEMO_USER[2]}), {len(sim.jobs())} tasks; control API at {url}/_sim",
-        flush=True,
-    )
-    try:
-        await stop.wait()
-    finally:
-        await sim.stop()

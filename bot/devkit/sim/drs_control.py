@@ -1,20 +1,76 @@
 """The simulator's control API under ``/_sim``: drive a simulator in another process.
 
-No authentication (it listens on loopback). Answers are JSON; a bad control request answers
-400 ``{"error": "..."}``. The routes are documented in :mod:`bot.devkit.sim.drs`.
+No authentication (it listens on loopback); calls to it are not recorded. Answers are JSON.
+
+``GET /_sim/jobs``                 ``{"jobs": [task...]}`` (status computed now)
+``POST /_sim/jobs``                ``{"name", "id"?, "status"?, "prepaid"?, "incremental"?,
+                                   "engine_type"?, "db_use_type"?, "start_fails"?}`` -> 201
+                                   ``{"job"}``; or ``{"generate": N, "prefix"?}`` -> 201
+                                   ``{"jobs"}`` (startable tasks ``PREFIX-0001``...)
+``GET /_sim/jobs/{id}``            ``{"job"}`` with ``start_calls``; 404 if unknown
+``POST /_sim/seed-demo``           add the demo tasks (idempotent)
+``GET|POST|DELETE /_sim/faults``   list / add (a fault object, or ``{"spec": "E:K:..."}``) /
+                                   clear all
+``GET|DELETE /_sim/calls``         the recorded calls / forget them
+``GET /_sim/clock``                ``{"now", "offset"}``
+``POST /_sim/clock``               ``{"advance": seconds}``: add to the clock offset, so
+                                   scheduled starts and ``STARTJOBING`` pass without waiting.
+                                   ``X-Sdk-Date`` is still checked against the un-advanced
+                                   ``clock()``, so signed requests keep working.
+A bad control request answers 400 ``{"error": "..."}``.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
-from bot.devkit.sim.drs_faults import parse_fault, parse_fault_spec
+from bot.devkit.sim.drs_faults import Fault, parse_fault, parse_fault_spec
+from bot.devkit.sim.drs_jobs import SimJob
+from bot.devkit.sim.drs_model import RecordedCall
 from bot.devkit.sim.drs_wire import json_response, loads_object
 
-if TYPE_CHECKING:
-    from bot.devkit.sim.drs import DrsSimulator
+
+class Controlled(Protocol):
+    """What the control API drives: :class:`bot.devkit.sim.drs.DrsSimulator` is one."""
+
+    calls: list[RecordedCall]
+
+    @property
+    def clock_offset(self) -> float: ...
+
+    def now(self) -> float: ...
+
+    def advance(self, seconds: float) -> None: ...
+
+    def add_job(
+        self,
+        job_id: str | None = None,
+        *,
+        name: str,
+        status: str = ...,
+        prepaid: bool = ...,
+        incremental: bool = ...,
+        engine_type: str = ...,
+        db_use_type: str = ...,
+        start_fails: bool = ...,
+    ) -> str: ...
+
+    def add_generated(self, count: int, *, prefix: str = ...) -> list[str]: ...
+
+    def seed_demo(self) -> None: ...
+
+    def job(self, job_id: str) -> SimJob: ...
+
+    def jobs(self) -> list[SimJob]: ...
+
+    def add_fault(self, fault: Fault) -> None: ...
+
+    def faults(self) -> list[Fault]: ...
+
+    def clear_faults(self) -> None: ...
+
 
 _JOB_FIELDS = {
     "id": str,
@@ -32,7 +88,7 @@ def _bad(message: str) -> web.Response:
     return json_response({"error": message}, 400)
 
 
-def control_routes(sim: DrsSimulator) -> list[web.RouteDef]:
+def control_routes(sim: Controlled) -> list[web.RouteDef]:
     """The ``/_sim`` routes bound to ``sim``."""
 
     async def list_jobs(request: web.Request) -> web.Response:

@@ -1,9 +1,24 @@
 """Injected faults: their syntax, validation, and the book that hands them out.
 
-A fault is ``{"endpoint": E, "kind": K, "count": N, ...params}`` (``count`` omitted = until
-cleared) or the compact spec ``E:K[:name=value,...]`` (``count`` is one of the names; values
-are JSON scalars, else strings; ``job_ids`` is ``|``-separated). The full syntax and what each
-kind does is documented in :mod:`bot.devkit.sim.drs`.
+A fault is a JSON object ``{"endpoint": E, "kind": K, "count": N, ...params}`` or the compact
+spec ``E:K[:name=value,...]`` (values are JSON scalars, else strings; ``job_ids`` is
+``|``-separated), e.g. ``batch-starting:status_500:processed=true,count=1``. ``E`` is
+``batch-starting``, ``batch-status``, ``batch-detail``, ``list``, ``tokens`` or ``*`` (all).
+``count`` omitted = until cleared (except ``token_expiry``: 1). Faults apply in the order set;
+per call, every matching ``latency`` fault plus at most one other fault act.
+
+``latency``         ``seconds`` (1.0): wait before answering.
+``status_429``      ``retry_after`` (2): 429 ``APIGW.0308`` with ``Retry-After``; not processed.
+``status_500``      ``processed`` (false), ``status`` (500), ``error_code`` (``DRS.M00004``, or
+                    ``APIGW.0201`` for other 5xx): with ``processed`` the call took effect and
+                    only the answer was lost.
+``hang``            ``seconds`` (30), ``processed`` (false): wait, then (processed) the real
+                    answer, or (not processed) 504 ``APIGW.0201`` with nothing done.
+``malformed_json``  ``processed`` (true): the success status with a truncated JSON body.
+``partial``         ``drop`` (1) or ``job_ids``: process everything, leave those entries (the
+                    last ``drop``, or the listed ids) out of ``results``/``jobs``.
+``token_expiry``    the next call made with a token answers 401 ``APIGW.0307`` and that token
+                    stops working (AK/SK calls are unaffected and do not use it up).
 """
 
 from __future__ import annotations

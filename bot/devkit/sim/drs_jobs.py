@@ -1,4 +1,5 @@
-"""The simulator's DRS tasks: their records, lazily computed status, and wire shapes.
+"""The simulator's DRS tasks: their records, lazily computed status, wire shapes, and the
+named demo tasks (:data:`DEMO_JOBS`).
 
 A task's status is never advanced by a background task: it is computed from timestamps and the
 simulator's clock each time it is read, so advancing the clock is all a test needs to see a
@@ -291,3 +292,36 @@ def list_matches(
         return True
     terms = [t.strip() for t in name.split(",") if t.strip()]
     return any(t == job.id or t in job.name for t in terms)
+
+
+# Demo tasks: fixed ids so docs and demos can name them. (id, name, status, options)
+DEMO_JOBS: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
+    ("3f2a9c1e-7b4d-4e8a-9c2f-5d1e0a7bjb01", "mig-orders-prod", CONFIGURATION, {}),
+    (
+        "8c4e2b7a-1d3f-4a6b-8e9c-2f7d5a1cjb02",
+        "mig-customers-prod",
+        CONFIGURATION,
+        {"incremental": True},
+    ),
+    (
+        "b71d5e3c-9a2f-4c8e-a1b4-6e3f9d2ajb03",
+        "sync-billing-yearly",
+        CONFIGURATION,
+        {"prepaid": True, "db_use_type": "sync", "incremental": True},
+    ),
+    ("4e9a1c7f-2b8d-4f3a-b6e1-9c5d3a8fjb04", "mig-archive-2023", FULL_TRANSFER_STARTED, {}),
+    ("d2f8b4a1-6c3e-4b9d-8a7f-1e4c6b9djb05", "mig-legacy-crm", DELETED, {}),
+    ("61c3e9d7-4a2b-4e5f-9d8c-3b7a1e5fjb06", "mig-reports-draft", "CREATING", {}),
+    (
+        "a9e5c2b8-3f7d-4c1a-8b6e-4d2f8c1ajb07",
+        "mig-payments-flaky",
+        CONFIGURATION,
+        {"start_fails": True},
+    ),
+    (
+        "5b8d3f1e-8c6a-4d2b-9f4e-7a1c5e3bjb08",
+        "dr-inventory-guard",
+        CONFIGURATION,
+        {"db_use_type": "cloudDataGuard", "engine_type": "cloudDataGuard-mysql"},
+    ),
+)
