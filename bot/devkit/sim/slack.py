@@ -12,27 +12,24 @@ Served paths, relative to :attr:`FakeSlack.root_url`::
     upload/v1/{key}                   upload URLs handed out by files.getUploadURLExternal
     files-pri/{team}-{file}/{name}    url_private of a file (bot token required)
     response/{id}                     response_url endpoints issued to interaction payloads
+
+This module holds :class:`FakeSlack`, what tests start and steer; the requests themselves are
+served by :class:`bot.devkit.sim.slack_http.SlackServer`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
-import json
 import time
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
 
-from aiohttp import BodyPartReader, web
+from aiohttp import web
 
 from bot.core.secret import Secret
 from bot.devkit.lifecycle import AsyncService
-from bot.devkit.sim.slack_common import SlackError
+from bot.devkit.sim.slack_http import SlackServer
 from bot.devkit.sim.slack_model import (
     DEFAULT_SCOPES,
-    JSON,
     FakeChannel,
     FakeEphemeral,
     FakeFile,
@@ -41,7 +38,7 @@ from bot.devkit.sim.slack_model import (
     FakeView,
     SlackCall,
 )
-from bot.devkit.sim.slack_state import METHOD_SCOPES, Workspace
+from bot.devkit.sim.slack_state import Workspace
 
 __all__ = [
     "DEFAULT_SCOPES",
@@ -54,13 +51,6 @@ __all__ = [
     "FakeView",
     "SlackCall",
 ]
-
-
-@dataclass
-class _Fault:
-    error: str | None  # None: answer 429 instead
-    retry_after: int
-    remaining: int | None  # None: every call from now on
 
 
 class FakeSlack(AsyncService):
@@ -106,13 +96,9 @@ class FakeSlack(AsyncService):
             clock=clock,
             blocks_char_limit=blocks_char_limit,
         )
-        self._clock = clock
-        self._latency = latency
-        self._method_latency: dict[str, float] = {}
-        self._faults: dict[str, deque[_Fault]] = {}
-        self._late: dict[str, deque[float]] = {}
+        self._server = SlackServer(self._ws, token=self._token, clock=clock, latency=latency)
         self._runner: web.AppRunner | None = None
-        self.calls: list[SlackCall] = []
+        self.calls: list[SlackCall] = self._server.calls
         self.root_url = ""
         self.url = ""
 
@@ -120,13 +106,7 @@ class FakeSlack(AsyncService):
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Listen on ``host:port`` (0 picks a free port); returns :attr:`url`."""
-        app = web.Application(client_max_size=64 * 1024 * 1024)
-        app.router.add_route("*", "/api/{method}", self._api)
-        app.router.add_post("/upload/v1/{key}", self._upload)
-        app.router.add_get("/files-pri/{slug}/{name}", self._download)
-        app.router.add_get("/files-pri/{slug}/download/{name}", self._download)
-        app.router.add_post("/response/{rid}", self._response_url)
-        runner = web.AppRunner(app, access_log=None)
+        runner = web.AppRunner(self._server.app(), access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, host, port)
         await site.start()
@@ -224,9 +204,9 @@ class FakeSlack(AsyncService):
     def set_latency(self, seconds: float, *, method: str | None = None) -> None:
         """Delay every answer (or only ``method``'s) by ``seconds``."""
         if method is None:
-            self._latency = seconds
+            self._server.latency = seconds
         else:
-            self._method_latency[method] = seconds
+            self._server.method_latency[method] = seconds
 
     def fail(self, method: str, error: str, *, count: int | None = 1) -> None:
         """Answer the next ``count`` calls (None: all) of ``method`` with ``error``.
@@ -234,20 +214,19 @@ class FakeSlack(AsyncService):
         ``method`` may also be ``"response_url"``. Faults queue in order with
         :meth:`rate_limit` and apply after the token check.
         """
-        self._faults.setdefault(method, deque()).append(_Fault(error, 0, count))
+        self._server.fail(method, error, count)
 
     def rate_limit(self, method: str, *, retry_after: int = 1, count: int = 1) -> None:
         """Answer the next ``count`` calls of ``method`` with HTTP 429 and ``Retry-After``."""
-        self._faults.setdefault(method, deque()).append(_Fault(None, retry_after, count))
+        self._server.rate_limit(method, retry_after, count)
 
     def answer_late(self, method: str, seconds: float, *, count: int = 1) -> None:
         """The next ``count`` calls of ``method`` are carried out at once, but answered only
         ``seconds`` later (a client that gives up first does not know they were made)."""
-        self._late.setdefault(method, deque()).extend([seconds] * count)
+        self._server.answer_late(method, seconds, count)
 
     def clear_faults(self) -> None:
-        self._faults.clear()
-        self._late.clear()
+        self._server.clear_faults()
 
     async def wait_for(
         self,
@@ -261,166 +240,3 @@ class FakeSlack(AsyncService):
             if loop.time() >= deadline:
                 raise TimeoutError(f"condition not met within {timeout} s")
             await asyncio.sleep(0.005)
-
-    # ---- HTTP ------------------------------------------------------------------------------
-
-    def _take_fault(self, method: str) -> _Fault | None:
-        queue = self._faults.get(method)
-        if not queue:
-            return None
-        fault = queue[0]
-        if fault.remaining is not None:
-            fault.remaining -= 1
-            if fault.remaining <= 0:
-                queue.popleft()
-        return fault
-
-    async def _delay(self, method: str) -> None:
-        delay = self._method_latency.get(method, self._latency)
-        if delay > 0:
-            await asyncio.sleep(delay)
-
-    def _authorized(self, request: web.Request, args: dict[str, Any]) -> str | None:
-        """None when the bot token is presented, else the error code to answer."""
-        header = request.headers.get("Authorization", "")
-        body_token = args.pop("token", None)
-        if header.startswith("Bearer "):
-            presented = header.removeprefix("Bearer ")
-        elif isinstance(body_token, str) and body_token:
-            presented = body_token
-        else:
-            return "not_authed"
-        if not hmac.compare_digest(presented.encode(), self._token.reveal().encode()):
-            return "invalid_auth"
-        return None
-
-    def _record(
-        self, method: str, args: Mapping[str, Any], at: float, status: int, body: JSON
-    ) -> None:
-        ok = bool(body.get("ok"))
-        error = None if ok else str(body.get("error"))
-        self.calls.append(SlackCall(method, dict(args), at, status, ok, error))
-
-    def _answer(
-        self,
-        method: str,
-        args: Mapping[str, Any],
-        at: float,
-        body: JSON,
-        *,
-        status: int = 200,
-        headers: Mapping[str, str] | None = None,
-    ) -> web.Response:
-        self._record(method, args, at, status, body)
-        all_headers = {"x-oauth-scopes": ",".join(self._ws.team.scopes), **(headers or {})}
-        return web.json_response(body, status=status, headers=all_headers)
-
-    async def _api(self, request: web.Request) -> web.Response:
-        at = self._clock()
-        method = request.match_info["method"]
-        try:
-            args = await _read_args(request)
-        except ValueError:
-            return self._answer(method, {}, at, {"ok": False, "error": "invalid_json"})
-        await self._delay(method)
-        if method not in METHOD_SCOPES:
-            body = {"ok": False, "error": "unknown_method"}
-            return self._answer(method, args, at, body, status=404)
-        auth_error = self._authorized(request, args)
-        if auth_error is not None:
-            return self._answer(method, args, at, {"ok": False, "error": auth_error})
-        fault = self._take_fault(method)
-        if fault is not None and fault.error is None:
-            return self._answer(
-                method,
-                args,
-                at,
-                {"ok": False, "error": "ratelimited"},
-                status=429,
-                headers={"Retry-After": str(fault.retry_after)},
-            )
-        if fault is not None:
-            return self._answer(method, args, at, {"ok": False, "error": fault.error})
-        accepted = {"x-accepted-oauth-scopes": METHOD_SCOPES[method] or ""}
-        try:
-            result = self._ws.call(method, args)
-        except SlackError as exc:
-            return self._answer(method, args, at, exc.body(), status=exc.status, headers=accepted)
-        late = self._late.get(method)
-        if late:
-            await asyncio.sleep(late.popleft())
-        return self._answer(method, args, at, {"ok": True, **result}, headers=accepted)
-
-    async def _upload(self, request: web.Request) -> web.Response:
-        at = self._clock()
-        await self._delay("upload")
-        content = await _read_upload(request)
-        status, text = self._ws.files.upload(request.match_info["key"], content)
-        args = {"key": request.match_info["key"], "size": len(content)}
-        self._record("upload", args, at, status, {"ok": status == 200, "error": text})
-        return web.Response(status=status, text=text, content_type="text/plain")
-
-    async def _download(self, request: web.Request) -> web.Response:
-        at = self._clock()
-        slug = request.match_info["slug"]
-        file_id = slug.split("-", 1)[1] if "-" in slug else slug
-        f = self._ws.files.file(file_id)
-        auth_error = self._authorized(request, {})
-        args = {"file": file_id}
-        if auth_error is not None:
-            self._record("file_download", args, at, 403, {"ok": False, "error": auth_error})
-            return web.Response(status=403, text="forbidden", content_type="text/plain")
-        if f is None or f.filename != request.match_info["name"]:
-            self._record("file_download", args, at, 404, {"ok": False, "error": "file_not_found"})
-            return web.Response(status=404, text="not found", content_type="text/plain")
-        self._record("file_download", args, at, 200, {"ok": True})
-        return web.Response(body=f.content, content_type="application/octet-stream")
-
-    async def _response_url(self, request: web.Request) -> web.Response:
-        at = self._clock()
-        method = "response_url"
-        try:
-            body = await _read_args(request)
-        except ValueError:
-            return self._answer(method, {}, at, {"ok": False, "error": "invalid_json"}, status=400)
-        if isinstance(body.get("payload"), str):
-            body = json.loads(body["payload"])
-        await self._delay(method)
-        fault = self._take_fault(method)
-        if fault is not None:
-            error = fault.error or "ratelimited"
-            return self._answer(method, body, at, {"ok": False, "error": error}, status=404)
-        status, answer = self._ws.chat.respond(request.match_info["rid"], body)
-        return self._answer(method, body, at, answer, status=status)
-
-
-async def _read_args(request: web.Request) -> dict[str, Any]:
-    """Query string and body merged; JSON values keep their types, form values are strings."""
-    args: dict[str, Any] = dict(request.query)
-    if not request.body_exists:
-        return args
-    if request.content_type == "application/json":
-        try:
-            body = await request.json()
-        except json.JSONDecodeError as exc:
-            raise ValueError("invalid JSON body") from exc
-        if not isinstance(body, dict):
-            raise ValueError("JSON body is not an object")
-        args.update(body)
-    elif request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        form = await request.post()
-        args.update({k: v for k, v in form.items() if isinstance(v, str)})
-    return args
-
-
-async def _read_upload(request: web.Request) -> bytes:
-    """The uploaded bytes: the raw body, or the first file part of a multipart body."""
-    if request.content_type != "multipart/form-data":
-        return await request.read()
-    reader = await request.multipart()
-    while True:
-        part = await reader.next()
-        if part is None:
-            return b""
-        if isinstance(part, BodyPartReader) and part.filename is not None:
-            return bytes(await part.read(decode=True))

@@ -2,7 +2,7 @@
 
 :class:`Workspace` answers a method call with the JSON Slack would put next to ``"ok": true``,
 or raises :class:`~bot.devkit.sim.slack_common.SlackError` carrying Slack's error code.
-:mod:`bot.devkit.sim.slack` serves it over HTTP; the driver uses the parts' hooks (trigger ids,
+:mod:`bot.devkit.sim.slack_http` serves it over HTTP; the driver uses the parts' hooks (trigger ids,
 response URLs, view acknowledgements) to play what happens in the user's Slack client.
 """
 
