@@ -273,7 +273,6 @@ OVERSIZED: dict[str, int] = {
     "bot/service/steps.py": 553,
     "bot/devkit/demo/render.py": 530,
     "bot/slack/ui/views.py": 507,
-    "bot/devkit/sim/driver.py": 404,
     "bot/slack/notifier.py": 403,
     "bot/service/commands.py": 401,
 }

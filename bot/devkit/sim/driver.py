@@ -18,16 +18,14 @@ import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
 
 import httpx
 
 from bot.core.secret import Secret
-from bot.devkit.sim.driver_values import state_values
+from bot.devkit.sim.driver_values import action_json, find_element, state_values
 from bot.devkit.sim.slack import FakeSlack
 from bot.devkit.sim.slack_common import SlackError
 from bot.devkit.sim.slack_model import JSON
-from bot.devkit.sim.slack_validate import interactive_elements
 
 ACK_DEADLINE = 3.0  # seconds Slack waits for an acknowledgement
 USER_AGENT = "Slackbot 1.0 (+https://api.slack.com/robots)"
@@ -238,7 +236,7 @@ class SlackDriver:
         if msg is None and ephemeral is None:
             raise ValueError(f"the fake has no message {message_ts!r} in {channel!r}")
         blocks = msg.blocks if msg is not None else ephemeral.blocks if ephemeral else []
-        found_block, element = _find_element(blocks, action_id, block_id, value)
+        found_block, element = find_element(blocks, action_id, block_id, value)
         thread_ts = msg.thread_ts if msg is not None else None
         container: JSON = {
             "type": "message",
@@ -261,7 +259,7 @@ class SlackDriver:
                     message_ts=message_ts if msg is not None else None,
                     thread_ts=thread_ts,
                 ),
-                "actions": [_action(element, found_block, value)],
+                "actions": [action_json(element, found_block, value)],
             }
         )
         if msg is not None:
@@ -279,14 +277,14 @@ class SlackDriver:
     ) -> DriverResponse:
         """Click (or pick from) the element ``action_id`` inside an open modal."""
         view = self._view_payload(view_id)
-        found_block, element = _find_element(view.get("blocks") or [], action_id, block_id, value)
+        found_block, element = find_element(view.get("blocks") or [], action_id, block_id, value)
         payload = self._common("block_actions", user)
         payload.update(
             {
                 "container": {"type": "view", "view_id": view_id},
                 "trigger_id": self.fake.workspace.views.issue_trigger_id(user, view_id=view_id),
                 "view": view,
-                "actions": [_action(element, found_block, value)],
+                "actions": [action_json(element, found_block, value)],
             }
         )
         return await self._send_payload(payload)
@@ -360,45 +358,3 @@ def _show(apply: Callable[[], None]) -> None:
         apply()
     except SlackError as exc:
         raise ValueError(f"Slack would refuse the acknowledgement: {exc.body()}") from exc
-
-
-def _find_element(
-    blocks: list[Any], action_id: str, block_id: str | None, value: str
-) -> tuple[str, JSON]:
-    """The element to click; among several with that action_id, the one carrying ``value``."""
-    candidates = [
-        (bid, element)
-        for bid, element in interactive_elements(blocks)
-        if element.get("action_id") == action_id and (block_id is None or bid == block_id)
-    ]
-    if not candidates:
-        raise ValueError(f"no element with action_id {action_id!r} (block {block_id!r})")
-    for bid, element in candidates:
-        if element.get("value") == value:
-            return bid, element
-    return candidates[0]
-
-
-def _action(element: JSON, block_id: str, value: str) -> JSON:
-    """The ``actions[0]`` entry Slack sends for an interaction with ``element``."""
-    kind = str(element.get("type"))
-    action: JSON = {
-        "type": kind,
-        "action_id": element.get("action_id"),
-        "block_id": block_id,
-        "action_ts": f"{time.time():.6f}",
-    }
-    if kind in ("static_select", "overflow", "radio_buttons", "external_select"):
-        options = list(element.get("options") or [])
-        picked = next((o for o in options if o.get("value") == value), None)
-        action["selected_option"] = picked or {
-            "text": {"type": "plain_text", "text": value},
-            "value": value,
-        }
-        return action
-    if "text" in element:
-        action["text"] = element["text"]
-    if "style" in element:
-        action["style"] = element["style"]
-    action["value"] = value
-    return action

@@ -1,4 +1,5 @@
-"""Turns a test's simple form answers into Slack's ``view.state.values`` shape.
+"""Turns a test's simple answers into what Slack sends: ``view.state.values``, and the
+``actions`` entry of a click (:func:`find_element`, :func:`action_json`).
 
 A test says ``{"jobs": {"job_ids": "a b c"}, "when": {"start_at": 1764554400}}``; Slack sends
 ``{"jobs": {"job_ids": {"type": "plain_text_input", "value": "a b c"}}, ...}``. The element
@@ -8,6 +9,7 @@ produce. Elements a test leaves out carry their initial value, as an untouched f
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -134,3 +136,45 @@ def state_values(
             entry = _element_state(known_element, value, files)
             state.setdefault(block_id, {})[action_id] = entry
     return state
+
+
+def find_element(
+    blocks: list[Any], action_id: str, block_id: str | None, value: str
+) -> tuple[str, JSON]:
+    """The element to click; among several with that action_id, the one carrying ``value``."""
+    candidates = [
+        (bid, element)
+        for bid, element in interactive_elements(blocks)
+        if element.get("action_id") == action_id and (block_id is None or bid == block_id)
+    ]
+    if not candidates:
+        raise ValueError(f"no element with action_id {action_id!r} (block {block_id!r})")
+    for bid, element in candidates:
+        if element.get("value") == value:
+            return bid, element
+    return candidates[0]
+
+
+def action_json(element: JSON, block_id: str, value: str) -> JSON:
+    """The ``actions[0]`` entry Slack sends for an interaction with ``element``."""
+    kind = str(element.get("type"))
+    action: JSON = {
+        "type": kind,
+        "action_id": element.get("action_id"),
+        "block_id": block_id,
+        "action_ts": f"{time.time():.6f}",
+    }
+    if kind in ("static_select", "overflow", "radio_buttons", "external_select"):
+        options = list(element.get("options") or [])
+        picked = next((o for o in options if o.get("value") == value), None)
+        action["selected_option"] = picked or {
+            "text": {"type": "plain_text", "text": value},
+            "value": value,
+        }
+        return action
+    if "text" in element:
+        action["text"] = element["text"]
+    if "style" in element:
+        action["style"] = element["style"]
+    action["value"] = value
+    return action
