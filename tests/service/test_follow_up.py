@@ -1,0 +1,185 @@
+"""Following DRS after a start: unknown jobs confirmed, tasks failing after their start, the
+settled notice (once), giving up at the deadline."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from bot.core.model import JobResult, Outcome
+from bot.core.request import AuditKind, RequestState
+from bot.service import Service
+from bot.service.ports import (
+    ChannelGone,
+    ChannelLost,
+    FailedAfterStart,
+    NoteDirect,
+    Settled,
+    StoppedFollowing,
+)
+from tests.conftest import BOB
+from tests.service.fakes import FakeDrs, FakeNotifier, FakeStore
+from tests.service.support import JOBS, draft, settle, submitted
+
+if TYPE_CHECKING:
+    from tests.conftest import FakeClock
+
+
+async def _started(service: Service, **kw: object) -> str:
+    rid = await submitted(service, draft(**kw))  # type: ignore[arg-type]
+    assert (await service.commands.approve(rid, BOB, None)).ok
+    await settle(service)
+    return rid
+
+
+def _all(drs: FakeDrs, status: str) -> None:
+    for job in JOBS:
+        drs.set_status(job, status)
+
+
+async def test_an_unknown_job_is_confirmed_by_batch_status(
+    service: Service, store: FakeStore, notifier: FakeNotifier, drs: FakeDrs, fake_clock: FakeClock
+) -> None:
+    drs.answers["J1"] = JobResult("J1", Outcome.UNKNOWN, error_msg="missing from the answer")
+    rid = await _started(service)
+    before = await store.get(rid)
+    assert before is not None
+    assert before.state is RequestState.UNKNOWN
+    _all(drs, "FULL_TRANSFER_STARTED")
+
+    fake_clock.advance(30)
+    await service.recovery.round()
+
+    req = await store.get(rid)
+    assert req is not None
+    assert req.jobs[0].outcome is Outcome.SUCCESS
+    assert req.state is RequestState.DONE
+    assert {j.drs_status for j in req.jobs} == {"FULL_TRANSFER_STARTED"}
+    assert [r.state for r, _ in notifier.outcome_updates] == [RequestState.DONE]
+    assert notifier.notes_of(rid) == [Settled()]
+    assert store.kinds(rid).count(AuditKind.FOLLOWUP) == 1
+    assert store.is_stale(rid)  # the channel message shows DRS's statuses: refreshed next
+
+
+async def test_a_job_still_configured_stays_unknown_and_is_followed_again(
+    service: Service, store: FakeStore, notifier: FakeNotifier, drs: FakeDrs, fake_clock: FakeClock
+) -> None:
+    drs.answers["J1"] = JobResult("J1", Outcome.UNKNOWN)
+    rid = await _started(service)
+    # J1 did not start (still CONFIGURATION); the others run.
+    drs.set_status("J2", "FULL_TRANSFER_STARTED")
+    drs.set_status("J3", "FULL_TRANSFER_STARTED")
+
+    fake_clock.advance(30)
+    await service.followup.round(rid)
+
+    req = await store.get(rid)
+    assert req is not None
+    assert req.jobs[0].outcome is Outcome.UNKNOWN
+    assert req.state is RequestState.UNKNOWN
+    assert notifier.notes_of(rid) == []
+    assert store.followup_next_at(rid) == fake_clock() + 30
+
+
+async def test_a_task_failing_after_its_start_turns_failed_with_drs_reason(
+    service: Service, store: FakeStore, notifier: FakeNotifier, drs: FakeDrs, fake_clock: FakeClock
+) -> None:
+    rid = await _started(service)
+    _all(drs, "INCRE_TRANSFER_STARTED")
+    # J1's status carries no reason: batch-detail's failed_reason gives it. J3's does.
+    drs.set_status("J1", "START_JOB_FAILED", extra={"failed_reason": "disk full on target"})
+    drs.set_status("J3", "FULL_TRANSFER_FAILED", error_msg="source unreachable")
+
+    fake_clock.advance(30)
+    await service.followup.round(rid)
+
+    req = await store.get(rid)
+    assert req is not None
+    assert [(j.outcome, j.error_code, j.error_msg) for j in req.jobs] == [
+        (Outcome.FAILED, "START_JOB_FAILED", "disk full on target"),
+        (Outcome.SUCCESS, None, None),
+        (Outcome.FAILED, "FULL_TRANSFER_FAILED", "source unreachable"),
+    ]
+    assert req.state is RequestState.DONE  # J2 runs
+    assert drs.detail_calls[-1] == ("J1",)
+    assert notifier.notes_of(rid) == [FailedAfterStart(("J1", "J3")), Settled()]
+    (event,) = [e for e in await store.events(rid) if e.kind is AuditKind.START_FAILED]
+    assert event.detail["job_ids"] == ["J1", "J3"]
+
+
+async def test_every_task_failing_after_start_fails_the_request_and_says_so_once(
+    service: Service, store: FakeStore, notifier: FakeNotifier, drs: FakeDrs, fake_clock: FakeClock
+) -> None:
+    rid = await _started(service)
+    _all(drs, "START_JOB_FAILED")
+
+    fake_clock.advance(30)
+    await service.followup.round(rid)
+    # Another round (made due by hand): the failures are known, nothing is said again.
+    await store.schedule_followup(rid, next_at=fake_clock())
+    await service.followup.round(rid)
+
+    req = await store.get(rid)
+    assert req is not None
+    assert req.state is RequestState.FAILED
+    assert notifier.notes_of(rid) == [FailedAfterStart(JOBS), Settled()]
+    assert store.kinds(rid).count(AuditKind.START_FAILED) == 1
+
+
+async def test_the_settled_notice_is_given_once_across_a_scheduled_start(
+    service: Service, store: FakeStore, notifier: FakeNotifier, drs: FakeDrs, fake_clock: FakeClock
+) -> None:
+    at = fake_clock() + 1800
+    rid = await _started(service, start_time_ms=int(at * 1000))
+    _all(drs, "WAITING_FOR_START")
+
+    fake_clock.advance(30)
+    await service.recovery.round()
+    assert notifier.notes_of(rid) == [Settled()]
+    assert store.followup_next_at(rid) == at + 30  # follow them again when their time comes
+
+    fake_clock.advance(at + 30 - fake_clock())
+    _all(drs, "FULL_TRANSFER_STARTED")
+    await service.recovery.round()
+    fake_clock.advance(30)
+    await service.recovery.round()
+
+    assert notifier.notes_of(rid) == [Settled()]
+    assert len(drs.status_calls) == 2
+    assert store.kinds(rid).count(AuditKind.FOLLOWUP) == 1
+    req = await store.get(rid)
+    assert req is not None
+    assert req.followup_done
+
+
+async def test_the_follow_up_gives_up_at_its_deadline(
+    service: Service, store: FakeStore, notifier: FakeNotifier, drs: FakeDrs, fake_clock: FakeClock
+) -> None:
+    rid = await _started(service)
+    _all(drs, "STARTJOBING")  # never settles
+
+    for _ in range(25):
+        fake_clock.advance(30)
+        await service.recovery.round()
+
+    assert notifier.notes_of(rid) == [StoppedFollowing(600.0)]
+    assert len(drs.status_calls) == 20  # every 30 s for the 600 s the follow-up lasts
+    req = await store.get(rid)
+    assert req is not None
+    assert req.followup_done
+
+
+async def test_notes_go_to_the_requester_once_the_channel_is_lost(
+    service: Service, store: FakeStore, notifier: FakeNotifier, drs: FakeDrs, fake_clock: FakeClock
+) -> None:
+    rid = await _started(service)
+    _all(drs, "START_JOB_FAILED")
+    notifier.fail("note", ChannelLost("is_archived"))
+
+    fake_clock.advance(30)
+    await service.followup.round(rid)
+
+    told = notifier.told_to(rid)
+    assert NoteDirect(FailedAfterStart(JOBS)) in told
+    assert NoteDirect(Settled()) in told
+    assert store.kinds(rid).count(AuditKind.CHANNEL_LOST) == 1
+    assert [n for n in told if isinstance(n, ChannelGone)] == [ChannelGone("is_archived")]

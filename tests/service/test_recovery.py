@@ -1,0 +1,229 @@
+"""Maintenance: work a crash or another process left behind, under leases and a grace time;
+each item retried on its own with backoff."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import TYPE_CHECKING
+
+from bot.core.model import JobResult, Outcome
+from bot.core.request import AuditKind, RequestState, StartState
+from bot.service import Service
+from bot.service.ports import NotShown
+from tests.conftest import BOB, DAVE
+from tests.service.fakes import FakeDirectory, FakeDrs, FakeNotifier, FakeStore
+from tests.service.support import JOBS, approve_in_store, draft, make_service, settle, submitted
+
+if TYPE_CHECKING:
+    from tests.conftest import FakeClock, PolicyFactory
+
+
+async def test_a_claimed_start_older_than_the_grace_is_started(
+    service: Service, store: FakeStore, notifier: FakeNotifier, drs: FakeDrs, fake_clock: FakeClock
+) -> None:
+    rid = await submitted(service)
+    await approve_in_store(store, rid, fake_clock())  # the approver's process died here
+
+    fake_clock.advance(59)
+    await service.recovery.round()
+    assert drs.started == []  # within the grace: maybe still its process's own work
+
+    fake_clock.advance(1)
+    await service.recovery.round()
+    await settle(service)
+    await service.recovery.round()
+
+    assert drs.started == [(JOBS, None, "en-us")]
+    assert len(notifier.outcomes_of(rid)) == 1
+    start = await store.start(rid, 1)
+    assert start is not None
+    assert start.state is StartState.POSTED
+
+
+async def _sent_by_another(service: Service, store: FakeStore, clock: FakeClock) -> str:
+    """A start another process marked sent (lease 15 s) and then went silent."""
+    rid = await submitted(service)
+    await approve_in_store(store, rid, clock())
+    assert await store.mark_sent(rid, 1, now=clock(), owner="proc-B", lease=15.0)
+    return rid
+
+
+async def test_a_sent_start_under_a_live_lease_is_left_alone(
+    service: Service, store: FakeStore, drs: FakeDrs, fake_clock: FakeClock
+) -> None:
+    rid = await _sent_by_another(service, store, fake_clock)
+
+    fake_clock.advance(14)
+    await service.recovery.round()
+
+    assert drs.started == []
+    assert drs.status_calls == []
+    start = await store.start(rid, 1)
+    assert start is not None
+    assert (start.state, start.lease_owner) == (StartState.SENT, "proc-B")
+    assert AuditKind.TAKEN_OVER not in store.kinds(rid)
+
+
+async def test_an_expired_lease_is_taken_over_and_reconciled_without_a_second_start(
+    service: Service, store: FakeStore, notifier: FakeNotifier, drs: FakeDrs, fake_clock: FakeClock
+) -> None:
+    rid = await _sent_by_another(service, store, fake_clock)
+    drs.set_status("J1", "STARTJOBING")  # DRS got proc-B's call for J1 at least
+    drs.set_status("J3", "START_JOB_FAILED")
+
+    fake_clock.advance(15)
+    await service.recovery.round()
+
+    assert drs.started == []  # never sent blindly again
+    assert drs.status_calls == [JOBS]
+    req = await store.get(rid)
+    assert req is not None
+    assert [j.outcome for j in req.jobs] == [Outcome.SUCCESS, Outcome.UNKNOWN, Outcome.FAILED]
+    assert req.state is RequestState.UNKNOWN
+    start = await store.start(rid, 1)
+    assert start is not None
+    assert start.state is StartState.POSTED
+    assert start.lease_owner == "proc-A"
+    kinds = store.kinds(rid)
+    assert kinds.count(AuditKind.TAKEN_OVER) == 1
+    assert kinds.count(AuditKind.RECOVERED) == 1
+    (posted,) = notifier.outcomes_of(rid)
+    assert posted.view.retryable == 0  # proc-B's call may still be acted on: no Retry yet
+
+
+async def test_retry_waits_until_a_dead_senders_call_can_no_longer_act(
+    service: Service, store: FakeStore, drs: FakeDrs, fake_clock: FakeClock
+) -> None:
+    rid = await _sent_by_another(service, store, fake_clock)
+    fake_clock.advance(15)
+    await service.recovery.round()
+    # J1..J3 unknown; the follow-up sees them still configured: they may be sent again...
+    await store.update_drs_statuses(rid, dict.fromkeys(JOBS, "CONFIGURATION"))
+
+    early = await service.commands.retry(rid, BOB)
+    assert not early.ok
+    assert "Retry is possible from" in early.text
+
+    fake_clock.advance(60)
+    late = await service.commands.retry(rid, BOB)
+    await settle(service)
+    assert late.ok
+    assert [ids for ids, _, _ in drs.started] == [JOBS]
+
+
+async def test_the_senders_late_answer_is_merged_into_the_takeovers_record(
+    store: FakeStore,
+    notifier: FakeNotifier,
+    directory: FakeDirectory,
+    drs: FakeDrs,
+    fake_clock: FakeClock,
+    make_policy: PolicyFactory,
+) -> None:
+    a = make_service(store, notifier, directory, drs, fake_clock, make_policy, owner="proc-A")
+    b = make_service(
+        store, notifier, directory, drs, fake_clock, make_policy, owner="proc-B", first_id=100
+    )
+    rid = await submitted(a)
+    await approve_in_store(store, rid, fake_clock())
+    drs.hold = asyncio.Event()  # DRS takes its time answering proc-A
+    drs.answers["J3"] = JobResult("J3", Outcome.FAILED, "DRS.M01504", "busy")
+    sending = asyncio.create_task(a.steps.run_start(rid, 1))
+    while not drs.started:
+        await asyncio.sleep(0)
+
+    # proc-A's lease runs out (it cannot renew: say it lost the database for a while).
+    fake_clock.advance(16)
+    drs.set_status("J1", "STARTJOBING")
+    await b.recovery.round()
+    taken = await store.get(rid)
+    assert taken is not None
+    assert [j.outcome for j in taken.jobs] == [Outcome.SUCCESS, Outcome.UNKNOWN, Outcome.UNKNOWN]
+
+    drs.hold.set()
+    assert await sending is True
+    await settle(a)
+    await settle(b)
+
+    assert len(drs.started) == 1
+    req = await store.get(rid)
+    assert req is not None
+    assert [j.outcome for j in req.jobs] == [Outcome.SUCCESS, Outcome.SUCCESS, Outcome.FAILED]
+    assert req.state is RequestState.DONE
+    assert store.kinds(rid).count(AuditKind.MERGED) == 1
+    assert len(notifier.outcomes_of(rid)) == 1  # posted once (by proc-B), then updated
+    assert notifier.outcome_updates[-1][0].state is RequestState.DONE
+
+
+async def test_a_failing_item_does_not_stop_the_next_and_backs_off(
+    service: Service, store: FakeStore, notifier: FakeNotifier, fake_clock: FakeClock
+) -> None:
+    first = await submitted(service)
+    second = await submitted(service, draft(requester=DAVE))
+    for rid in (first, second):
+        await approve_in_store(store, rid, fake_clock())
+        fake_clock.advance(1)
+    notifier.fail("post_outcome", NotShown("Slack answers 503"), request_id=first)
+    notifier.fail("post_outcome", NotShown("Slack answers 503"), request_id=second, times=1)
+    for rid in (first, second):
+        # The background task would log the fault; maintenance takes over.
+        with contextlib.suppress(NotShown):
+            await service.steps.run_start(rid, 1)
+    await settle(service)
+    assert notifier.outcomes == []
+
+    fake_clock.advance(60)
+    await service.recovery.round()
+
+    assert notifier.tries("post_outcome", first) == 2
+    assert [p.req.id for p in notifier.outcomes] == [second]  # after the first one failed
+    key = f"posting the outcome of {first}#1"
+    assert service.recovery.items.waiting(key) == fake_clock() + 5
+
+    fake_clock.advance(4)
+    await service.recovery.round()
+    assert notifier.tries("post_outcome", first) == 2  # backing off: not tried
+
+    notifier.heal("post_outcome")
+    fake_clock.advance(1)
+    await service.recovery.round()
+    assert notifier.tries("post_outcome", first) == 3
+    assert [p.req.id for p in notifier.outcomes] == [second, first]
+    assert service.recovery.items.waiting(key) is None
+
+
+async def test_maintenance_expires_pending_requests_past_their_time(
+    service: Service, store: FakeStore, notifier: FakeNotifier, fake_clock: FakeClock
+) -> None:
+    rid = await submitted(service)
+
+    fake_clock.advance(3599)
+    await service.recovery.round()
+    req = await store.get(rid)
+    assert req is not None
+    assert req.state is RequestState.PENDING
+
+    fake_clock.advance(1)
+    await service.recovery.round()
+    req = await store.get(rid)
+    assert req is not None
+    assert req.state is RequestState.EXPIRED
+    assert req.decided_by is None
+    assert [r.state for r, _ in notifier.request_updates] == [RequestState.EXPIRED]
+
+
+async def test_maintenance_publishes_a_request_a_crash_left_unposted(
+    service: Service, store: FakeStore, notifier: FakeNotifier, fake_clock: FakeClock
+) -> None:
+    notifier.fail("post_request", NotShown("Slack answers 500"), times=1)
+    rid = await submitted(service)  # the background post failed (logged)
+    assert notifier.requests == []
+
+    fake_clock.advance(60)
+    await service.recovery.round()
+
+    (posted,) = notifier.requests
+    assert posted.earlier is not None  # the first try may have posted: look for it first
+    req = await store.get(rid)
+    assert req is not None
+    assert req.message_ts == posted.ts
