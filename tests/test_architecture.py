@@ -271,7 +271,6 @@ OVERSIZED: dict[str, int] = {
     "bot/store/sqlite.py": 914,
     "bot/slack/ui/blocks.py": 739,
     "bot/service/steps.py": 553,
-    "bot/devkit/demo/render.py": 530,
     "bot/slack/ui/views.py": 507,
     "bot/slack/notifier.py": 403,
     "bot/service/commands.py": 401,

@@ -27,16 +27,10 @@ from bot.devkit.demo.form import (
     read_answer,
     search_options,
 )
+from bot.devkit.demo.inputs import InputField, input_fields, render_view
 from bot.devkit.demo.main import cli_main
-from bot.devkit.demo.render import (
-    InputField,
-    Viewer,
-    buttons_of,
-    input_fields,
-    mrkdwn,
-    render_blocks,
-    render_view,
-)
+from bot.devkit.demo.mrkdwn import Viewer, mrkdwn
+from bot.devkit.demo.render import buttons_of, render_blocks
 from bot.devkit.demo.world import EXTRA_JOBS, policy_toml
 from bot.devkit.sim.driver import DriverResponse, SlackDriver
 from bot.devkit.sim.drs import DrsSimulator

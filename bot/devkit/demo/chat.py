@@ -14,7 +14,8 @@ from bot.devkit.demo.faults import HELP as DRS_HELP
 from bot.devkit.demo.faults import drs_command
 from bot.devkit.demo.feed import Feed
 from bot.devkit.demo.modal import ModalWalk
-from bot.devkit.demo.render import buttons_of, text_of
+from bot.devkit.demo.mrkdwn import text_of
+from bot.devkit.demo.render import buttons_of
 from bot.devkit.demo.terminal import LineSource, Transcript
 from bot.devkit.demo.world import CHANNEL, CHANNEL_NAME, PEOPLE, DemoWorld, Person
 from bot.devkit.sim.driver import DriverResponse

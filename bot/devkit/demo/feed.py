@@ -12,7 +12,8 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.devkit.demo.render import Viewer, buttons_of, mrkdwn, render_blocks
+from bot.devkit.demo.mrkdwn import Viewer, mrkdwn
+from bot.devkit.demo.render import buttons_of, render_blocks
 from bot.devkit.demo.terminal import Transcript
 from bot.devkit.demo.world import CHANNEL, CHANNEL_NAME, PEOPLE, DemoWorld
 from bot.devkit.sim.slack import FakeMessage

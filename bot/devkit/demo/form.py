@@ -15,7 +15,7 @@ from datetime import date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bot.devkit.demo.render import InputField
+from bot.devkit.demo.inputs import InputField
 
 KEEP_WORDS = ("", ".")
 CLEAR_WORD = ":clear"

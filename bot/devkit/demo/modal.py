@@ -24,7 +24,8 @@ from bot.devkit.demo.form import (
     read_answer,
     search_options,
 )
-from bot.devkit.demo.render import InputField, input_fields, render_view, text_of, value_text
+from bot.devkit.demo.inputs import InputField, input_fields, render_view, value_text
+from bot.devkit.demo.mrkdwn import text_of
 from bot.devkit.demo.terminal import LineSource, Transcript
 from bot.devkit.demo.world import DemoWorld, Person
 from bot.devkit.sim.driver_values import state_values
