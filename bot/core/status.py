@@ -122,6 +122,12 @@ def is_settled(status: str | None) -> bool:
     return phase_of(status) in _SETTLED
 
 
+def failed_after_start(job: RequestJob) -> bool:
+    """True when DRS accepted the job's start and its task then failed (its error code is the
+    task's failed status, e.g. ``START_JOB_FAILED``), as opposed to a start DRS refused."""
+    return job.outcome is Outcome.FAILED and phase_of(job.error_code) is Phase.FAILED
+
+
 def is_retryable(job: RequestJob) -> bool:
     """True when sending this job to batch-starting again is safe and may succeed.
 

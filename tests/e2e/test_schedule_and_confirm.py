@@ -192,8 +192,8 @@ async def test_a_job_already_in_an_open_request_is_warned_about(tmp_path: Path) 
         alone = h.sim.add_job(name="mig-alone")
         _, first = await h.request(ALICE, "prod", [shared])
         first_id = h.request_id(first)
-        assert "Also in other open requests" not in json.dumps(first.blocks)
+        assert "Also in another open request" not in json.dumps(first.blocks)
         _, second = await h.request(ALICE, "prod", [shared, alone])
         warned = json.dumps(second.blocks)
-        assert "Also in other open requests" in warned and first_id in warned
+        assert "Also in another open request" in warned and first_id in warned
         assert "1 job in" in warned

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field, replace
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.core.selection import Selection, merge_ids
 from bot.core.model import DrsCallError
+from bot.core.selection import Selection, merge_ids
 from bot.service import Service
 from bot.service.model import Draft, Reply
 from bot.slack.ui import answers, views

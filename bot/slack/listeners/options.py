@@ -18,9 +18,8 @@ from typing import Any
 from slack_bolt.app.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 
-from bot.core.model import JobInfo
+from bot.core.model import DrsCallError, JobInfo
 from bot.core.status import is_startable
-from bot.core.model import DrsCallError
 from bot.service import Service
 from bot.slack.ui import kit
 from bot.slack.ui.forms import channel_from_metadata, project_of_view

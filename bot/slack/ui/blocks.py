@@ -58,7 +58,11 @@ def request_message(
         kit.section(d.request_sentence(req)),
         kit.fields(
             [
-                d.schedule_field(req, now if req.state.is_open else None),
+                d.schedule_field(
+                    req,
+                    now if req.state.is_open else None,
+                    confirm=source is not None and req.state.is_open,
+                ),
                 f"*Approval*\n{d.approval_text(req, confirm=source is not None)}",
                 f"*Requested*\n{m.slack_date(req.created_at)}",
                 f"*Request*\n{m.code(req.id, 64)}",
@@ -109,9 +113,11 @@ def _overlap_line(overlaps: Mapping[str, int]) -> str:
     more = len(overlaps) - len(shown)
     if more > 0:
         parts.append(f"{more:,} more")
+    where = "another open request" if len(overlaps) == 1 else "other open requests"
+    other = "the other" if len(overlaps) == 1 else "the others"
     return (
-        f"{d.WARN} *Also in other open requests:* {', '.join(parts)}. A job is started once: "
-        "whichever request is approved first starts it, and DRS refuses it in the other."
+        f"{d.WARN} *Also in {where}:* {', '.join(parts)}. A job is started once: whichever "
+        f"request is approved first starts it, and DRS refuses it in {other}."
     )
 
 

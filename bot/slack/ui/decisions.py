@@ -68,7 +68,7 @@ def approve_modal(req: StartRequest, *, now: float) -> dict[str, Any]:
             ),
             input_block(
                 BlockId.START_NOW,
-                "The scheduled time has passed",
+                "When to start",
                 {
                     "type": "checkboxes",
                     "action_id": ActionId.START_NOW.value,

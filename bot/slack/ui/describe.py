@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 
 from bot.core.model import CallFailure, CallFailureKind, JobInfo, Outcome
 from bot.core.request import Approval, RequestJob, RequestState, StartRequest
-from bot.core.status import Phase, is_startable, phase_of
+from bot.core.status import Phase, failed_after_start, is_startable, phase_of
 from bot.core.summary import NO_ERROR_CODE, Summary, summarize
 from bot.slack.ui import mrkdwn as m
 
@@ -125,10 +125,14 @@ def request_sentence(req: StartRequest) -> str:
     )
 
 
-def schedule_field(req: StartRequest, now: float | None = None) -> str:
-    """``*Start*`` now, or ``*Scheduled start*`` in the reader's timezone (relative to ``now``)."""
+def schedule_field(req: StartRequest, now: float | None = None, *, confirm: bool = False) -> str:
+    """``*Start*`` now, or ``*Scheduled start*`` in the reader's timezone (relative to ``now``);
+    ``confirm``: nothing starts before the requester presses Start."""
     if req.start_time_ms is None:
-        when = "Now, as soon as approved" if req.approval is Approval.TWO_PERSON else "Now"
+        if req.approval is Approval.TWO_PERSON:
+            when = "Now, as soon as approved"
+        else:
+            when = "Now, once the requester presses Start" if confirm else "Now"
         return f"*Start*\n{when}"
     at = req.start_time_ms / 1000
     text = m.slack_date(at)
@@ -217,7 +221,11 @@ def outcome_job_line(job: RequestJob) -> str:
     label = job_label(job.job_id, job.name)
     now = f" · DRS says {m.code(job.drs_status, 40)}" if job.drs_status else ""
     icon = PHASE_ICON[phase_of(job.drs_status)] if job.drs_status else OUTCOME_ICON[job.outcome]
-    if job.outcome is Outcome.FAILED:
+    if failed_after_start(job):
+        reason = f": {m.clip(job.error_msg, 300)}" if job.error_msg else ""
+        status = m.code(job.error_code or "FAILED", 40)
+        text = f"{OUTCOME_ICON[Outcome.FAILED]} {label} started, then failed ({status}){reason}"
+    elif job.outcome is Outcome.FAILED:
         error = error_text(job.error_code, job.error_msg) or "the call was refused"
         text = f"{OUTCOME_ICON[Outcome.FAILED]} {label} did not start: {error}{now}"
     elif job.outcome is Outcome.SUCCESS:
@@ -255,10 +263,11 @@ def counts_line(summary: Summary, *, scheduled: bool) -> str:
 def job_refusals_text(summary: Summary, failures: Sequence[CallFailure]) -> str | None:
     """Says that the failed jobs were refused one by one in a call DRS took, so they are not
     read as a refusal of the whole call (which :func:`call_failure_text` describes). None when
-    no job failed, or when a refused call may account for the failures."""
-    if not summary.failed or any(not f.maybe_processed for f in failures):
+    no job was refused (a task failing after its start is not a refusal), or when a refused
+    call may account for the failures."""
+    n = summary.failed - sum(1 for j in summary.rows if failed_after_start(j))
+    if n <= 0 or any(not f.maybe_processed for f in failures):
         return None
-    n = summary.failed
     reasons = "for it: the reason is" if n == 1 else "for each: the reasons are"
     return (
         f"{OUTCOME_ICON[Outcome.FAILED]} *{m.count(n, 'job')} did not start* — DRS answered "

@@ -132,23 +132,25 @@ def failed_after_start_text(req: StartRequest, job_ids: Sequence[str]) -> str:
     """A thread note, mentioning the requester: DRS accepted these jobs' start, then their
     tasks failed (with DRS's reason where it gave one)."""
     by_id = {j.job_id: j for j in req.jobs}
+    one = len(job_ids) == 1
     lines = [
-        f"{m.mention(req.requester_id)} :x: {m.count(len(job_ids), 'job')} of {m.code(req.id, 64)} "
-        f"failed after DRS accepted the start:"
+        f"{m.mention(req.requester_id)} :x: {m.count(len(job_ids), 'job')} of "
+        f"{m.code(req.id, 64)} failed after DRS accepted the start:"
     ]
     for job_id in job_ids[:10]:
         job = by_id.get(job_id)
-        name = f" {m.inline(job.name, 80)}" if job is not None and job.name else ""
-        code = m.inline(job.error_code, 60) if job is not None and job.error_code else "FAILED"
+        label = d.job_label(job_id, job.name if job is not None else None)
+        code = m.code(job.error_code if job is not None and job.error_code else "FAILED", 40)
         reason = f": {m.inline(job.error_msg, 300)}" if job is not None and job.error_msg else ""
-        lines.append(f"• {m.code(job_id, 64)}{name} — {code}{reason}")
+        lines.append(f"• {label} — {code}{reason}")
     if len(job_ids) > 10:
         lines.append(
             f"… and {len(job_ids) - 10:,} more (`/startjobs status {m.inline(req.id, 64)}`)."
         )
+    it = "it" if one else "them"
     lines.append(
-        "Starting them again from here will not help: see why in the DRS console, which can "
-        "retry a failed task."
+        f"Starting {it} again from here will not help: see why in the DRS console, which can "
+        f"retry a failed task."
     )
     return "\n".join(lines)
 
