@@ -7,6 +7,7 @@ re-checks the clicking user against the policy at that moment.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from slack_bolt.app.async_app import AsyncApp
@@ -67,21 +68,24 @@ def register(app: AsyncApp, service: Service) -> None:
         await ack()
         await decision_form(body, client, "reject", decisions.reject_modal)
 
+    async def requester_click(
+        body: dict[str, Any], client: AsyncWebClient, use: Callable[[str, str], Awaitable[Reply]]
+    ) -> None:
+        """Cancel or Start, the requester's own buttons: done, or told privately why not."""
+        user, channel, rid = _click(body)
+        reply = await use(rid, user)
+        if not reply.ok:
+            await tell(client, channel, user, reply)
+
     @app.action(ActionId.CANCEL.value)
     async def cancel(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
-        user, channel, rid = _click(body)
-        reply = await service.commands.cancel(rid, user)
-        if not reply.ok:
-            await tell(client, channel, user, reply)
+        await requester_click(body, client, service.commands.cancel)
 
     @app.action(ActionId.CONFIRM.value)
     async def confirm(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
-        user, channel, rid = _click(body)
-        reply = await service.commands.confirm(rid, user)
-        if not reply.ok:
-            await tell(client, channel, user, reply)
+        await requester_click(body, client, service.commands.confirm)
 
     @app.action(ActionId.RETRY.value)
     async def retry(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
