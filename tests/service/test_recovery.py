@@ -63,6 +63,12 @@ async def test_a_sent_start_under_a_live_lease_is_left_alone(
     assert start is not None
     assert (start.state, start.lease_owner) == (StartState.SENT, "proc-B")
     assert AuditKind.TAKEN_OVER not in store.kinds(rid)
+    # Asked to take it over anyway, the store's conditional update refuses while it lives.
+    await service.steps.take_over(start)
+    assert drs.status_calls == []
+    after = await store.start(rid, 1)
+    assert after is not None
+    assert after.lease_owner == "proc-B"
 
 
 async def test_an_expired_lease_is_taken_over_and_reconciled_without_a_second_start(
