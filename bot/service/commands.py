@@ -52,6 +52,7 @@ class _RateLimiter:
     _seen: dict[str, deque[float]] = field(default_factory=lambda: defaultdict(deque))
 
     def allow(self, user: str) -> bool:
+        """Count one request of ``user`` if the last minute has room for it."""
         now = self.clock()
         q = self._seen[user]
         while q and now - q[0] >= 60:
@@ -60,6 +61,12 @@ class _RateLimiter:
             return False
         q.append(now)
         return True
+
+    def give_back(self, user: str) -> None:
+        """Uncount the last request :meth:`allow` counted (it was not made after all)."""
+        q = self._seen[user]
+        if q:
+            q.pop()
 
 
 class Commands:
@@ -137,7 +144,7 @@ class Commands:
             expires_at=now + ctx.tuning.expire_seconds,
         )
         detail: dict[str, object] = {"jobs": len(req.jobs), "project": req.project}
-        detail["start_time_ms"] = None
+        detail["start_time_ms"] = req.start_time_ms
         if draft.source:
             detail["source"] = draft.source
         try:
@@ -146,6 +153,7 @@ class Commands:
             )
         except StoreUnavailable as exc:
             log.error("could not store a request of %s: %s", draft.requester_id, exc)
+            self._limiter.give_back(draft.requester_id)  # nothing was made: it does not count
             return Reply(False, _not_stored("your request", exc))
         ctx.tasks.spawn(self.steps.publish_and_run(req.id), name=f"publish {req.id}")
         return Reply(True, f"Request {req.id} created", req)

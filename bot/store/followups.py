@@ -14,9 +14,13 @@ class FollowUpRows(Rows):
     """The follow-up columns of the requests table and its jobs' DRS statuses."""
 
     def due_followups(self, now: float) -> list[str]:
+        """Requests whose next round is due, once their outcome was shown (in the thread, or
+        directly to the requester when the channel is lost)."""
         return self._ids(
             """SELECT id FROM requests WHERE followup_done = 0 AND followup_next_at IS NOT NULL
-            AND followup_next_at <= ? AND outcome_ts IS NOT NULL ORDER BY followup_next_at""",
+            AND followup_next_at <= ?
+            AND (outcome_ts IS NOT NULL OR channel_problem IS NOT NULL)
+            ORDER BY followup_next_at""",
             (now,),
         )
 

@@ -607,7 +607,7 @@ class FakeStore:
             if not r.req.followup_done
             and r.followup_next_at is not None
             and r.followup_next_at <= now
-            and r.req.outcome_ts is not None
+            and (r.req.outcome_ts is not None or r.req.channel_problem is not None)
         ]
         return [rid for _, rid in sorted(due, key=lambda d: d[0])]
 

@@ -1,11 +1,9 @@
-"""Behaviour the service should have and does not yet: each test is marked ``xfail(strict)``
-with the reason, so it turns into a failure (to unmark) the day the bug is fixed."""
+"""Regressions: a request told directly is still followed up, submissions that were not
+stored do not count against the rate limit, and the audit trail keeps a request's schedule."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
-
-import pytest
 
 from bot.core.model import JobResult, Outcome
 from bot.core.request import AuditKind, RequestState, StartState
@@ -19,15 +17,6 @@ if TYPE_CHECKING:
     from tests.conftest import FakeClock
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "a request whose channel was lost before its outcome was posted is never followed "
-        "up: Steps.post_outcome marks it posted with outcome_ts None, and the store's "
-        "due_followups (bot/store/followups.py) only lists requests with an outcome_ts, so "
-        "unknown jobs stay unknown and the requester never hears of failures after start"
-    ),
-)
 async def test_a_request_told_directly_is_still_followed_up(
     service: Service, store: FakeStore, notifier: FakeNotifier, drs: FakeDrs, fake_clock: FakeClock
 ) -> None:
@@ -55,15 +44,6 @@ async def test_a_request_told_directly_is_still_followed_up(
     assert NoteDirect(Settled()) in notifier.told_to(rid)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "Commands.submit (bot/service/commands.py) counts a submission against the rate "
-        "limit before storing it, so submissions refused with 'nothing was stored' (database "
-        "busy) use up the minute's allowance and the next one is told 'you made 3 requests "
-        "in the last minute' although none was made"
-    ),
-)
 async def test_submissions_that_were_not_stored_do_not_count_against_the_rate_limit(
     service: Service, store: FakeStore
 ) -> None:
@@ -78,14 +58,6 @@ async def test_submissions_that_were_not_stored_do_not_count_against_the_rate_li
     assert len(store.rows) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "Commands.submit (bot/service/commands.py) writes detail['start_time_ms'] = None "
-        "into the 'requested' audit event whatever the request's schedule, so the audit "
-        "trail says a scheduled request was asked to start now"
-    ),
-)
 async def test_the_requested_event_keeps_the_schedule(
     service: Service, store: FakeStore, fake_clock: FakeClock
 ) -> None:
