@@ -19,10 +19,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 from bot.core.command import DB_USE_TYPES
-
-# The frozen list's table is written in bot.core.idfile; bot.slack.notifier imports it from here.
-from bot.core.idfile import ListedJob as ListedJob
-from bot.core.idfile import frozen_list_csv as frozen_list_csv
 from bot.core.model import JobInfo
 from bot.core.status import KNOWN_STATUSES, is_startable
 from bot.core.wildcard import glob_match

@@ -11,8 +11,8 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.core.idfile import ListedJob, frozen_list_csv
 from bot.core.request import StartRequest
-from bot.core.selection import ListedJob, frozen_list_csv
 from bot.core.summary import jobs_csv
 from bot.service.ports import (
     ChannelGone,
