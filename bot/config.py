@@ -8,7 +8,9 @@ that can live in git and be reviewed. :func:`load_config` reads both and raises 
 
 from __future__ import annotations
 
+import functools
 import os
+import re
 import sqlite3
 import tempfile
 import tomllib
@@ -27,6 +29,8 @@ DEFAULT_DB_PATH = "startjobs.db"
 # calls (bench/batch_scaling.py --tune compares), few enough to stay modest for the gateway,
 # whose 429s are retried per chunk after Retry-After.
 DEFAULT_DRS_CONCURRENCY = 8
+# PostgreSQL: connections kept per process, at least and at most; seconds to open one.
+DEFAULT_DB_POOL_MIN, DEFAULT_DB_POOL_MAX, DEFAULT_DB_CONNECT_TIMEOUT = 1, 10, 5.0
 
 T = TypeVar("T")
 
@@ -63,6 +67,28 @@ Credentials = AkSk | IamPassword
 
 
 @dataclass(frozen=True, slots=True)
+class DatabaseSettings:
+    """PostgreSQL at ``url`` (``STARTJOBS_DATABASE_URL``) when set, else SQLite at ``path``."""
+
+    path: str = DEFAULT_DB_PATH
+    url: Secret | None = None  # a libpq URL; its password is secret
+    pool_min: int = DEFAULT_DB_POOL_MIN
+    pool_max: int = DEFAULT_DB_POOL_MAX
+    connect_timeout: float = DEFAULT_DB_CONNECT_TIMEOUT
+
+
+def masked_url(url: str) -> str:
+    """``url`` with its password (``user:password@host`` or ``password=``) shown as ``***``."""
+    scheme, sep, rest = url.partition("://")
+    netloc, cut, tail = (*re.split(r"([/?#])", rest, maxsplit=1), "", "")[:3]
+    user, colon, _ = netloc.rpartition("@")[0].partition(":")
+    if colon:
+        netloc = f"{user}:***@{netloc.rpartition('@')[2]}"
+    tail = re.sub(r"(?i)((?:^|[?&])password=)[^&#]*", r"\1***", tail)
+    return f"{scheme}{sep}{netloc}{cut}{tail}"
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Process settings. Every field has an environment variable; see the README."""
 
@@ -88,6 +114,8 @@ class Settings:
     lease_seconds: float = 15.0
     send_settle: float = 60.0
     slack_timeout: float = 10.0
+    # With a URL: PostgreSQL instead of SQLite at db_path (None: SQLite at db_path).
+    database: DatabaseSettings | None = None
 
     @property
     def socket_mode(self) -> bool:
@@ -98,18 +126,27 @@ def load_config(env: Mapping[str, str], *, check_database: bool = False) -> tupl
     """Read settings from ``env`` and the policy from ``STARTJOBS_CONFIG``; raise ConfigError.
 
     ``check_database``: also make sure ``STARTJOBS_DB`` can be written
-    (:func:`database_problems`), as the bot must before it serves.
+    (:func:`database_problems`), as the bot must before it serves (unless it uses PostgreSQL).
     """
     problems: list[str] = []
     settings = _load_settings(env, problems)
     policy: Policy | None = None
     if settings is not None:
         policy = _load_policy_file(settings.config_path, problems)
-    if check_database:
+    if check_database and not env.get("STARTJOBS_DATABASE_URL", "").strip():
         problems.extend(database_problems(_db_path(env)))
     if problems or settings is None or policy is None:
         raise ConfigError(problems)
     return settings, policy
+
+
+def load_database_settings(env: Mapping[str, str]) -> DatabaseSettings:
+    """Only the database settings (what ``startjobs migrate`` needs); raise ConfigError."""
+    problems: list[str] = []
+    database = _database_settings(env, problems)
+    if problems:
+        raise ConfigError(problems)
+    return database
 
 
 def load_policy_file(path: Path) -> Policy:
@@ -141,6 +178,43 @@ def _load_policy_file(path: Path, problems: list[str]) -> Policy | None:
         return None
 
 
+def _number(
+    env: Mapping[str, str], problems: list[str], name: str, default: T, cast: Callable[[str], T],
+    low: float,
+) -> T:  # fmt: skip
+    """A number setting: the default when unset; a problem when not a number or below ``low``."""
+    raw = env.get(name, "").strip() or None
+    if raw is None:
+        return default
+    try:
+        value = cast(raw)
+    except ValueError:
+        problems.append(f"{name}={raw!r} is not a number")
+        return default
+    if value < low:  # type: ignore[operator]
+        problems.append(f"{name}={raw!r} must be at least {low}")
+        return default
+    return value
+
+
+def _database_settings(env: Mapping[str, str], problems: list[str]) -> DatabaseSettings:
+    number = functools.partial(_number, env, problems)
+    url = env.get("STARTJOBS_DATABASE_URL", "").strip() or None
+    if url is not None and not url.startswith(("postgresql://", "postgres://")):
+        problems.append(
+            f"STARTJOBS_DATABASE_URL={masked_url(url)!r} must start with postgresql:// (as in "
+            "postgresql://user:password@host:5432/dbname); unset, SQLite at STARTJOBS_DB is used"
+        )
+    pool_min = number("STARTJOBS_DB_POOL_MIN", DEFAULT_DB_POOL_MIN, int, 0)
+    pool_max = number("STARTJOBS_DB_POOL_MAX", DEFAULT_DB_POOL_MAX, int, 1)
+    if pool_max < pool_min:
+        problems.append(
+            f"STARTJOBS_DB_POOL_MAX={pool_max} must be at least STARTJOBS_DB_POOL_MIN={pool_min}"
+        )
+    timeout = number("STARTJOBS_DB_CONNECT_TIMEOUT", DEFAULT_DB_CONNECT_TIMEOUT, float, 1)
+    return DatabaseSettings(_db_path(env), url and Secret(url), pool_min, pool_max, timeout)
+
+
 def _load_settings(env: Mapping[str, str], problems: list[str]) -> Settings | None:
     def get(name: str) -> str | None:
         value = env.get(name, "").strip()
@@ -156,19 +230,7 @@ def _load_settings(env: Mapping[str, str], problems: list[str]) -> Settings | No
             problems.append(f"{name} must start with {prefix!r} (check you copied the right token)")
         return Secret(value)
 
-    def number(name: str, default: T, cast: Callable[[str], T], low: float) -> T:
-        raw = get(name)
-        if raw is None:
-            return default
-        try:
-            value = cast(raw)
-        except ValueError:
-            problems.append(f"{name}={raw!r} is not a number")
-            return default
-        if value < low:  # type: ignore[operator]
-            problems.append(f"{name}={raw!r} must be at least {low}")
-            return default
-        return value
+    number = functools.partial(_number, env, problems)
 
     bot_token = secret("SLACK_BOT_TOKEN", prefix="xoxb-", required=True)
     app_token = secret("SLACK_APP_TOKEN", prefix="xapp-")
@@ -183,7 +245,7 @@ def _load_settings(env: Mapping[str, str], problems: list[str]) -> Settings | No
         problems.append(f"PORT={port} must be at most 65535")
 
     config_path = Path(get("STARTJOBS_CONFIG") or "startjobs.toml")
-    db_path = _db_path(env)
+    database = _database_settings(env, problems)
 
     credentials = _credentials(get, problems)
 
@@ -219,9 +281,10 @@ def _load_settings(env: Mapping[str, str], problems: list[str]) -> Settings | No
         slack_api_url=api_url,
         port=port,
         config_path=config_path,
-        db_path=db_path,
+        db_path=database.path,
         credentials=credentials,
         log_level=log_level,
+        database=database,
         **settings_kw,  # type: ignore[arg-type]
     )
 
