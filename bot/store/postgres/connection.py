@@ -1,0 +1,167 @@
+"""The PostgreSQL store's connections: a pool of them, one transaction at a time, and the
+plain words for what went wrong.
+
+Connections come from psycopg_pool's :class:`~psycopg_pool.AsyncConnectionPool`, in
+autocommit mode (a read is one statement; a write is an explicit transaction), with prepared
+statements off (``prepare_threshold=None``), so the store works behind PgBouncer's
+transaction pooling. Each connection is checked before it is handed out, so a server that
+restarted costs no failed write, only a reconnection.
+
+A write made on a person's behalf passes ``within`` (seconds): the connection must be had, the
+write made and committed in that time, ``statement_timeout`` and ``lock_timeout`` being set
+for that transaction only (``set_config(..., true)``, which a transaction pooler keeps to the
+transaction too); otherwise nothing is stored and :class:`StoreUnavailable` is raised.
+
+The URL's password never appears in what this module logs or raises.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import psycopg
+from psycopg import AsyncConnection, errors
+from psycopg.rows import DictRow, dict_row
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from bot.service.ports import StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+Conn = AsyncConnection[DictRow]
+# How long a call without ``within`` waits for a free connection (SQLite's store waits as
+# long for a lock).
+DEFAULT_WAIT_SECONDS = 10.0
+
+
+class Database:
+    """A pool of connections to one PostgreSQL database; :meth:`open` before use (the store
+    does it on its first call), :meth:`close` at the end."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_min: int = 1,
+        pool_max: int = 10,
+        connect_timeout: float = 5.0,
+        wait: float = DEFAULT_WAIT_SECONDS,
+    ) -> None:
+        self._secrets = _secrets_of(url)
+        self.shown = self.scrub(url)  # the URL for people: its password as ***
+        self.connect_timeout = connect_timeout
+        self._pool: AsyncConnectionPool[Conn] = AsyncConnectionPool(
+            url,
+            connection_class=AsyncConnection[DictRow],
+            kwargs={
+                "autocommit": True,
+                "prepare_threshold": None,
+                "row_factory": dict_row,
+                "connect_timeout": max(2, round(connect_timeout)),
+                "application_name": "startjobs",
+            },
+            min_size=pool_min,
+            max_size=max(pool_min, pool_max),
+            open=False,
+            check=AsyncConnectionPool.check_connection,
+            name="startjobs",
+            timeout=wait,
+        )
+        self._opened = False
+
+    async def open(self) -> None:
+        """Open the pool and wait for its first connections; raises
+        :class:`StoreUnavailable` when none can be made in ``connect_timeout`` seconds."""
+        if self._opened:
+            return
+        await self._pool.open(wait=False)
+        self._opened = True
+        try:
+            await self._pool.wait(timeout=self.connect_timeout)
+        except PoolTimeout as exc:
+            raise StoreUnavailable(
+                f"cannot connect to the database at {self.shown} within {self.connect_timeout:g} s"
+            ) from exc
+
+    async def close(self) -> None:
+        if self._opened:
+            await self._pool.close()
+            self._opened = False
+
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[Conn]:
+        """A connection in autocommit mode, for reads of one statement each."""
+        async with self._pool.connection() as conn:
+            yield conn
+
+    @contextlib.asynccontextmanager
+    async def tx(self, within: float | None = None) -> AsyncIterator[Conn]:
+        """One transaction, committed when the block ends. With ``within``, as the module
+        says: made in that many seconds or not at all (:class:`StoreUnavailable`)."""
+        if within is None:
+            async with self._pool.connection() as conn, conn.transaction():
+                yield conn
+            return
+        deadline = time.monotonic() + within
+        try:
+            async with asyncio.timeout(within):
+                async with self._pool.connection(timeout=within) as conn, conn.transaction():
+                    # The server gives up a little before the client's own deadline, so a
+                    # wait for a lock ends as an error the connection survives.
+                    left = deadline - time.monotonic()
+                    left_ms = f"{max(1, int((left - min(0.2, left / 10)) * 1000))}ms"
+                    await conn.execute(
+                        "SELECT set_config('statement_timeout', %s, true),"
+                        " set_config('lock_timeout', %s, true)",
+                        (left_ms, left_ms),
+                    )
+                    yield conn
+        except (psycopg.Error, PoolTimeout, TimeoutError) as exc:
+            raise StoreUnavailable(self.plain(exc)) from exc
+
+    def plain(self, exc: BaseException) -> str:
+        """What went wrong, for people: a short sentence, never the password."""
+        if isinstance(exc, PoolTimeout):
+            text = "no database connection could be had in time (is the server up and reachable?)"
+        elif isinstance(exc, TimeoutError | errors.QueryCanceled):
+            text = "the database did not make the write in time"
+        elif isinstance(exc, errors.LockNotAvailable):
+            text = "the database is locked by another process"
+        elif isinstance(exc, psycopg.OperationalError):
+            text = f"cannot reach the database at {self.shown}: {_first_line(exc)}"
+        else:
+            text = f"the database refused the write: {_first_line(exc)}"
+        return self.scrub(text)
+
+    def scrub(self, text: str) -> str:
+        """``text`` with the URL's password, wherever it appears, as ``***``."""
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+
+async def ids(conn: Conn, sql: str, params: Sequence[Any] = ()) -> list[str]:
+    """The first column of every row ``sql`` gives, as text."""
+    cur = await conn.execute(sql, params)
+    return [str(next(iter(row.values()))) for row in await cur.fetchall()]
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _secrets_of(url: str) -> list[str]:
+    """The password in ``url`` as written and as decoded, to scrub from any text."""
+    try:
+        parts = urlsplit(url)
+        found = [parts.password or "", *parse_qs(parts.query).get("password", [])]
+    except ValueError:
+        return []
+    return sorted({s for p in found if p for s in (p, unquote(p))}, key=len, reverse=True)

@@ -1,0 +1,188 @@
+"""The PostgreSQL schema, as numbered steps applied once each.
+
+:data:`MIGRATIONS` lists every step; a database records the steps it has had in
+``schema_migrations``. :func:`migrate` applies the missing ones in order, in one transaction
+that first takes a transaction-level advisory lock (``pg_advisory_xact_lock``): replicas
+starting at once queue on the lock, and each after the first finds nothing left to do. The
+lock ends with the transaction, so it is safe behind PgBouncer's transaction pooling (a
+session-level lock could be left on a server connection the pooler hands to someone else).
+
+A step is never edited once released: a change to the schema is a new step, and one that a
+running older version can live with (add a column or an index, not drop or rename one), so
+replicas can be upgraded one at a time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from psycopg import AsyncConnection
+
+# Any 64-bit number no other user of the database locks with: "startjob" in ASCII.
+ADVISORY_LOCK_KEY = 0x73746172746A6F62
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "requests, their jobs, starts, audit trail, health",
+        """
+CREATE TABLE requests (
+    id TEXT PRIMARY KEY,
+    team_id TEXT NOT NULL,
+    channel_id TEXT NOT NULL,
+    requester_id TEXT NOT NULL,
+    project TEXT NOT NULL,
+    region TEXT NOT NULL,
+    approval TEXT NOT NULL,
+    start_time_ms BIGINT,
+    reason TEXT NOT NULL,
+    language TEXT NOT NULL,
+    state TEXT NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL,
+    expires_at DOUBLE PRECISION NOT NULL,
+    message_ts TEXT,
+    outcome_ts TEXT,
+    decided_by TEXT,
+    decided_at DOUBLE PRECISION,
+    decision_comment TEXT,
+    followup_done BOOLEAN NOT NULL DEFAULT FALSE,
+    followup_next_at DOUBLE PRECISION,
+    followup_deadline DOUBLE PRECISION,
+    settled_notified BOOLEAN NOT NULL DEFAULT FALSE,
+    message_stale BOOLEAN NOT NULL DEFAULT FALSE,
+    channel_problem TEXT,
+    message_posting_at DOUBLE PRECISION
+);
+CREATE INDEX requests_channel ON requests (channel_id, created_at);
+CREATE INDEX requests_state ON requests (state);
+CREATE INDEX requests_followup ON requests (followup_next_at) WHERE NOT followup_done;
+CREATE INDEX requests_stale ON requests (id) WHERE message_stale;
+
+CREATE TABLE request_jobs (
+    request_id TEXT NOT NULL REFERENCES requests (id),
+    seq INTEGER NOT NULL,
+    job_id TEXT NOT NULL,
+    name TEXT,
+    status_at_request TEXT,
+    prepaid BOOLEAN NOT NULL DEFAULT FALSE,
+    outcome TEXT,
+    error_code TEXT,
+    error_msg TEXT,
+    order_id TEXT,
+    drs_status TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (request_id, seq)
+);
+CREATE INDEX request_jobs_job ON request_jobs (job_id);
+CREATE INDEX request_jobs_request_job ON request_jobs (request_id, job_id);
+
+CREATE TABLE starts (
+    request_id TEXT NOT NULL REFERENCES requests (id),
+    attempt INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    job_ids JSONB NOT NULL,
+    actor TEXT,
+    created_at DOUBLE PRECISION NOT NULL,
+    sent_at DOUBLE PRECISION,
+    outcome_ts TEXT,
+    lease_owner TEXT,
+    lease_until DOUBLE PRECISION,
+    outcome_posting_at DOUBLE PRECISION,
+    PRIMARY KEY (request_id, attempt)
+);
+CREATE INDEX starts_state ON starts (state);
+
+CREATE TABLE audit (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    request_id TEXT NOT NULL,
+    at DOUBLE PRECISION NOT NULL,
+    actor TEXT,
+    kind TEXT NOT NULL,
+    detail JSONB NOT NULL
+);
+CREATE INDEX audit_request ON audit (request_id, id);
+
+CREATE TABLE health (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    at DOUBLE PRECISION NOT NULL
+);
+""",
+    ),
+)
+
+SCHEMA_VERSION = MIGRATIONS[-1].version
+
+_TRACKING = """CREATE TABLE IF NOT EXISTS schema_migrations (
+    version INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+)"""
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaStatus:
+    """Which steps a database has had, against the ones this version knows."""
+
+    applied: tuple[int, ...]
+
+    @property
+    def missing(self) -> tuple[int, ...]:
+        return tuple(m.version for m in MIGRATIONS if m.version not in self.applied)
+
+    @property
+    def unknown(self) -> tuple[int, ...]:
+        """Steps applied by a newer version of the bot."""
+        known = {m.version for m in MIGRATIONS}
+        return tuple(v for v in self.applied if v not in known)
+
+    @property
+    def current(self) -> bool:
+        return not self.missing
+
+    @property
+    def version(self) -> int:
+        return max(self.applied, default=0)
+
+
+async def status(conn: AsyncConnection[Any]) -> SchemaStatus:
+    """The steps the database has had (none when it has no ``schema_migrations`` table)."""
+    cur = await conn.execute("SELECT to_regclass('schema_migrations') IS NOT NULL")
+    row = await cur.fetchone()
+    if not row or not _first(row):
+        return SchemaStatus(())
+    cur = await conn.execute("SELECT version FROM schema_migrations ORDER BY version")
+    return SchemaStatus(tuple(int(_first(r)) for r in await cur.fetchall()))
+
+
+async def migrate(conn: AsyncConnection[Any]) -> list[int]:
+    """Apply the missing steps, in order, once across replicas; the versions applied now.
+    ``conn`` must be in autocommit mode (it is the transaction this opens)."""
+    applied: list[int] = []
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (ADVISORY_LOCK_KEY,))
+        await conn.execute(_TRACKING)
+        done = (await status(conn)).applied
+        for step in MIGRATIONS:
+            if step.version in done:
+                continue
+            await conn.execute(step.sql.encode())  # several statements, no parameters
+            await conn.execute(
+                "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
+                (step.version, step.name),
+            )
+            applied.append(step.version)
+    return applied
+
+
+def _first(row: Any) -> Any:
+    """The first column of a row, whatever the connection's row factory made of it."""
+    return next(iter(row.values())) if isinstance(row, dict) else row[0]

@@ -1,0 +1,359 @@
+"""Requests in PostgreSQL: storing one, reading it back, deciding it, its message and its
+audit trail (as :mod:`bot.store.requests` does in SQLite)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from bot.core.model import Outcome
+from bot.core.request import (
+    Approval,
+    AuditEvent,
+    AuditKind,
+    RequestJob,
+    RequestState,
+    StartRequest,
+    comes_from,
+)
+from bot.service.ports import Decision, Verdict
+from bot.store.postgres.connection import Conn, ids
+from bot.store.postgres.rows import PgRows, audit_row, insert_start, lock_request
+
+OPEN_STATES = (RequestState.PENDING, RequestState.APPROVED, RequestState.STARTING)
+DECIDED = {
+    RequestState.APPROVED: AuditKind.APPROVED,
+    RequestState.REJECTED: AuditKind.REJECTED,
+    RequestState.CANCELLED: AuditKind.CANCELLED,
+    RequestState.EXPIRED: AuditKind.EXPIRED,
+}
+
+
+class PgRequestRows(PgRows):
+    """The requests table, its jobs and its audit trail."""
+
+    async def insert_request(
+        self,
+        req: StartRequest,
+        *,
+        actor: str,
+        detail: dict[str, object],
+        within: float | None = None,
+    ) -> None:
+        """Store a new request with its jobs and a ``requested`` audit event, atomically."""
+        db = await self.ready(within)
+        async with db.tx(within) as conn:
+            await _insert_request(conn, req=req, actor=actor, detail=detail)
+
+    async def get(self, request_id: str) -> StartRequest | None:
+        db = await self.ready()
+        async with db.connection() as conn:
+            return await hydrate(conn, request_id)
+
+    async def recent(self, channel_id: str, *, limit: int = 10) -> list[StartRequest]:
+        db = await self.ready()
+        async with db.connection() as conn:
+            found = await ids(
+                conn,
+                """SELECT id FROM requests WHERE channel_id = %s
+                ORDER BY created_at DESC, id LIMIT %s""",
+                (channel_id, limit),
+            )
+            requests = [await hydrate(conn, i) for i in found]
+        return [r for r in requests if r is not None]
+
+    async def set_message_ts(self, request_id: str, ts: str) -> None:
+        db = await self.ready()
+        async with db.tx() as conn:
+            await conn.execute(
+                "UPDATE requests SET message_ts = %s WHERE id = %s AND message_ts IS NULL",
+                (ts, request_id),
+            )
+
+    async def set_jobs_info(self, request_id: str, jobs: Sequence[RequestJob]) -> None:
+        """Replace what DRS said about the jobs at request time (names, statuses, prepaid)."""
+        db = await self.ready()
+        async with db.tx() as conn:
+            await lock_request(conn, request_id)
+            await conn.execute(
+                """UPDATE request_jobs j SET name = r.name, status_at_request = r.status,
+                prepaid = r.prepaid, error_code = r.code, error_msg = r.msg
+                FROM unnest(%s::text[], %s::text[], %s::text[], %s::bool[], %s::text[],
+                    %s::text[]) AS r(job_id, name, status, prepaid, code, msg)
+                WHERE j.request_id = %s AND j.job_id = r.job_id""",
+                (
+                    [j.job_id for j in jobs],
+                    [j.name for j in jobs],
+                    [j.status_at_request for j in jobs],
+                    [j.prepaid for j in jobs],
+                    [j.error_code for j in jobs],
+                    [j.error_msg for j in jobs],
+                    request_id,
+                ),
+            )
+
+    async def overlapping(self, request_id: str) -> dict[str, int]:
+        """Other open requests (pending, approved, starting) holding some of this request's
+        jobs: request id -> how many."""
+        db = await self.ready()
+        async with db.connection() as conn:
+            cur = await conn.execute(
+                """SELECT other.request_id AS rid, COUNT(*) AS n FROM request_jobs mine
+                JOIN request_jobs other ON other.job_id = mine.job_id
+                    AND other.request_id != mine.request_id
+                JOIN requests r ON r.id = other.request_id
+                WHERE mine.request_id = %s AND r.state = ANY(%s)
+                GROUP BY other.request_id""",
+                (request_id, [s.value for s in OPEN_STATES]),
+            )
+            return {str(row["rid"]): int(row["n"]) for row in await cur.fetchall()}
+
+    async def unconfirmed(self, created_before: float) -> list[str]:
+        """Pending requests left half-way by a crash: never posted, or (approval "none")
+        posted but not yet confirmed."""
+        db = await self.ready()
+        async with db.connection() as conn:
+            return await ids(
+                conn,
+                """SELECT id FROM requests WHERE state = %s AND created_at <= %s
+                AND (message_ts IS NULL OR approval = %s) ORDER BY created_at, id""",
+                (RequestState.PENDING.value, created_before, Approval.NONE.value),
+            )
+
+    async def mark_message_stale(self, request_id: str, stale: bool) -> None:
+        db = await self.ready()
+        async with db.tx() as conn:
+            await conn.execute(
+                "UPDATE requests SET message_stale = %s WHERE id = %s", (stale, request_id)
+            )
+
+    async def stale_messages(self) -> list[str]:
+        db = await self.ready()
+        async with db.connection() as conn:
+            return await ids(
+                conn,
+                """SELECT id FROM requests WHERE message_stale AND message_ts IS NOT NULL
+                ORDER BY created_at, id""",
+            )
+
+    async def begin_message_post(self, request_id: str, now: float) -> float | None:
+        """Note that a post of the request message begins; when an earlier post began and
+        was never confirmed, its time (the message may exist: look for it first)."""
+        db = await self.ready()
+        async with db.tx() as conn:
+            cur = await conn.execute(
+                "SELECT message_posting_at FROM requests WHERE id = %s FOR NO KEY UPDATE",
+                (request_id,),
+            )
+            row = await cur.fetchone()
+            await conn.execute(
+                """UPDATE requests SET message_posting_at = COALESCE(message_posting_at, %s)
+                WHERE id = %s""",
+                (now, request_id),
+            )
+        return row["message_posting_at"] if row else None
+
+    async def lose_channel(self, request_id: str, error: str, *, now: float) -> bool:
+        """Record, once, that Slack refuses posts in the request's channel for good
+        (``error``); True for the caller that recorded it (it tells the requester)."""
+        db = await self.ready()
+        async with db.tx() as conn:
+            cur = await conn.execute(
+                """UPDATE requests SET channel_problem = %s, message_stale = FALSE
+                WHERE id = %s AND channel_problem IS NULL""",
+                (error, request_id),
+            )
+            won = cur.rowcount == 1
+            if won:
+                await audit_row(
+                    conn, request_id, now, None, AuditKind.CHANNEL_LOST, {"error": error}
+                )
+            return won
+
+    async def decide(self, verdict: Verdict, *, within: float | None = None) -> Decision:
+        """Make ``verdict`` if and only if its request is still pending.
+
+        Approving also claims attempt 1 of its start (all its jobs) in the same transaction,
+        so the start is recorded as owed before anyone can see the approval.
+        """
+        db = await self.ready(within)
+        async with db.tx(within) as conn:
+            won = await _decide(conn, verdict=verdict)
+            after = await hydrate(conn, verdict.request_id)
+        return Decision(won=won, request=after)
+
+    async def expired_pending(self, now: float) -> list[str]:
+        db = await self.ready()
+        async with db.connection() as conn:
+            return await ids(
+                conn,
+                "SELECT id FROM requests WHERE state = %s AND expires_at <= %s ORDER BY id",
+                (RequestState.PENDING.value, now),
+            )
+
+    async def audit(
+        self,
+        request_id: str,
+        kind: AuditKind,
+        *,
+        actor: str | None,
+        now: float,
+        detail: dict[str, object] | None = None,
+    ) -> None:
+        db = await self.ready()
+        async with db.tx() as conn:
+            await audit_row(conn, request_id, now, actor, kind, detail or {})
+
+    async def events(self, request_id: str) -> list[AuditEvent]:
+        db = await self.ready()
+        async with db.connection() as conn:
+            cur = await conn.execute(
+                "SELECT * FROM audit WHERE request_id = %s ORDER BY id", (request_id,)
+            )
+            rows = await cur.fetchall()
+        return [
+            AuditEvent(
+                request_id=r["request_id"],
+                at=r["at"],
+                actor=r["actor"],
+                kind=AuditKind(r["kind"]),
+                detail=dict(r["detail"]),
+            )
+            for r in rows
+        ]
+
+
+async def hydrate(conn: Conn, request_id: str) -> StartRequest | None:
+    """The request as stored, with its jobs in order; None when there is no such request."""
+    cur = await conn.execute("SELECT * FROM requests WHERE id = %s", (request_id,))
+    row = await cur.fetchone()
+    if row is None:
+        return None
+    cur = await conn.execute(
+        "SELECT * FROM request_jobs WHERE request_id = %s ORDER BY seq", (request_id,)
+    )
+    jobs = tuple(
+        RequestJob(
+            job_id=j["job_id"],
+            name=j["name"],
+            status_at_request=j["status_at_request"],
+            prepaid=bool(j["prepaid"]),
+            outcome=Outcome(j["outcome"]) if j["outcome"] else None,
+            error_code=j["error_code"],
+            error_msg=j["error_msg"],
+            order_id=j["order_id"],
+            drs_status=j["drs_status"],
+            attempts=j["attempts"],
+        )
+        for j in await cur.fetchall()
+    )
+    return StartRequest(
+        id=row["id"],
+        team_id=row["team_id"],
+        channel_id=row["channel_id"],
+        requester_id=row["requester_id"],
+        project=row["project"],
+        region=row["region"],
+        approval=Approval(row["approval"]),
+        jobs=jobs,
+        start_time_ms=row["start_time_ms"],
+        reason=row["reason"],
+        language=row["language"],
+        state=RequestState(row["state"]),
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
+        message_ts=row["message_ts"],
+        outcome_ts=row["outcome_ts"],
+        decided_by=row["decided_by"],
+        decided_at=row["decided_at"],
+        decision_comment=row["decision_comment"],
+        followup_done=bool(row["followup_done"]),
+        channel_problem=row["channel_problem"],
+        message_posting_at=row["message_posting_at"],
+    )
+
+
+async def _decide(conn: Conn, *, verdict: Verdict) -> bool:
+    v = verdict
+    sql = """UPDATE requests SET state = %s, decided_by = %s, decided_at = %s,
+        decision_comment = %s, message_stale = TRUE WHERE id = %s AND state = %s"""
+    (state,) = comes_from(v.target)  # a decision is taken on a pending request only
+    params: list[object] = [v.target.value, v.actor, v.now, v.comment, v.request_id, state.value]
+    if v.require_unexpired:
+        sql += " AND expires_at > %s"
+        params.append(v.now)
+    sql += " RETURNING start_time_ms"
+    cur = await conn.execute(sql, params)
+    won = await cur.fetchone()
+    if won is None:
+        return False
+    detail: dict[str, object] = {"comment": v.comment} if v.comment else {}
+    if v.start_now and v.target is RequestState.APPROVED:
+        await conn.execute(
+            "UPDATE requests SET start_time_ms = NULL WHERE id = %s", (v.request_id,)
+        )
+        detail.update(start_now_instead=True, scheduled_for_ms=won["start_time_ms"])
+    await audit_row(conn, v.request_id, v.now, v.actor, DECIDED[v.target], detail)
+    if v.target is RequestState.APPROVED:
+        job_ids = await ids(
+            conn,
+            "SELECT job_id FROM request_jobs WHERE request_id = %s ORDER BY seq",
+            (v.request_id,),
+        )
+        await insert_start(conn, v.request_id, 1, job_ids, v.actor, v.now)
+    return True
+
+
+async def _insert_request(
+    conn: Conn, *, req: StartRequest, actor: str, detail: dict[str, object]
+) -> None:
+    await conn.execute(
+        """INSERT INTO requests (id, team_id, channel_id, requester_id, project, region,
+        approval, start_time_ms, reason, language, state, created_at, expires_at,
+        message_ts, outcome_ts, decided_by, decided_at, decision_comment)
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+        (
+            req.id,
+            req.team_id,
+            req.channel_id,
+            req.requester_id,
+            req.project,
+            req.region,
+            req.approval.value,
+            req.start_time_ms,
+            req.reason,
+            req.language,
+            req.state.value,
+            req.created_at,
+            req.expires_at,
+            req.message_ts,
+            req.outcome_ts,
+            req.decided_by,
+            req.decided_at,
+            req.decision_comment,
+        ),
+    )
+    jobs = req.jobs
+    await conn.execute(
+        """INSERT INTO request_jobs (request_id, seq, job_id, name, status_at_request,
+        prepaid, outcome, error_code, error_msg, order_id, drs_status, attempts)
+        SELECT %s, r.seq - 1, r.job_id, r.name, r.status, r.prepaid, r.outcome, r.code,
+            r.msg, r.order_id, r.drs_status, r.attempts
+        FROM unnest(%s::text[], %s::text[], %s::text[], %s::bool[], %s::text[], %s::text[],
+            %s::text[], %s::text[], %s::text[], %s::int[]) WITH ORDINALITY
+            AS r(job_id, name, status, prepaid, outcome, code, msg, order_id, drs_status,
+                attempts, seq)""",
+        (
+            req.id,
+            [j.job_id for j in jobs],
+            [j.name for j in jobs],
+            [j.status_at_request for j in jobs],
+            [j.prepaid for j in jobs],
+            [j.outcome.value if j.outcome else None for j in jobs],
+            [j.error_code for j in jobs],
+            [j.error_msg for j in jobs],
+            [j.order_id for j in jobs],
+            [j.drs_status for j in jobs],
+            [j.attempts for j in jobs],
+        ),
+    )
+    await audit_row(conn, req.id, req.created_at, actor, AuditKind.REQUESTED, detail)

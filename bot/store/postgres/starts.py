@@ -1,0 +1,333 @@
+"""Starts in PostgreSQL: the batch-start attempts of requests, their leases, and their
+outcomes (as :mod:`bot.store.starts` does in SQLite)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from bot.core.model import JobResult, Outcome
+from bot.core.request import (
+    AuditKind,
+    RequestState,
+    Start,
+    StartState,
+    comes_from,
+    start_comes_from,
+)
+from bot.service.ports import Recorded
+from bot.store.postgres.connection import Conn
+from bot.store.postgres.rows import (
+    PgRows,
+    audit_row,
+    insert_start,
+    lock_request,
+    mark_stale,
+    restate,
+)
+
+
+class PgStartRows(PgRows):
+    """The starts table: claimed, sent (under a lease), recorded, posted."""
+
+    async def claim_retry(
+        self, request_id: str, job_ids: Sequence[str], *, actor: str, now: float
+    ) -> Start | None:
+        """Claim a new attempt for ``job_ids`` unless another attempt is still in flight."""
+        db = await self.ready()
+        async with db.tx() as conn:
+            await lock_request(conn, request_id)
+            cur = await conn.execute(
+                """SELECT COALESCE(MAX(attempt), 0) AS last,
+                COUNT(*) FILTER (WHERE state = ANY(%s)) AS busy
+                FROM starts WHERE request_id = %s""",
+                ([StartState.CLAIMED.value, StartState.SENT.value], request_id),
+            )
+            row = await cur.fetchone()
+            assert row is not None
+            if row["busy"]:
+                return None
+            attempt = int(row["last"]) + 1
+            await insert_start(conn, request_id, attempt, list(job_ids), actor, now)
+            await audit_row(conn, request_id, now, actor, AuditKind.RETRY, {"jobs": len(job_ids)})
+            return await _start(conn, request_id, attempt)
+
+    async def last_attempt(self, request_id: str) -> int:
+        db = await self.ready()
+        async with db.connection() as conn:
+            cur = await conn.execute(
+                "SELECT COALESCE(MAX(attempt), 0) AS last FROM starts WHERE request_id = %s",
+                (request_id,),
+            )
+            row = await cur.fetchone()
+        return int(row["last"]) if row else 0
+
+    async def start(self, request_id: str, attempt: int) -> Start | None:
+        db = await self.ready()
+        async with db.connection() as conn:
+            return await _start(conn, request_id, attempt)
+
+    async def starts_in(self, *states: StartState) -> list[Start]:
+        db = await self.ready()
+        async with db.connection() as conn:
+            cur = await conn.execute(
+                """SELECT * FROM starts WHERE state = ANY(%s)
+                ORDER BY created_at, request_id, attempt""",
+                ([s.value for s in states],),
+            )
+            return [_start_from_row(r) for r in await cur.fetchall()]
+
+    async def mark_sent(
+        self, request_id: str, attempt: int, *, now: float, owner: str, lease: float
+    ) -> bool:
+        """claimed -> sent, committed before the DRS call, under a lease held by ``owner``
+        until ``now + lease``. False: someone else sent it."""
+        db = await self.ready()
+        async with db.tx() as conn:
+            await lock_request(conn, request_id)
+            cur = await conn.execute(
+                """UPDATE starts SET state = %s, sent_at = %s, lease_owner = %s,
+                lease_until = %s WHERE request_id = %s AND attempt = %s AND state = %s
+                RETURNING job_ids""",
+                (
+                    StartState.SENT.value,
+                    now,
+                    owner,
+                    now + lease,
+                    request_id,
+                    attempt,
+                    start_comes_from(StartState.SENT).value,
+                ),
+            )
+            row = await cur.fetchone()
+            if row is None:
+                return False
+            await conn.execute(
+                """UPDATE requests SET state = %s, message_stale = TRUE
+                WHERE id = %s AND state = ANY(%s)""",
+                (
+                    RequestState.STARTING.value,
+                    request_id,
+                    [s.value for s in comes_from(RequestState.STARTING)],
+                ),
+            )
+            await conn.execute(
+                """UPDATE request_jobs SET attempts = attempts + 1
+                WHERE request_id = %s AND job_id = ANY(%s)""",
+                (request_id, list(row["job_ids"])),
+            )
+            return True
+
+    async def renew_lease(self, request_id: str, attempt: int, *, owner: str, until: float) -> bool:
+        """Extend ``owner``'s lease on a sent attempt; False if it is no longer theirs."""
+        db = await self.ready()
+        async with db.tx() as conn:
+            cur = await conn.execute(
+                """UPDATE starts SET lease_until = %s WHERE request_id = %s AND attempt = %s
+                AND state = %s AND lease_owner = %s""",
+                (until, request_id, attempt, StartState.SENT.value, owner),
+            )
+            return cur.rowcount == 1
+
+    async def take_over(
+        self, request_id: str, attempt: int, *, owner: str, now: float, lease: float
+    ) -> bool:
+        """Take a sent attempt whose owner's lease has expired, to reconcile it; False while
+        the lease is live, someone else took it, or another process is busy with the start
+        right now (``SKIP LOCKED``: recovery never waits; it tries again next round)."""
+        db = await self.ready()
+        async with db.tx() as conn:
+            cur = await conn.execute(
+                """UPDATE starts SET lease_owner = %s, lease_until = %s
+                WHERE (request_id, attempt) IN (
+                    SELECT request_id, attempt FROM starts
+                    WHERE request_id = %s AND attempt = %s AND state = %s
+                    AND COALESCE(lease_until, sent_at + %s) <= %s
+                    FOR NO KEY UPDATE SKIP LOCKED)""",
+                (owner, now + lease, request_id, attempt, StartState.SENT.value, lease, now),
+            )
+            won = cur.rowcount == 1
+            if won:
+                await audit_row(
+                    conn, request_id, now, None, AuditKind.TAKEN_OVER, {"attempt": attempt}
+                )
+            return won
+
+    async def record_outcomes(
+        self,
+        request_id: str,
+        attempt: int,
+        results: Iterable[JobResult],
+        *,
+        now: float,
+        calls: Sequence[dict[str, object]],
+        drs_statuses: dict[str, str | None] | None = None,
+        followup_interval: float,
+        followup_max: float,
+        recovered: bool = False,
+    ) -> Recorded:
+        """sent -> recorded: every job's outcome and the request's resulting state; DRS's
+        own answer to an attempt a takeover recorded already is merged in (see
+        :meth:`bot.store.sqlite.Store.record_outcomes`)."""
+        results = list(results)
+        db = await self.ready()
+        async with db.tx() as conn:
+            await lock_request(conn, request_id)
+            cur = await conn.execute(
+                """UPDATE starts SET state = %s
+                WHERE request_id = %s AND attempt = %s AND state = %s""",
+                (
+                    StartState.RECORDED.value,
+                    request_id,
+                    attempt,
+                    start_comes_from(StartState.RECORDED).value,
+                ),
+            )
+            if cur.rowcount != 1:
+                if recovered:
+                    return Recorded.IGNORED
+                return await _merge_answer(conn, request_id, attempt, results, calls, now)
+            for call in calls:
+                await audit_row(conn, request_id, now, None, AuditKind.DRS_CALL, dict(call))
+            statuses = drs_statuses or {}
+            await conn.execute(
+                """UPDATE request_jobs j SET outcome = r.outcome, error_code = r.code,
+                error_msg = r.msg, order_id = COALESCE(r.order_id, j.order_id),
+                drs_status = COALESCE(r.status, j.drs_status)
+                FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[],
+                    %s::text[]) AS r(job_id, outcome, code, msg, order_id, status)
+                WHERE j.request_id = %s AND j.job_id = r.job_id""",
+                (*_columns(results, [statuses.get(r.job_id) for r in results]), request_id),
+            )
+            state = await restate(conn, request_id)
+            await conn.execute(
+                """UPDATE requests SET message_stale = TRUE, followup_done = FALSE,
+                followup_next_at = %s, followup_deadline = %s WHERE id = %s""",
+                (now + followup_interval, now + followup_max, request_id),
+            )
+            kind = AuditKind.RECOVERED if recovered else AuditKind.OUTCOME
+            await audit_row(conn, request_id, now, None, kind, {"attempt": attempt, "state": state})
+        return Recorded.RECORDED
+
+    async def begin_outcome_post(self, request_id: str, attempt: int, now: float) -> float | None:
+        """Note that a post of this attempt's outcome begins; when an earlier post began and
+        was never confirmed, its time (the message may exist: look for it first)."""
+        db = await self.ready()
+        async with db.tx() as conn:
+            await lock_request(conn, request_id)
+            cur = await conn.execute(
+                """SELECT outcome_posting_at FROM starts
+                WHERE request_id = %s AND attempt = %s FOR NO KEY UPDATE""",
+                (request_id, attempt),
+            )
+            row = await cur.fetchone()
+            await conn.execute(
+                """UPDATE starts SET outcome_posting_at = COALESCE(outcome_posting_at, %s)
+                WHERE request_id = %s AND attempt = %s""",
+                (now, request_id, attempt),
+            )
+        return row["outcome_posting_at"] if row else None
+
+    async def mark_posted(self, request_id: str, attempt: int, outcome_ts: str | None) -> bool:
+        """recorded -> posted: the thread shows the outcome (``outcome_ts``), or it cannot
+        (None: the requester was told directly). False if another process posted it first."""
+        db = await self.ready()
+        async with db.tx() as conn:
+            await lock_request(conn, request_id)
+            cur = await conn.execute(
+                """UPDATE starts SET state = %s, outcome_ts = %s
+                WHERE request_id = %s AND attempt = %s AND state = %s""",
+                (
+                    StartState.POSTED.value,
+                    outcome_ts,
+                    request_id,
+                    attempt,
+                    start_comes_from(StartState.POSTED).value,
+                ),
+            )
+            won = cur.rowcount == 1
+            if won and outcome_ts is not None:
+                await conn.execute(
+                    "UPDATE requests SET outcome_ts = %s WHERE id = %s", (outcome_ts, request_id)
+                )
+            return won
+
+
+def _columns(results: Sequence[JobResult], statuses: Sequence[str | None]) -> list[list[Any]]:
+    return [
+        [r.job_id for r in results],
+        [r.outcome.value for r in results],
+        [r.error_code for r in results],
+        [r.error_msg for r in results],
+        [r.order_id for r in results],
+        list(statuses),
+    ]
+
+
+async def _merge_answer(
+    conn: Conn,
+    request_id: str,
+    attempt: int,
+    results: Sequence[JobResult],
+    calls: Sequence[dict[str, object]],
+    now: float,
+) -> Recorded:
+    """DRS's own answer to an attempt that a takeover recorded already: it settles jobs
+    recorded as unknown, adds order IDs, never turns a seen outcome into another."""
+    cur = await conn.execute(
+        "SELECT state FROM starts WHERE request_id = %s AND attempt = %s", (request_id, attempt)
+    )
+    row = await cur.fetchone()
+    if row is None or row["state"] not in (StartState.RECORDED, StartState.POSTED):
+        return Recorded.IGNORED
+    for call in calls:
+        await audit_row(conn, request_id, now, None, AuditKind.DRS_CALL, dict(call))
+    columns = (*_columns(results, [None] * len(results)), request_id)
+    unknown = Outcome.UNKNOWN.value
+    cur = await conn.execute(
+        """UPDATE request_jobs j SET outcome = r.outcome, error_code = r.code,
+        error_msg = r.msg, order_id = COALESCE(r.order_id, j.order_id)
+        FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[])
+            AS r(job_id, outcome, code, msg, order_id, status)
+        WHERE j.request_id = %s AND j.job_id = r.job_id
+        AND (j.outcome IS NULL OR j.outcome = %s) AND r.outcome <> %s""",
+        (*columns, unknown, unknown),
+    )
+    settled = cur.rowcount
+    await conn.execute(
+        """UPDATE request_jobs j SET order_id = r.order_id
+        FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[])
+            AS r(job_id, outcome, code, msg, order_id, status)
+        WHERE j.request_id = %s AND j.job_id = r.job_id
+        AND r.order_id IS NOT NULL AND j.order_id IS NULL AND j.outcome = %s""",
+        (*columns, Outcome.SUCCESS.value),
+    )
+    state = await restate(conn, request_id)
+    await mark_stale(conn, request_id)
+    detail = {"attempt": attempt, "settled": settled, "state": state}
+    await audit_row(conn, request_id, now, None, AuditKind.MERGED, detail)
+    return Recorded.MERGED
+
+
+async def _start(conn: Conn, request_id: str, attempt: int) -> Start | None:
+    cur = await conn.execute(
+        "SELECT * FROM starts WHERE request_id = %s AND attempt = %s", (request_id, attempt)
+    )
+    row = await cur.fetchone()
+    return _start_from_row(row) if row else None
+
+
+def _start_from_row(row: dict[str, Any]) -> Start:
+    return Start(
+        request_id=row["request_id"],
+        attempt=row["attempt"],
+        state=StartState(row["state"]),
+        job_ids=tuple(row["job_ids"]),
+        actor=row["actor"],
+        created_at=row["created_at"],
+        sent_at=row["sent_at"],
+        outcome_ts=row["outcome_ts"],
+        lease_owner=row["lease_owner"],
+        lease_until=row["lease_until"],
+        outcome_posting_at=row["outcome_posting_at"],
+    )

@@ -1,0 +1,105 @@
+"""The store port over PostgreSQL: :class:`PostgresStore`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from bot.service.ports import StoreUnavailable
+from bot.store.postgres.connection import Database
+from bot.store.postgres.followups import PgFollowUpRows
+from bot.store.postgres.migrations import SchemaStatus, migrate, status
+from bot.store.postgres.requests import PgRequestRows
+from bot.store.postgres.starts import PgStartRows
+
+log = logging.getLogger(__name__)
+
+
+class PostgresStore(PgRequestRows, PgStartRows, PgFollowUpRows):
+    """Durable state in PostgreSQL, natively async: the service's
+    :class:`bot.service.ports.Store`, with the same methods and meaning as the SQLite store
+    (:class:`bot.store.threaded.AsyncStore`). Several processes may share the database, each
+    with a store of its own; every state change is a conditional update.
+
+    The pool is opened, and the schema brought up to date (:mod:`.migrations`), by
+    :meth:`open` or else by the first call. ``migrate=False`` leaves the schema as it is (a
+    database that is not current then fails at the first call that needs what is missing).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_min: int = 1,
+        pool_max: int = 10,
+        connect_timeout: float = 5.0,
+        migrate: bool = True,
+    ) -> None:
+        self.db = Database(
+            url, pool_min=pool_min, pool_max=pool_max, connect_timeout=connect_timeout
+        )
+        self._migrate = migrate
+        self._ready = False
+        self._opening = asyncio.Lock()
+
+    @property
+    def shown(self) -> str:
+        """The database's URL for people to read (its password as ``***``)."""
+        return self.db.shown
+
+    async def open(self) -> None:
+        """Connect and migrate; raises :class:`StoreUnavailable` when the server cannot be
+        reached in the connect timeout."""
+        async with self._opening:
+            if self._ready:
+                return
+            await self.db.open()
+            if self._migrate:
+                async with self.db.connection() as conn:
+                    applied = await migrate(conn)
+                    found = await status(conn)
+                if applied:
+                    log.info("database %s: applied schema steps %s", self.shown, applied)
+                if found.unknown:
+                    log.warning(
+                        "database %s has schema steps %s that this version does not know "
+                        "(a newer version migrated it); carrying on",
+                        self.shown,
+                        list(found.unknown),
+                    )
+            self._ready = True
+
+    async def ready(self, within: float | None = None) -> Database:
+        if self._ready:
+            return self.db
+        if within is None:
+            await self.open()
+            return self.db
+        try:
+            async with asyncio.timeout(within):
+                await self.open()
+        except TimeoutError as exc:
+            raise StoreUnavailable("no database connection could be had in time") from exc
+        return self.db
+
+    async def schema(self) -> SchemaStatus:
+        """Which schema steps the database has had."""
+        await self.db.open()
+        async with self.db.connection() as conn:
+            return await status(conn)
+
+    async def probe(self, *, within: float) -> None:
+        """Make a real write (a heartbeat row) and commit it: raises
+        :class:`StoreUnavailable` if the bot could not store anything now."""
+        db = await self.ready(within)
+        async with db.tx(within) as conn:
+            await conn.execute(
+                """INSERT INTO health (id, at) VALUES (1, %s)
+                ON CONFLICT (id) DO UPDATE SET at = EXCLUDED.at""",
+                (time.time(),),
+            )
+
+    async def aclose(self) -> None:
+        await self.db.close()
+        self._ready = False
