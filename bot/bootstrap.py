@@ -37,7 +37,7 @@ from bot.slack.app import build_app
 from bot.slack.directory import Directory
 from bot.slack.notifier import SlackNotifier
 from bot.slack.server import bound_url
-from bot.store import AsyncStore, Store
+from bot.store import AsyncStore, PostgresStore, Store, StoreUnavailable
 
 __all__ = ["Bot", "bound_url", "build_bot", "run", "serve_http"]
 
@@ -53,7 +53,7 @@ class Bot:
 
     app: AsyncApp
     service: Service
-    store: AsyncStore
+    store: AsyncStore | PostgresStore
     slack: AsyncWebClient
     http: httpx.AsyncClient
     settings: Settings
@@ -70,18 +70,23 @@ class Bot:
             self.slack.session = aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=self.slack.timeout)
             )
+        if isinstance(self.store, PostgresStore):
+            # Connect and bring the schema up to date before anything is served: a database
+            # that cannot be reached stops the start with what to check.
+            await self.store.open()
         run = self.service.recovery.run(self.maintenance_every)
         self._tasks.append(asyncio.create_task(run, name="maintenance"))
-        checkpoints = self._checkpoints(self.checkpoint_every)
-        self._tasks.append(asyncio.create_task(checkpoints, name="checkpoints"))
+        if isinstance(self.store, AsyncStore):  # SQLite's write-ahead log
+            checkpoints = self._checkpoints(self.store, self.checkpoint_every)
+            self._tasks.append(asyncio.create_task(checkpoints, name="checkpoints"))
 
-    async def _checkpoints(self, every: float) -> None:
+    async def _checkpoints(self, store: AsyncStore, every: float) -> None:
         """Checkpoint the database in a thread every ``every`` seconds (the store's commits
         do not: :class:`bot.store.Store`), so no answer waits for one."""
         while True:
             await asyncio.sleep(every)
             try:
-                self.last_checkpoint = await asyncio.to_thread(self.store.backend.checkpoint)
+                self.last_checkpoint = await asyncio.to_thread(store.backend.checkpoint)
             except Exception:
                 log.exception("checkpointing the database failed; next try in %.1f s", every)
 
@@ -124,7 +129,7 @@ def build_bot(
     # slack_sdk retries only connection errors by default; Slack's 429s carry Retry-After.
     slack.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=3))
     http = new_http_client(read_timeout=settings.drs_timeout, max_connections=DRS_IN_FLIGHT)
-    store = AsyncStore(Store(settings.db_path, autocheckpoint=False))
+    store = new_store(settings)
     directory = Directory(slack, ttl=settings.group_cache_ttl)
     clients: dict[str, DrsClient] = {}
 
@@ -169,6 +174,19 @@ def build_bot(
         settings=settings,
         maintenance_every=maintenance_every or settings.maintenance_interval,
     )
+
+
+def new_store(settings: Settings) -> AsyncStore | PostgresStore:
+    """PostgreSQL when the settings give its URL, else SQLite at ``STARTJOBS_DB``."""
+    db = settings.database
+    if db is not None and db.url is not None:
+        return PostgresStore(
+            db.url.reveal(),
+            pool_min=db.pool_min,
+            pool_max=db.pool_max,
+            connect_timeout=db.connect_timeout,
+        )
+    return AsyncStore(Store(settings.db_path, autocheckpoint=False))
 
 
 def tuning_from(settings: Settings, policy: Policy) -> Tuning:
@@ -217,7 +235,12 @@ async def run(settings: Settings, policy: Policy) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     bot = build_bot(settings, policy)
-    await bot.start_background()
+    try:
+        await bot.start_background()
+    except StoreUnavailable as exc:  # PostgreSQL cannot be reached: say so, not a traceback
+        log.error("startjobs cannot start: %s", exc)
+        await bot.aclose()
+        raise SystemExit(1) from None
     # What start-up made (modules, the app, its clients) lives as long as the process: keep
     # it out of the cyclic collector's full passes.
     gc.freeze()
