@@ -1,4 +1,4 @@
-"""``startjobs`` command line: run, demo, check, simulate.
+"""``startjobs`` command line: run, demo, check, migrate, simulate.
 
 Each subcommand lives in its own module as ``cli_main(argv) -> int``; this module only
 dispatches, so ``startjobs --help`` stays cheap.
@@ -18,6 +18,10 @@ SUBCOMMANDS = {
         "try the bot offline: simulated DRS and Slack, a chat in the terminal",
     ),
     "check": ("bot.check.doctor", "check the configuration, the Slack token and DRS access"),
+    "migrate": (
+        "bot.check.migrate",
+        "bring the database's schema up to date (--check: only say whether it is)",
+    ),
     "simulate": ("bot.devkit.sim.drs_cli", "run the DRS + IAM simulator on loopback"),
 }
 
