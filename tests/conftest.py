@@ -1,13 +1,14 @@
 """Suite-wide setup: the Hypothesis profile (derandomized unless ``HYPOTHESIS_PROFILE`` says
 otherwise; see :mod:`tests.hypothesis_profiles`), loaded before any test module is imported.
 
-Shared fixtures: ``fake_clock`` (a :class:`FakeClock`, time the test moves) and
+Shared fixtures: ``fake_clock`` (a :class:`FakeClock`, time the test moves),
 ``make_policy`` (a :class:`PolicyFactory`: the two-project policy of :func:`policy_data`,
-optionally edited, loaded as the bot loads it)."""
+optionally edited, loaded as the bot loads it), ``pg_cluster`` and ``pg_url`` (a throwaway
+PostgreSQL server, and a fresh database on it: :mod:`tests.pg_support`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,6 +17,7 @@ import pytest
 from bot.core.policy import Policy
 from bot.core.policy_file import load_policy
 from tests.hypothesis_profiles import load_profile
+from tests.pg_support import PgCluster, start_cluster
 
 try:
     PROFILE = load_profile()
@@ -121,3 +123,33 @@ class PolicyFactory:
 @pytest.fixture
 def make_policy() -> PolicyFactory:
     return PolicyFactory()
+
+
+# -- PostgreSQL -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PgCluster]:
+    """A throwaway PostgreSQL server for the whole session (:mod:`tests.pg_support`), started
+    on first use; the tests asking for it are skipped, with the reason, when no server
+    binaries are installed."""
+    try:
+        cluster = start_cluster()
+    except LookupError as exc:
+        pytest.skip(str(exc))
+    try:
+        yield cluster
+    finally:
+        cluster.destroy()
+
+
+@pytest.fixture
+def pg_url(pg_cluster: PgCluster) -> Iterator[str]:
+    """The URL of a new, empty database on :func:`pg_cluster`, dropped after the test."""
+    if not pg_cluster.running:  # a test that stopped the server did not start it again
+        pg_cluster.start()
+    name = pg_cluster.create_database()
+    try:
+        yield pg_cluster.url(name)
+    finally:
+        pg_cluster.drop_database(name)

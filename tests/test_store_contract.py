@@ -1,0 +1,569 @@
+"""The store contract, against both adapters of the port: SQLite (through
+:class:`~bot.store.AsyncStore`) and PostgreSQL (:class:`~bot.store.postgres.PostgresStore`, on
+the throwaway server of :mod:`tests.pg_support`).
+
+Each test may open several stores on one database, as several replicas would
+(``open_store``); a race is run with ``asyncio.gather`` over stores of their own, so the
+conditional updates are what decides the winner: for PostgreSQL those are concurrent
+connections, for SQLite concurrent threads, each with its own connection to one file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from bot.core.model import JobResult, Outcome
+from bot.core.request import (
+    Approval,
+    AuditKind,
+    RequestJob,
+    RequestState,
+    StartRequest,
+    StartState,
+)
+from bot.service.ports import Store as StorePort
+from bot.store import AsyncStore, Recorded, Store, StoreUnavailable, Verdict
+from bot.store.postgres import PostgresStore
+from tests.pg_support import PASSWORD, PgCluster
+
+JOBS = (
+    "9a470239-2308-4bb5-a6bc-1040402fjb21",
+    "dbb8127c-b093-4b94-b764-7161e151jb2s",
+    "0c5a1e2b-7d9e-4f61-b1aa-51e4c2f0jb33",
+)
+RID = "SJ-CONTRACT1"
+KW: dict[str, Any] = {"now": 1_103.0, "calls": [], "followup_interval": 5.0, "followup_max": 60.0}
+
+
+def make_request(
+    rid: str = RID, *, jobs: tuple[str, ...] = JOBS, expires_at: float = 2_000.0, **kw: Any
+) -> StartRequest:
+    fields: dict[str, Any] = {
+        "id": rid,
+        "team_id": "T1",
+        "channel_id": "C1",
+        "requester_id": "U1",
+        "project": "prod",
+        "region": "ap-southeast-1",
+        "approval": Approval.TWO_PERSON,
+        "jobs": tuple(RequestJob(job_id=j) for j in jobs),
+        "start_time_ms": None,
+        "reason": "CHG-1",
+        "language": "en-us",
+        "state": RequestState.PENDING,
+        "created_at": 1_000.0,
+        "expires_at": expires_at,
+    }
+    fields.update(kw)
+    return StartRequest(**fields)
+
+
+class Backend:
+    """Opens stores on one database of one kind; closes them all at the end."""
+
+    def __init__(self, kind: str, target: str) -> None:
+        self.kind = kind
+        self.target = target  # a file path or a URL
+        self.opened: list[AsyncStore | PostgresStore] = []
+
+    async def open_store(self) -> AsyncStore | PostgresStore:
+        store: AsyncStore | PostgresStore
+        if self.kind == "sqlite":
+            store = AsyncStore(Store(self.target))
+        else:
+            store = PostgresStore(self.target, pool_min=1, pool_max=4, connect_timeout=5)
+            await store.open()
+        self.opened.append(store)
+        return store
+
+    async def close(self) -> None:
+        for store in self.opened:
+            await store.aclose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
+    if request.param == "sqlite":
+        b = Backend("sqlite", str(tmp_path / "startjobs.db"))
+    else:
+        b = Backend("postgres", request.getfixturevalue("pg_url"))
+    try:
+        yield b
+    finally:
+        await b.close()
+
+
+@pytest.fixture
+async def store(backend: Backend) -> AsyncStore | PostgresStore:
+    return await backend.open_store()
+
+
+async def race(
+    backend: Backend, n: int, make: Callable[[StorePort, int], Awaitable[Any]]
+) -> list[Any]:
+    """``make(store_i, i)`` for ``n`` stores of their own, all at once."""
+    stores = [await backend.open_store() for _ in range(n)]
+    return list(await asyncio.gather(*(make(s, i) for i, s in enumerate(stores))))
+
+
+async def approved(store: StorePort, rid: str = RID) -> None:
+    await store.insert_request(make_request(rid), actor="U1", detail={"jobs": 3})
+    d = await store.decide(Verdict(rid, target=RequestState.APPROVED, actor="U2", now=1_100))
+    assert d.won
+
+
+async def recorded(store: StorePort, rid: str = RID) -> None:
+    """Approved, sent and recorded: the first job started, the others failed."""
+    await approved(store, rid)
+    assert await store.mark_sent(rid, 1, now=1_101, owner="A", lease=15)
+    results = [JobResult(JOBS[0], Outcome.SUCCESS, order_id="O-1")] + [
+        JobResult(j, Outcome.FAILED, "DRS.M01504", "busy") for j in JOBS[1:]
+    ]
+    assert await store.record_outcomes(rid, 1, results, **KW) is Recorded.RECORDED
+
+
+def test_both_adapters_satisfy_the_port() -> None:
+    def port(store: StorePort) -> StorePort:
+        return store
+
+    assert port  # what mypy checks in bot/bootstrap.py; here each kind is constructed
+    assert callable(PostgresStore.probe) and callable(AsyncStore.probe)
+
+
+# -- requests -------------------------------------------------------------------------------
+
+
+async def test_a_request_reads_back_as_it_was_stored(store: StorePort) -> None:
+    req = make_request(
+        jobs=JOBS[:2],
+        start_time_ms=1_767_300_000_000,
+        reason="CHG-1 — migrate «shop» 🚀",
+        approval=Approval.NONE,
+    )
+    req = StartRequest(
+        **{
+            **{f: getattr(req, f) for f in req.__dataclass_fields__},
+            "jobs": (
+                RequestJob(JOBS[0], name="mig-shop-1", status_at_request="CONFIGURATION"),
+                RequestJob(JOBS[1], prepaid=True, error_code="DRS.404", error_msg="unknown"),
+            ),
+        }
+    )
+    await store.insert_request(req, actor="U1", detail={"jobs": 2, "source": "mig-*"})
+    assert await store.get(RID) == req
+    assert await store.get("SJ-NOSUCH01") is None
+    await store.insert_request(
+        make_request("SJ-LATER001", created_at=1_500.0), actor="U1", detail={}
+    )
+    await store.insert_request(make_request("SJ-ELSEWHER", channel_id="C2"), actor="U1", detail={})
+    assert [r.id for r in await store.recent("C1")] == ["SJ-LATER001", RID]
+    assert [r.id for r in await store.recent("C1", limit=1)] == ["SJ-LATER001"]
+    events = await store.events(RID)
+    assert [(e.kind, e.actor, e.detail) for e in events] == [
+        (AuditKind.REQUESTED, "U1", {"jobs": 2, "source": "mig-*"})
+    ]
+
+
+async def test_message_columns(store: StorePort) -> None:
+    await store.insert_request(make_request(), actor="U1", detail={})
+    assert await store.unconfirmed(1_000) == [RID]
+    await store.set_message_ts(RID, "111.222")
+    await store.set_message_ts(RID, "333.444")  # the first one stays
+    assert (await store.get(RID)).message_ts == "111.222"  # type: ignore[union-attr]
+    assert await store.unconfirmed(1_000) == []
+    assert await store.stale_messages() == []
+    await store.mark_message_stale(RID, True)
+    assert await store.stale_messages() == [RID]
+    await store.mark_message_stale(RID, False)
+    assert await store.stale_messages() == []
+    assert await store.begin_message_post(RID, 1_100) is None
+    assert await store.begin_message_post(RID, 1_105) == 1_100
+    await store.set_jobs_info(
+        RID, [RequestJob(JOBS[1], name="n1", status_at_request="PAUSED", prepaid=True)]
+    )
+    jobs = (await store.get(RID)).jobs  # type: ignore[union-attr]
+    assert (jobs[1].name, jobs[1].status_at_request, jobs[1].prepaid) == ("n1", "PAUSED", True)
+    assert (jobs[0].name, jobs[0].prepaid) == (None, False)
+
+
+async def test_two_decisions_at_once_one_wins(backend: Backend, store: StorePort) -> None:
+    await store.insert_request(make_request(), actor="U1", detail={})
+    targets = [RequestState.APPROVED, RequestState.REJECTED] * 4
+
+    async def decide(s: StorePort, i: int) -> Any:
+        return await s.decide(Verdict(RID, target=targets[i], actor=f"U{i}", now=1_100))
+
+    decisions = await race(backend, len(targets), decide)
+    winners = [i for i, d in enumerate(decisions) if d.won]
+    assert len(winners) == 1
+    (won,) = winners
+    for d in decisions:  # every caller sees the winner's decision
+        assert d.request.state is targets[won] and d.request.decided_by == f"U{won}"
+    claimed = await store.starts_in(StartState.CLAIMED)
+    assert len(claimed) == (1 if targets[won] is RequestState.APPROVED else 0)
+    kinds = [e.kind for e in await store.events(RID)]
+    assert len(kinds) == 2 and kinds[0] is AuditKind.REQUESTED
+
+
+async def test_an_expired_request_is_not_approved_and_start_now_drops_the_schedule(
+    store: StorePort,
+) -> None:
+    await store.insert_request(make_request(expires_at=1_050), actor="U1", detail={})
+    late = await store.decide(Verdict(RID, target=RequestState.APPROVED, actor="U2", now=1_060))
+    assert not late.won and late.request.state is RequestState.PENDING  # type: ignore[union-attr]
+    assert await store.start(RID, 1) is None
+    assert await store.expired_pending(1_060) == [RID]
+    expire = Verdict(RID, RequestState.EXPIRED, None, now=1_060, require_unexpired=False)
+    assert (await store.decide(expire)).won
+    assert await store.expired_pending(1_060) == []
+    scheduled = make_request("SJ-SCHEDULE", start_time_ms=1_000_500)
+    await store.insert_request(scheduled, actor="U1", detail={})
+    now = Verdict("SJ-SCHEDULE", RequestState.APPROVED, "U2", now=1_100, start_now=True)
+    d = await store.decide(now)
+    assert d.won and d.request.start_time_ms is None  # type: ignore[union-attr]
+    approved_event = (await store.events("SJ-SCHEDULE"))[-1]
+    assert approved_event.detail == {"start_now_instead": True, "scheduled_for_ms": 1_000_500}
+
+
+async def test_a_lost_channel_is_recorded_once(backend: Backend, store: StorePort) -> None:
+    await store.insert_request(make_request(), actor="U1", detail={})
+    await store.mark_message_stale(RID, True)
+    errors = ["is_archived", "not_in_channel", "channel_not_found", "is_archived"]
+
+    async def lose(s: StorePort, i: int) -> bool:
+        return await s.lose_channel(RID, errors[i], now=1_100 + i)
+
+    wins = await race(backend, len(errors), lose)
+    assert wins.count(True) == 1
+    req = await store.get(RID)
+    assert req is not None and req.channel_problem == errors[wins.index(True)]
+    assert await store.stale_messages() == []
+    kinds = [e.kind for e in await store.events(RID)]
+    assert kinds.count(AuditKind.CHANNEL_LOST) == 1
+
+
+async def test_overlapping_counts_other_open_requests(store: StorePort) -> None:
+    await store.insert_request(make_request(), actor="U1", detail={})
+    await store.insert_request(make_request("SJ-OTHER001", jobs=JOBS[:2]), actor="U1", detail={})
+    await store.insert_request(make_request("SJ-THIRD001", jobs=JOBS[2:]), actor="U1", detail={})
+    await store.insert_request(make_request("SJ-CLOSED01", jobs=JOBS), actor="U1", detail={})
+    closed = Verdict("SJ-CLOSED01", RequestState.CANCELLED, "U1", now=1_100)
+    assert (await store.decide(closed)).won
+    assert await store.overlapping(RID) == {"SJ-OTHER001": 2, "SJ-THIRD001": 1}
+    assert await store.overlapping("SJ-THIRD001") == {RID: 1}
+
+
+# -- starts ---------------------------------------------------------------------------------
+
+
+async def test_a_start_is_sent_once(backend: Backend, store: StorePort) -> None:
+    await approved(store)
+    start = await store.start(RID, 1)
+    assert start is not None and start.state is StartState.CLAIMED and start.job_ids == JOBS
+
+    async def send(s: StorePort, i: int) -> bool:
+        return await s.mark_sent(RID, 1, now=1_101, owner=f"P{i}", lease=15)
+
+    sent = await race(backend, 6, send)
+    assert sent.count(True) == 1
+    start = await store.start(RID, 1)
+    assert start is not None and start.state is StartState.SENT
+    assert start.lease_owner == f"P{sent.index(True)}" and start.lease_until == 1_116
+    req = await store.get(RID)
+    assert req is not None and req.state is RequestState.STARTING
+    assert [j.attempts for j in req.jobs] == [1, 1, 1]
+    assert [s.attempt for s in await store.starts_in(StartState.SENT)] == [1]
+    assert await store.last_attempt(RID) == 1
+
+
+async def test_leases_renew_and_one_takeover_wins(backend: Backend, store: StorePort) -> None:
+    await approved(store)
+    assert await store.mark_sent(RID, 1, now=1_101, owner="A", lease=15)
+    assert not await store.take_over(RID, 1, owner="B", now=1_110, lease=15)
+    assert await store.renew_lease(RID, 1, owner="A", until=1_130)
+    assert not await store.renew_lease(RID, 1, owner="B", until=1_140)  # not B's
+    assert not await store.take_over(RID, 1, owner="B", now=1_125, lease=15)
+
+    async def take(s: StorePort, i: int) -> bool:
+        return await s.take_over(RID, 1, owner=f"T{i}", now=1_131, lease=15)
+
+    taken = await race(backend, 5, take)
+    assert taken.count(True) == 1
+    assert not await store.renew_lease(RID, 1, owner="A", until=1_150)  # A lost it
+    start = await store.start(RID, 1)
+    assert start is not None and start.lease_owner == f"T{taken.index(True)}"
+    kinds = [e.kind for e in await store.events(RID)]
+    assert kinds.count(AuditKind.TAKEN_OVER) == 1
+
+
+async def test_outcomes_are_recorded_once_then_posted_once(
+    backend: Backend, store: StorePort
+) -> None:
+    await recorded(store)
+    again = [JobResult(j, Outcome.UNKNOWN) for j in JOBS]
+    assert await store.record_outcomes(RID, 1, again, recovered=True, **KW) is Recorded.IGNORED
+    req = await store.get(RID)
+    assert req is not None and req.state is RequestState.DONE
+    assert [j.outcome for j in req.jobs] == [Outcome.SUCCESS, Outcome.FAILED, Outcome.FAILED]
+    assert req.jobs[0].order_id == "O-1" and req.jobs[1].error_code == "DRS.M01504"
+    assert await store.followup_deadline(RID) == 1_103 + 60
+    assert await store.begin_outcome_post(RID, 1, 1_104) is None
+    assert await store.begin_outcome_post(RID, 1, 1_105) == 1_104
+
+    async def post(s: StorePort, i: int) -> bool:
+        return await s.mark_posted(RID, 1, f"222.{i}")
+
+    posted = await race(backend, 4, post)
+    assert posted.count(True) == 1
+    req = await store.get(RID)
+    assert req is not None and req.outcome_ts == f"222.{posted.index(True)}"
+    start = await store.start(RID, 1)
+    assert start is not None and start.state is StartState.POSTED
+
+
+async def test_the_owners_late_answer_is_merged_into_a_takeovers_record(store: StorePort) -> None:
+    await approved(store)
+    await store.mark_sent(RID, 1, now=1_101, owner="A", lease=15)
+    assert await store.take_over(RID, 1, owner="B", now=1_200, lease=15)
+    reconciled = [
+        JobResult(JOBS[0], Outcome.UNKNOWN, error_msg="answer lost"),
+        JobResult(JOBS[1], Outcome.SUCCESS, error_msg="confirmed by batch-status"),
+        JobResult(JOBS[2], Outcome.UNKNOWN, error_msg="answer lost"),
+    ]
+    rec = await store.record_outcomes(RID, 1, reconciled, recovered=True, **KW)
+    assert rec is Recorded.RECORDED
+    assert (await store.get(RID)).state is RequestState.UNKNOWN  # type: ignore[union-attr]
+    answer = [
+        JobResult(JOBS[0], Outcome.SUCCESS, order_id="ORDER-0"),
+        JobResult(JOBS[1], Outcome.FAILED, "DRS.M00304", "already started"),  # never wins
+        JobResult(JOBS[2], Outcome.SUCCESS),
+    ]
+    assert await store.record_outcomes(RID, 1, answer, **KW) is Recorded.MERGED
+    req = await store.get(RID)
+    assert req is not None and req.state is RequestState.DONE
+    assert [j.outcome for j in req.jobs] == [Outcome.SUCCESS] * 3
+    assert req.jobs[0].order_id == "ORDER-0"
+    merged = [e for e in await store.events(RID) if e.kind is AuditKind.MERGED]
+    assert [e.detail for e in merged] == [{"attempt": 1, "settled": 2, "state": "done"}]
+
+
+async def test_one_retry_is_claimed_at_a_time(backend: Backend, store: StorePort) -> None:
+    await approved(store)
+    assert await store.claim_retry(RID, [JOBS[1]], actor="U2", now=1_101) is None  # 1 in flight
+    await store.mark_sent(RID, 1, now=1_101, owner="A", lease=15)
+    results = [JobResult(JOBS[0], Outcome.SUCCESS)] + [
+        JobResult(j, Outcome.FAILED, "DRS.M01504") for j in JOBS[1:]
+    ]
+    await store.record_outcomes(RID, 1, results, **KW)
+
+    async def retry(s: StorePort, i: int) -> Any:
+        return await s.claim_retry(RID, list(JOBS[1:]), actor=f"U{i}", now=1_110)
+
+    claims = await race(backend, 6, retry)
+    won = [c for c in claims if c is not None]
+    assert len(won) == 1 and won[0].attempt == 2 and won[0].job_ids == JOBS[1:]
+    assert won[0].state is StartState.CLAIMED
+    assert await store.last_attempt(RID) == 2
+    kinds = [e.kind for e in await store.events(RID)]
+    assert kinds.count(AuditKind.RETRY) == 1
+
+
+# -- follow-up ------------------------------------------------------------------------------
+
+
+async def test_followups_are_scheduled_and_claimed_once(backend: Backend, store: StorePort) -> None:
+    await recorded(store)
+    assert await store.due_followups(2_000) == []  # nothing posted yet
+    assert await store.mark_posted(RID, 1, "222.1")
+    assert await store.due_followups(1_107) == []
+    assert await store.due_followups(1_108) == [RID]  # recorded at 1_103, every 5 s
+
+    async def claim(s: StorePort, i: int) -> bool:
+        return await s.claim_followup(RID, now=1_110, lease=30)
+
+    claims = await race(backend, 6, claim)
+    assert claims.count(True) == 1
+    assert await store.due_followups(1_139) == []
+    assert await store.due_followups(1_140) == [RID]
+    await store.schedule_followup(RID, next_at=1_150, deadline=5_000)
+    assert await store.followup_deadline(RID) == 5_000
+    await store.schedule_followup(RID, next_at=1_160)  # keeps the deadline
+    assert await store.followup_deadline(RID) == 5_000
+    assert await store.due_followups(1_160) == [RID]
+    await store.schedule_followup(RID, next_at=None)
+    assert await store.due_followups(9_999) == []
+    assert not await store.claim_followup(RID, now=9_999, lease=30)
+    assert (await store.get(RID)).followup_done  # type: ignore[union-attr]
+
+    async def notice(s: StorePort, i: int) -> bool:
+        return await s.claim_settled_notice(RID)
+
+    assert (await race(backend, 4, notice)).count(True) == 1
+
+
+async def test_statuses_and_confirmations_settle_unknown_jobs(store: StorePort) -> None:
+    await approved(store)
+    await store.mark_sent(RID, 1, now=1_101, owner="A", lease=15)
+    results = [JobResult(JOBS[0], Outcome.SUCCESS)] + [
+        JobResult(j, Outcome.UNKNOWN) for j in JOBS[1:]
+    ]
+    await store.record_outcomes(RID, 1, results, drs_statuses={JOBS[0]: "STARTING"}, **KW)
+    await store.set_message_ts(RID, "111.222")
+    await store.mark_message_stale(RID, False)
+    req = await store.get(RID)
+    assert req is not None and req.state is RequestState.UNKNOWN
+    assert [j.drs_status for j in req.jobs] == ["STARTING", None, None]
+    await store.update_drs_statuses(RID, {JOBS[1]: "FULL_TRANSFER_STARTED", JOBS[2]: None})
+    await store.confirm_outcomes(RID, {JOBS[1]: Outcome.SUCCESS, JOBS[0]: Outcome.FAILED})
+    req = await store.get(RID)
+    assert req is not None and req.state is RequestState.UNKNOWN  # JOBS[2] still unknown
+    assert [j.outcome for j in req.jobs] == [Outcome.SUCCESS, Outcome.SUCCESS, Outcome.UNKNOWN]
+    assert [j.drs_status for j in req.jobs] == ["STARTING", "FULL_TRANSFER_STARTED", None]
+    assert await store.stale_messages() == []
+    await store.confirm_outcomes(RID, {JOBS[2]: Outcome.SUCCESS})
+    assert (await store.get(RID)).state is RequestState.DONE  # type: ignore[union-attr]
+    assert await store.stale_messages() == [RID]
+
+
+async def test_tasks_failing_after_their_start(store: StorePort) -> None:
+    await recorded(store)  # JOBS[0] started, the others refused
+    failures = {JOBS[2]: ("X", "x"), JOBS[0]: ("DRS.TASK", "task failed")}
+    assert await store.fail_started(RID, failures, now=1_200) == [JOBS[0]]
+    assert await store.fail_started(RID, failures, now=1_201) == []
+    req = await store.get(RID)
+    assert req is not None and req.state is RequestState.FAILED
+    assert (req.jobs[0].outcome, req.jobs[0].error_code) == (Outcome.FAILED, "DRS.TASK")
+    assert req.jobs[2].error_code == "DRS.M01504"  # already failed: left as it was
+    failed = [e for e in await store.events(RID) if e.kind is AuditKind.START_FAILED]
+    assert [e.detail for e in failed] == [{"jobs": 1, "job_ids": [JOBS[0]], "state": "failed"}]
+
+
+async def test_events_keep_their_order(store: StorePort) -> None:
+    await recorded(store)
+    for i in range(5):
+        await store.audit(RID, AuditKind.REFUSED, actor=f"U{i}", now=1_000 - i, detail={"i": i})
+    events = await store.events(RID)
+    assert [e.kind for e in events] == [
+        AuditKind.REQUESTED,
+        AuditKind.APPROVED,
+        AuditKind.OUTCOME,
+        *[AuditKind.REFUSED] * 5,
+    ]
+    assert [e.detail.get("i") for e in events[3:]] == [0, 1, 2, 3, 4]  # not by time
+    assert await store.events("SJ-NOSUCH01") == []
+
+
+# -- in time or not at all -------------------------------------------------------------------
+
+
+async def test_probe_makes_a_write(store: StorePort) -> None:
+    await store.probe(within=2.0)  # type: ignore[attr-defined]
+    await store.probe(within=2.0)  # type: ignore[attr-defined]
+
+
+async def test_a_decision_blocked_by_another_writer_is_not_made(
+    backend: Backend, store: StorePort
+) -> None:
+    await store.insert_request(make_request(), actor="U1", detail={})
+    verdict = Verdict(RID, RequestState.APPROVED, "U2", now=1_100)
+    async with hold_lock(backend):
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailable) as caught:
+            await store.decide(verdict, within=0.4)
+        assert time.monotonic() - started < 2.0
+    assert PASSWORD not in str(caught.value)
+    req = await store.get(RID)
+    assert req is not None and req.state is RequestState.PENDING  # nothing was made
+    assert (await store.decide(verdict, within=2.0)).won  # and can be, once free
+
+
+async def test_a_request_whose_id_is_taken_is_refused_plainly(store: StorePort) -> None:
+    await store.insert_request(make_request(), actor="U1", detail={})
+    with pytest.raises(StoreUnavailable):
+        await store.insert_request(make_request(), actor="U9", detail={}, within=2.0)
+    assert len(await store.events(RID)) == 1
+
+
+class hold_lock:
+    """Another process's transaction holding what a decision needs: SQLite's write lock, or
+    the request's row in PostgreSQL."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self.sqlite: sqlite3.Connection | None = None
+        self.pg: psycopg.AsyncConnection[Any] | None = None
+
+    async def __aenter__(self) -> None:
+        if self.backend.kind == "sqlite":
+            self.sqlite = sqlite3.connect(self.backend.target, isolation_level=None)
+            self.sqlite.execute("BEGIN IMMEDIATE")
+        else:
+            self.pg = await psycopg.AsyncConnection.connect(self.backend.target)
+            await self.pg.execute("SELECT * FROM requests WHERE id = %s FOR UPDATE", (RID,))
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.sqlite is not None:
+            self.sqlite.execute("ROLLBACK")
+            self.sqlite.close()
+        if self.pg is not None:
+            await self.pg.rollback()
+            await self.pg.close()
+
+
+# -- PostgreSQL only --------------------------------------------------------------------------
+
+
+async def test_probe_fails_plainly_while_the_server_is_stopped_and_recovers(
+    pg_cluster: PgCluster, pg_url: str
+) -> None:
+    store = PostgresStore(pg_url, pool_min=2, pool_max=2, connect_timeout=2)
+    try:
+        await store.probe(within=2.0)
+        pg_cluster.stop()
+        try:
+            started = time.monotonic()
+            with pytest.raises(StoreUnavailable) as caught:
+                await store.probe(within=1.0)
+            assert time.monotonic() - started < 3.0
+            with pytest.raises(StoreUnavailable):
+                await store.insert_request(make_request(), actor="U1", detail={}, within=0.5)
+        finally:
+            pg_cluster.start()
+        message = str(caught.value)
+        assert message and PASSWORD not in message
+        await asyncio.wait_for(_until_probe_works(store), timeout=15)
+        assert await store.get(RID) is None  # the refused write was not made
+    finally:
+        await store.aclose()
+
+
+async def _until_probe_works(store: PostgresStore) -> None:
+    while True:
+        try:
+            await store.probe(within=1.0)
+        except StoreUnavailable:
+            await asyncio.sleep(0.1)
+        else:
+            return
+
+
+async def test_an_unreachable_server_is_reported_without_the_password() -> None:
+    from tests.pg_support import free_port
+
+    url = f"postgresql://someone:{PASSWORD}@127.0.0.1:{free_port()}/nothing"
+    store = PostgresStore(url, connect_timeout=1)
+    try:
+        with pytest.raises(StoreUnavailable) as caught:
+            await store.open()
+        assert PASSWORD not in str(caught.value)
+        assert "postgresql://someone:***@127.0.0.1" in str(caught.value)
+    finally:
+        await store.aclose()
