@@ -21,6 +21,7 @@ from bot.store.postgres import migrate as apply_migrations
 from tests.e2e.harness import ALICE, Harness
 from tests.pg_support import PASSWORD, PgCluster, free_port
 from tests.test_store import V1_SCHEMA
+from tests.test_store_contract import RID, make_request
 
 
 def run(env: dict[str, str], *, check: bool) -> tuple[int, str]:
@@ -127,6 +128,35 @@ async def test_replicas_starting_together_migrate_once(pg_cluster: PgCluster, pg
         for s in stores:
             await s.aclose()
         pg_cluster.drop_database(fresh)
+
+
+async def test_a_user_allowed_only_to_read_and_write_rows_runs_a_migrated_database(
+    pg_cluster: PgCluster, pg_url: str
+) -> None:
+    """Migrated by its owner (``startjobs migrate`` as a release step), the database is used
+    by a role that may not create anything: starting finds the schema current and runs no
+    DDL."""
+    owner = PostgresStore(pg_url)
+    await owner.open()  # migrates
+    await owner.aclose()
+    with psycopg.connect(pg_url, autocommit=True) as db:
+        db.execute("CREATE ROLE startjobs_rw LOGIN PASSWORD 'rw-secret'")
+        db.execute("GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO startjobs_rw")
+        db.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+    dbname = pg_url.rsplit("/", 1)[1]
+    store = PostgresStore(
+        f"postgresql://startjobs_rw:rw-secret@127.0.0.1:{pg_cluster.port}/{dbname}"
+    )
+    try:
+        await store.open()
+        await store.probe(within=2.0)
+        await store.insert_request(make_request(), actor="U1", detail={}, within=2.0)
+        assert [e.kind.value for e in await store.events(RID)] == ["requested"]
+    finally:
+        await store.aclose()
+        with psycopg.connect(pg_url, autocommit=True) as db:
+            db.execute("DROP OWNED BY startjobs_rw")
+            db.execute("DROP ROLE startjobs_rw")
 
 
 # -- choosing the store ---------------------------------------------------------------------

@@ -166,6 +166,8 @@ async def status(conn: AsyncConnection[Any]) -> SchemaStatus:
 async def migrate(conn: AsyncConnection[Any]) -> list[int]:
     """Apply the missing steps, in order, once across replicas; the versions applied now.
     ``conn`` must be in autocommit mode (it is the transaction this opens)."""
+    if (await status(conn)).current:
+        return []  # the usual start: no lock, no DDL (the bot's user may not be allowed any)
     applied: list[int] = []
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(%s)", (ADVISORY_LOCK_KEY,))
