@@ -16,6 +16,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import urllib.parse
 import venv
 from pathlib import Path
 
@@ -25,6 +26,7 @@ import pytest
 from bot.devkit.sim.drs import DEFAULT_AK, DEFAULT_PROJECT_ID, DEFAULT_SK, DrsSimulator
 from bot.devkit.sim.slack import FakeSlack
 from bot.store import Store
+from bot.store.postgres import PostgresStore
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = (ROOT / "Dockerfile").read_text(encoding="utf-8")
@@ -177,3 +179,32 @@ def test_healthcheck_in_socket_mode_checks_the_database(tmp_path: Path) -> None:
     )
     assert bad.returncode == 1
     assert "unhealthy: database" in bad.stderr
+
+
+async def test_healthcheck_in_socket_mode_writes_to_postgresql(pg_url: str) -> None:
+    """With STARTJOBS_DATABASE_URL, the Socket Mode health check writes there, and says why
+    it cannot without showing the URL's password."""
+    store = PostgresStore(pg_url, pool_min=1, pool_max=2, connect_timeout=5)
+    await store.open()  # as the running bot did: migrated
+    await store.aclose()
+    base = {"PATH": os.environ["PATH"], "SLACK_APP_TOKEN": "xapp-1-A-2-abc"}
+
+    def check(url: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "bot.healthcheck"],
+            env={**base, "STARTJOBS_DATABASE_URL": url},
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+
+    good = await asyncio.to_thread(check, pg_url)
+    assert good.returncode == 0, good.stderr
+    # A database without the bot's tables (never migrated), reached with a password.
+    parts = urllib.parse.urlsplit(pg_url)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    wrong = parts._replace(netloc=f"nobody:s3cret-word@{host}", path="/postgres").geturl()
+    bad = await asyncio.to_thread(check, wrong)
+    assert bad.returncode == 1 and "unhealthy: database" in bad.stderr
+    assert "s3cret-word" not in bad.stderr
