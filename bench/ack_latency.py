@@ -21,11 +21,11 @@ The bot's background work (modals, DRS look-ups, posts, starts) runs while later
 arrive. After each phase the benchmark waits until the bot has finished that work (modals
 filled, messages posted, approve modals opened, outcomes posted), then sends the phase's
 requests again, byte for byte (re-signed), in the same bursts and at the same pace, to
-``bench/bare_ack.py``: the same Bolt, adapter and signing in a separate process, with
-listeners that only ack. The table gives p50/p95/p99/max per kind of request for both, the
-ratio of the p99s, the acks over Slack's 3 s, and the bot's CPU time per request (its
-background work included). It also prints how late this process's own event loop woke up:
-the noise of the measurement.
+``bench/bare_ack.py``: a stock Bolt app (Bolt's own listener runner, matchers and aiohttp
+server) with the same signing, in a separate process, whose listeners only ack. The table
+gives p50/p95/p99/max per kind of request for both, the ratio of the p99s, the acks over
+Slack's 3 s, and the bot's CPU time per request (its background work included). It also
+prints how late this process's own event loop woke up: the noise of the measurement.
 
     .venv/bin/python bench/ack_latency.py [--quick] [--requests N] [--concurrency 1,10,50]
 """
@@ -348,12 +348,7 @@ async def _run(args: argparse.Namespace, placement: Placement | None) -> int:
                 env=env,
                 profile=args.profile_bot,
             )
-            bare = BareAckProcess(
-                tmp,
-                slack_url=fake.url,
-                prompt=args.prompt_baseline,
-                inbound=args.inbound_baseline,
-            )
+            bare = BareAckProcess(tmp, slack_url=fake.url)
             if placement is not None:
                 placement.load(sim.pid, nice=5)
                 placement.serve(bot.pid)
@@ -415,13 +410,8 @@ def _print(
     bot: BotProcess,
     placement: Placement | None,
 ) -> None:
-    baseline = "a Bolt app that only acks"
-    if args.prompt_baseline:
-        baseline += " and answers as soon as it does, as the bot does"
-    if args.inbound_baseline:
-        baseline += ", reading requests as the bot does"
     print(
-        f"\nAck latency (ms): the bot (python -m bot) vs {baseline} "
+        "\nAck latency (ms): the bot (python -m bot) vs a stock Bolt app that only acks "
         "(bench/bare_ack.py),\nthe same signed requests in the same bursts, "
         f"{args.rate:g} requests/s on average; DRS answers in {args.drs_latency * 1000:.0f} ms, "
         f"the Slack Web API in {args.slack_latency * 1000:.0f} ms."
@@ -440,10 +430,14 @@ def _print(
     print("-" * len(head))
     most = max(r.senders for r in rows)
     worst: float = 0.0
+    over = 0  # the bot's acks over Slack's deadline, at every level
+    slowest = 0.0  # the bot's slowest ack, at every level
     for row in rows:
         bot_s = Spread.of([s.elapsed for s in row.bot])
         bare_s = Spread.of([s.elapsed for s in row.bare])
         late = sum(1 for s in row.bot if s.elapsed > SLACK_DEADLINE)
+        over += late
+        slowest = max([slowest, *(s.elapsed for s in row.bot)])
         refused = sum(1 for s in row.bot if not s.ok) + sum(1 for s in row.bare if not s.ok)
         ratio = bot_s.p99 / bare_s.p99 if bare_s.p99 > 0 else float("nan")
         if row.senders == most:
@@ -467,10 +461,11 @@ def _print(
         f"DRS batch-starting calls: {starts} (one per approved request); "
         f"bot peak RSS {bot.peak_rss_mib() or 0:.0f} MiB; run took {elapsed:.0f} s"
     )
-    verdict = "met" if worst <= GOAL_RATIO else "missed"
+    verdict = "met" if worst <= GOAL_RATIO and not over else "missed"
     print(
-        f"goal: p99 at {most} senders within {GOAL_RATIO}x of the bare ack: {verdict} "
-        f"(worst ratio {worst:.2f})"
+        f"goal: p99 at {most} senders within {GOAL_RATIO}x of the bare ack, no ack over "
+        f"{SLACK_DEADLINE:g} s: {verdict} (worst ratio {worst:.2f}; slowest ack "
+        f"{ms(slowest)} ms, {over} over {SLACK_DEADLINE:g} s)"
     )
     for problem in bench.problems:
         print(f"PROBLEM: {problem}")
@@ -518,16 +513,6 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         metavar="NAME=VALUE",
         help="set in the bot's environment (repeatable)",
-    )
-    parser.add_argument(
-        "--prompt-baseline",
-        action="store_true",
-        help="the baseline answers as soon as it acks, like the bot (not at Bolt's 10 ms checks)",
-    )
-    parser.add_argument(
-        "--inbound-baseline",
-        action="store_true",
-        help="the baseline reads requests as the bot does (signature first, yarl's decoder)",
     )
     parser.add_argument(
         "--no-pin",

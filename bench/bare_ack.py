@@ -1,18 +1,20 @@
-"""The ack-latency baseline: a Bolt app whose listeners only acknowledge.
+"""The ack-latency baseline: a stock Bolt app whose listeners only acknowledge.
 
-Same Bolt (``AsyncApp``, ``process_before_response=False``), Bolt's aiohttp adapter, same
-request signing and the same single-workspace authorization (one ``auth.test`` against the
-fake Slack, then cached) as the bot; nothing else. ``bench/ack_latency.py`` starts it as a
-separate process and sends it the very requests the bot received.
+A Bolt ``AsyncApp`` as Bolt's documentation sets one up: ``process_before_response=False``,
+Bolt's own listener runner and matchers, and Bolt's own aiohttp server
+(``AsyncApp.server()``, whose handler reads a request with Bolt's aiohttp adapter,
+``to_bolt_request``, and answers with ``to_aiohttp_response``). It has the bot's signing
+secret and single-workspace authorization (one ``auth.test`` against the fake Slack, then
+cached) and answers the kinds of request the bot answers (slash commands, block actions, view
+submissions and closings, option loads) with a bare ``ack()``; nothing else.
+``bench/ack_latency.py`` starts it as a separate process and sends it the very requests the
+bot received.
+
+The only additions: ``GET /healthz``, so the benchmark knows when it is up, and aiohttp's
+access log off (the bot writes none either).
 
     PORT=3001 SLACK_SIGNING_SECRET=... SLACK_BOT_TOKEN=xoxb-... SLACK_API_URL=http://.../api/ \
         .venv/bin/python bench/bare_ack.py
-
-With ``BARE_ACK_PROMPT=1`` it answers the way the bot does, as soon as a listener acks
-(:mod:`bot.slack.runner`), instead of at Bolt's next 10 ms check; with ``BARE_ACK_INBOUND=1``
-it reads requests the way the bot does (:mod:`bot.slack.inbound`: the signature first, yarl's
-decoder) instead of with Bolt's adapter. With both, it is the baseline for what the bot's
-listeners themselves cost.
 """
 
 from __future__ import annotations
@@ -22,27 +24,18 @@ import contextlib
 import os
 import re
 import signal
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.app.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
-from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.ackfirst import AckFirst
-from bot.slack import inbound, runner
-
 ANY = re.compile(".*")
+PATH = "/slack/events"
 
 
-def build(
-    *, token: str, signing_secret: str, api_url: str, prompt: bool = False, lean: bool = False
-) -> web.Application:
+def build(*, token: str, signing_secret: str, api_url: str, port: int = 0) -> web.Application:
+    """The aiohttp application of Bolt's own server for a Bolt app that only acks."""
     client = AsyncWebClient(token=token, base_url=api_url, timeout=10)
     app = AsyncApp(
         client=client,
@@ -57,26 +50,12 @@ def build(
     app.command(ANY)(only_ack)
     app.action(ANY)(only_ack)
     app.view(ANY)(only_ack)
-    if prompt:
-        runner.install(app, AckFirst())
-
-    verifier = SignatureVerifier(signing_secret)
-
-    async def events(request: web.Request) -> web.Response:
-        if lean:
-            raw = await request.text()
-            if not inbound.signed(verifier, raw, request.headers):
-                return web.json_response({"error": "invalid request"}, status=401)
-            bolt_request = inbound.bolt_request(raw, request.query_string, request.headers)
-        else:
-            bolt_request = await to_bolt_request(request)
-        return await to_aiohttp_response(await app.async_dispatch(bolt_request))
+    app.options(ANY)(only_ack)
 
     async def healthz(_: web.Request) -> web.Response:
         return web.json_response({"ok": True})
 
-    web_app = web.Application(client_max_size=1024 * 1024)
-    web_app.router.add_post("/slack/events", events)
+    web_app = app.server(port=port, path=PATH, host="127.0.0.1").web_app
     web_app.router.add_get("/healthz", healthz)
     return web_app
 
@@ -86,9 +65,9 @@ async def serve(port: int) -> None:
         token=os.environ["SLACK_BOT_TOKEN"],
         signing_secret=os.environ["SLACK_SIGNING_SECRET"],
         api_url=os.environ["SLACK_API_URL"],
-        prompt=os.environ.get("BARE_ACK_PROMPT") == "1",
-        lean=os.environ.get("BARE_ACK_INBOUND") == "1",
+        port=port,
     )
+    # What AsyncSlackAppServer.start() does (web.run_app), without the access log.
     runner = web.AppRunner(web_app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()

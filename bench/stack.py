@@ -253,13 +253,10 @@ class BotProcess(Child):
 
 
 class BareAckProcess(Child):
-    """``bench/bare_ack.py``: the same Bolt, adapter and signing, listeners that only ack."""
+    """``bench/bare_ack.py``: a stock Bolt app (Bolt's runner, matchers and aiohttp server)
+    with the bot's signing secret and token, whose listeners only ack."""
 
-    def __init__(
-        self, tmp: Path, *, slack_url: str, prompt: bool = False, inbound: bool = False
-    ) -> None:
-        """``prompt``: answer as soon as a listener acks, as the bot does (not Bolt's polling);
-        ``inbound``: read requests as the bot does (not with Bolt's adapter)."""
+    def __init__(self, tmp: Path, *, slack_url: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.events_url = f"{self.url}/slack/events"
@@ -268,8 +265,6 @@ class BareAckProcess(Child):
             SLACK_SIGNING_SECRET=SIGNING_SECRET,
             SLACK_API_URL=slack_url,
             PORT=str(self.port),
-            BARE_ACK_PROMPT="1" if prompt else "0",
-            BARE_ACK_INBOUND="1" if inbound else "0",
         )
         argv = [sys.executable, str(REPO / "bench" / "bare_ack.py")]
         super().__init__(argv, env, tmp / "bare_ack.log")
