@@ -27,7 +27,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot import logs
 from bot.config import AkSk, Settings
 from bot.core.policy import Policy, ProjectPolicy
-from bot.drs import AkSkAuth, DrsClient, IamTokenAuth, new_http_client
+from bot.drs import AkSkAuth, DrsClient, IamTokenAuth, InFlight, new_http_client
 from bot.drs.auth import Authenticator
 from bot.service import Service
 from bot.service.context import Context
@@ -77,12 +77,14 @@ class Bot:
         run = self.service.recovery.run(self.maintenance_every)
         self._tasks.append(asyncio.create_task(run, name="maintenance"))
         if isinstance(self.store, AsyncStore):  # SQLite's write-ahead log
-            checkpoints = self._checkpoints(self.store, self.checkpoint_every)
+            checkpoints = self._checkpoints(self.checkpoint_every)
             self._tasks.append(asyncio.create_task(checkpoints, name="checkpoints"))
 
-    async def _checkpoints(self, store: AsyncStore, every: float) -> None:
+    async def _checkpoints(self, every: float) -> None:
         """Checkpoint the database in a thread every ``every`` seconds (the store's commits
-        do not: :class:`bot.store.Store`), so no answer waits for one."""
+        do not: :class:`bot.store.Store`), so no answer waits for one. SQLite only."""
+        store = self.store
+        assert isinstance(store, AsyncStore)
         while True:
             await asyncio.sleep(every)
             try:
@@ -129,6 +131,7 @@ def build_bot(
     # slack_sdk retries only connection errors by default; Slack's 429s carry Retry-After.
     slack.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=3))
     http = new_http_client(read_timeout=settings.drs_timeout, max_connections=DRS_IN_FLIGHT)
+    in_flight = InFlight(DRS_IN_FLIGHT)  # shared by every project's client: see InFlight
     store = new_store(settings)
     directory = Directory(slack, ttl=settings.group_cache_ttl)
     clients: dict[str, DrsClient] = {}
@@ -143,6 +146,7 @@ def build_bot(
                 auth=drs_authenticator(settings, project, http),
                 chunk_size=settings.drs_chunk_size or policy.defaults.chunk_size,
                 concurrency=settings.drs_concurrency,
+                in_flight=in_flight,
             )
             clients[project.name] = client
         return client
