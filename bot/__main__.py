@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from urllib.parse import urlsplit
 
 from dotenv import load_dotenv
 
@@ -32,6 +33,13 @@ def secrets_of(settings: Settings) -> list[str]:
         values += [creds.ak.reveal(), creds.sk.reveal()]
     else:
         values.append(creds.password.reveal())
+    url = settings.database.url if settings.database is not None else None
+    if url is not None:
+        # The whole URL, and its password alone, never reach a log line.
+        values.append(url.reveal())
+        password = urlsplit(url.reveal()).password
+        if password:
+            values.append(password)
     return values
 
 

@@ -43,7 +43,7 @@ __all__ = ["Bot", "bound_url", "build_bot", "run", "serve_http"]
 
 log = logging.getLogger(__name__)
 
-DRS_IN_FLIGHT = 50  # DRS and IAM connections at once (kept alive); more calls wait for one
+DRS_IN_FLIGHT = 10  # DRS and IAM connections at once, kept alive; more calls wait (see InFlight)
 CHECKPOINT_SECONDS = 2.0  # the write-ahead log is copied into the database this often
 
 

@@ -400,3 +400,22 @@ async def test_an_unusable_database_is_a_configuration_failure(setup: Setup) -> 
     code, output = await run(setup.env(STARTJOBS_DB=str(directory)), offline=True)
     assert code == 1
     assert "FAIL  config: STARTJOBS_DB" in output and "directory" in output, output
+
+
+async def test_a_postgresql_database_is_named_without_its_password(setup: Setup) -> None:
+    url = "postgresql://startjobs:pa55-word-x@127.0.0.1:1/startjobs"
+    code, output = await run(setup.env(STARTJOBS_DATABASE_URL=url), offline=True)
+    assert code == 0, output
+    settings_line = line(output, "settings")
+    assert "PostgreSQL postgresql://startjobs:***@127.0.0.1:1/startjobs" in settings_line
+    assert "pa55-word-x" not in output
+
+
+def test_the_database_password_is_among_the_secrets_logs_never_show(setup: Setup) -> None:
+    from bot.__main__ import secrets_of
+    from bot.config import load_config
+
+    url = "postgresql://startjobs:pa55-word-x@db.internal:5432/startjobs?sslmode=require"
+    settings, _ = load_config(setup.env(STARTJOBS_DATABASE_URL=url))
+    assert "pa55-word-x" in secrets_of(settings)
+    assert url in secrets_of(settings)

@@ -28,7 +28,7 @@ from dotenv import dotenv_values
 
 from bot.check.online import REQUIRED_SCOPES, Finding, check_drs, check_slack, required_scopes
 from bot.cli import parse_or_status
-from bot.config import AkSk, ConfigError, Settings, load_config
+from bot.config import AkSk, ConfigError, Settings, load_config, masked_url
 from bot.core.policy import Policy
 from bot.logs import Redactor, scoped_logging
 
@@ -159,7 +159,13 @@ def _config_findings(settings: Settings, policy: Policy) -> list[Finding]:
         if isinstance(settings.credentials, AkSk)
         else f"IAM password login as {settings.credentials.user!r}"
     )
-    found = [Finding("ok", "settings", f"{mode}; {creds}; database {settings.db_path}")]
+    db = settings.database
+    where = (
+        f"PostgreSQL {masked_url(db.url.reveal())}"
+        if db is not None and db.url is not None
+        else f"SQLite {settings.db_path}"
+    )
+    found = [Finding("ok", "settings", f"{mode}; {creds}; database {where}")]
     if not policy.projects:
         found.append(
             Finding(

@@ -15,6 +15,7 @@ Callers see only :class:`DrsError` subclasses, never ``httpx`` exceptions.
 from __future__ import annotations
 
 from bot.drs.auth import AkSkAuth, Authenticator, IamTokenAuth
+from bot.drs.calls import InFlight
 from bot.drs.client import DrsClient
 from bot.drs.connections import new_http_client
 from bot.drs.errors import (
@@ -41,6 +42,7 @@ __all__ = [
     "DrsTimeoutError",
     "DrsTransportError",
     "IamTokenAuth",
+    "InFlight",
     "default_endpoint",
     "default_iam_endpoint",
     "new_http_client",

@@ -16,9 +16,11 @@ may have been processed.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -70,8 +72,10 @@ class Caller:
         max_throttle_retries: int,
         max_retry_after: float,
         sleep: Callable[[float], Awaitable[None]],
+        in_flight: InFlight | None = None,
     ) -> None:
         self._http = http
+        self._in_flight = in_flight
         self._base = base
         self._auth = auth
         self._max_throttle_retries = max_throttle_retries
@@ -100,7 +104,11 @@ class Caller:
                 headers={"Content-Type": "application/json", "X-Language": language},
             )
             try:
-                response = await self._http.send(request, auth=auth)
+                if self._in_flight is None:
+                    response = await self._http.send(request, auth=auth)
+                else:
+                    async with self._in_flight.slot():
+                        response = await self._http.send(request, auth=auth)
             except DrsError as exc:  # the authenticator could not obtain a credential
                 self._note_renewals(operation, job_count, auth, answer)
                 answer.sent, answer.error = False, exc
@@ -257,6 +265,33 @@ def _status_error(
         maybe_processed=processed,
         advice=_READ_ADVICE if processed and not starting else None,
     )
+
+
+class InFlight:
+    """At most ``limit`` DRS calls handed to the HTTP client at once, process-wide; the others
+    wait here (at most ``wait`` seconds, then fail as "never sent", like a pool timeout).
+
+    httpx's connection pool looks over every queued request each time a connection frees up,
+    so hundreds of queued calls (a burst of approvals, their follow-ups) cost the event loop
+    time that Slack's answers need; with this bound the pool's queue stays empty. The figure
+    is in bench/README.md (ack latency at 50 senders).
+    """
+
+    def __init__(self, limit: int, *, wait: float = 10.0) -> None:
+        self._slots = asyncio.Semaphore(limit)
+        self._wait = wait
+
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        try:
+            async with asyncio.timeout(self._wait):
+                await self._slots.acquire()
+        except TimeoutError as exc:
+            raise httpx.PoolTimeout("no free slot for a DRS call") from exc
+        try:
+            yield
+        finally:
+            self._slots.release()
 
 
 def _transport_error(operation: str, exc: httpx.HTTPError, starting: bool) -> DrsError:

@@ -17,7 +17,7 @@ import httpx
 from bot.core.model import JobInfo, StartReport
 from bot.drs import wire
 from bot.drs.auth import Authenticator
-from bot.drs.calls import Answer, Caller, unreadable
+from bot.drs.calls import Answer, Caller, InFlight, unreadable
 from bot.drs.starting import start_batch
 
 OP_STATUS = "batch-status"
@@ -42,6 +42,7 @@ class DrsClient:
         max_throttle_retries: int = 3,
         max_retry_after: float = 10.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        in_flight: InFlight | None = None,
     ) -> None:
         url = httpx.URL(endpoint)
         if url.scheme not in ("http", "https") or not url.host:
@@ -57,6 +58,7 @@ class DrsClient:
             max_throttle_retries=max_throttle_retries,
             max_retry_after=max_retry_after,
             sleep=sleep,
+            in_flight=in_flight,
         )
         self._chunk_size = chunk_size
         self._concurrency = concurrency
