@@ -1,4 +1,4 @@
-"""``startjobs`` command line: run, demo, check, migrate, simulate.
+"""``startjobs`` command line: run, demo, check, migrate, copy-db, simulate.
 
 Each subcommand lives in its own module as ``cli_main(argv) -> int``; this module only
 dispatches, so ``startjobs --help`` stays cheap.
@@ -21,6 +21,10 @@ SUBCOMMANDS = {
     "migrate": (
         "bot.check.migrate",
         "bring the database's schema up to date (--check: only say whether it is)",
+    ),
+    "copy-db": (
+        "bot.check.copy_db",
+        "copy a SQLite database's history into PostgreSQL (--from, --to; stop the bot first)",
     ),
     "simulate": ("bot.devkit.sim.drs_cli", "run the DRS + IAM simulator on loopback"),
 }
