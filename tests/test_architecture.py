@@ -265,16 +265,8 @@ def test_no_module_touches_private_parts_of_its_libraries() -> None:
 # -- module size ---------------------------------------------------------------------------
 
 MAX_LINES = 400
-# Over MAX_LINES today, each with its line count: it may shrink, never grow. A module not
-# listed here must stay within MAX_LINES.
-OVERSIZED: dict[str, int] = {
-    "bot/store/sqlite.py": 914,
-    "bot/slack/ui/blocks.py": 739,
-    "bot/service/steps.py": 553,
-    "bot/slack/ui/views.py": 507,
-    "bot/slack/notifier.py": 403,
-    "bot/service/commands.py": 401,
-}
+# No module of bot/ may be longer: split it by what its parts do.
+OVERSIZED: dict[str, int] = {}
 
 
 def _line_count(path: Path) -> int:

@@ -1,12 +1,9 @@
-"""Modals: start a request, approve one, reject one.
-
-Pure functions returning view dicts for ``views.open``. Inputs are read back by the listeners
-from ``view["state"]["values"][BlockId.X][ActionId.X]``; inputs that may legitimately be empty are
-``optional`` and the listener validates (answering ``response_action: errors`` on the field).
-Every view stays within Slack's modal limits: at most 100 blocks, title/submit/close at most 24
-characters, ``private_metadata`` at most 3,000 characters (a :class:`ValueError` otherwise).
+"""Modals: the request form, and the notices shown while it is looked up or refused (the
+decision modals are in :mod:`bot.slack.ui.decisions`). Pure functions returning view dicts;
+inputs are read back from ``view["state"]["values"][BlockId.X][ActionId.X]``, and every view
+keeps Slack's modal limits (100 blocks; title, submit, close 24 characters; 3,000 characters
+of ``private_metadata``, else a :class:`ValueError`).
 """
-
 from __future__ import annotations
 
 from collections.abc import Sequence
