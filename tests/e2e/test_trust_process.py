@@ -116,11 +116,6 @@ def _accepted_starts(h: ProcessHarness, job: str) -> int:
     )
 
 
-def _start_calls(h: ProcessHarness, job: str) -> int:
-    """batch-starting calls that named ``job``, whatever came of them."""
-    return sum(1 for c in h.sim.calls if c.endpoint == "batch-starting" and job in c.job_ids)
-
-
 async def test_a_throttled_start_is_its_senders_and_sent_once(tmp_path: Path) -> None:
     env = {"STARTJOBS_LEASE_SECONDS": "1.5", "STARTJOBS_RECOVERY_GRACE": "0.5"}
     async with ProcessHarness(tmp_path, **env) as h:
