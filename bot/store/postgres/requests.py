@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bot.core.model import Outcome
 from bot.core.request import (
     Approval,
     AuditEvent,
@@ -18,6 +17,7 @@ from bot.core.request import (
 from bot.service.ports import Decision, Verdict
 from bot.store.postgres.connection import Conn, ids
 from bot.store.postgres.rows import PgRows, audit_row, insert_start, lock_request
+from bot.store.records import request_from_row
 
 OPEN_STATES = (RequestState.PENDING, RequestState.APPROVED, RequestState.STARTING)
 DECIDED = {
@@ -231,45 +231,7 @@ async def hydrate(conn: Conn, request_id: str) -> StartRequest | None:
     cur = await conn.execute(
         "SELECT * FROM request_jobs WHERE request_id = %s ORDER BY seq", (request_id,)
     )
-    jobs = tuple(
-        RequestJob(
-            job_id=j["job_id"],
-            name=j["name"],
-            status_at_request=j["status_at_request"],
-            prepaid=bool(j["prepaid"]),
-            outcome=Outcome(j["outcome"]) if j["outcome"] else None,
-            error_code=j["error_code"],
-            error_msg=j["error_msg"],
-            order_id=j["order_id"],
-            drs_status=j["drs_status"],
-            attempts=j["attempts"],
-        )
-        for j in await cur.fetchall()
-    )
-    return StartRequest(
-        id=row["id"],
-        team_id=row["team_id"],
-        channel_id=row["channel_id"],
-        requester_id=row["requester_id"],
-        project=row["project"],
-        region=row["region"],
-        approval=Approval(row["approval"]),
-        jobs=jobs,
-        start_time_ms=row["start_time_ms"],
-        reason=row["reason"],
-        language=row["language"],
-        state=RequestState(row["state"]),
-        created_at=row["created_at"],
-        expires_at=row["expires_at"],
-        message_ts=row["message_ts"],
-        outcome_ts=row["outcome_ts"],
-        decided_by=row["decided_by"],
-        decided_at=row["decided_at"],
-        decision_comment=row["decision_comment"],
-        followup_done=bool(row["followup_done"]),
-        channel_problem=row["channel_problem"],
-        message_posting_at=row["message_posting_at"],
-    )
+    return request_from_row(row, await cur.fetchall())
 
 
 async def _decide(conn: Conn, *, verdict: Verdict) -> bool:
