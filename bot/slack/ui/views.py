@@ -1,9 +1,9 @@
 """Modals: the request form, and the notices shown while it is looked up or refused (the
-decision modals are in :mod:`bot.slack.ui.decisions`). Pure functions returning view dicts;
-inputs are read back from ``view["state"]["values"][BlockId.X][ActionId.X]``, and every view
-keeps Slack's modal limits (100 blocks; title, submit, close 24 characters; 3,000 characters
-of ``private_metadata``, else a :class:`ValueError`).
+decision modals are in :mod:`bot.slack.ui.decisions`). Pure functions returning view dicts,
+read back from ``view["state"]["values"][BlockId.X][ActionId.X]``, within Slack's modal limits
+(100 blocks; title, submit, close 24 characters; 3,000 characters of ``private_metadata``).
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
