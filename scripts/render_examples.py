@@ -6,9 +6,10 @@ realistic data (alice asks, bob approves, projects prod and dev). JSON only:
 
     PYTHONPATH=. .venv/bin/python scripts/render_examples.py /tmp/examples
 
-PNGs too, with the renderer in tools/render (/work/shared/tools/render here), once:
+PNGs too, with the Block Kit renderer of the shared tools (``../shared/tools/render``, beside
+the repository), set up once:
 
-    R=$(mktemp -d) && cp -r /work/shared/tools/render "$R" && (cd "$R/render" && npm install)
+    R=$(mktemp -d) && cp -r ../shared/tools/render "$R" && (cd "$R/render" && npm install)
     apt-get update && apt-get install -y chromium-headless-shell fonts-dejavu-core \
         fonts-noto-color-emoji
 
