@@ -6,12 +6,13 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-_USER_ID = re.compile(r"[UW][A-Z0-9]{2,30}")
+USER_ID = re.compile(r"[UW][A-Z0-9]{2,30}")
+"""A Slack user id (``U…``, or ``W…`` in Enterprise Grid)."""
 
 
 def mention(user_id: str) -> str:
     """``<@U…>`` for a Slack user id; anything not shaped like one as an inline code span."""
-    if _USER_ID.fullmatch(user_id):
+    if USER_ID.fullmatch(user_id):
         return f"<@{user_id}>"
     return "`" + user_id.replace("`", "'")[:40] + "`"
 

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import UTC, datetime
+
+from bot.core.text import USER_ID, utc_text
 
 _ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 _WHITESPACE = re.compile(r"\s+")
-_USER_ID = re.compile(r"[UW][A-Z0-9]{2,30}")
 ELLIPSIS = "…"
 
 
@@ -98,14 +98,9 @@ def plain(text: str, limit: int) -> str:
 
 def mention(user_id: str) -> str:
     """``<@U…>`` for a Slack user id; anything not shaped like one is shown escaped, as text."""
-    if _USER_ID.fullmatch(user_id):
+    if USER_ID.fullmatch(user_id):
         return f"<@{user_id}>"
     return code(user_id, 40)
-
-
-def utc_text(epoch_s: float) -> str:
-    """``2026-12-01 02:00 UTC``: a time readable without Slack's help (fallbacks, CSV, logs)."""
-    return datetime.fromtimestamp(epoch_s, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def slack_date(epoch_s: float, fmt: str = "{date_short_pretty} {time}") -> str:
