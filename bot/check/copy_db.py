@@ -24,19 +24,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import functools
-import logging
 import os
 import sqlite3
 import sys
 from collections.abc import Iterator, Mapping
-from importlib import resources
 from pathlib import Path
 
 import psycopg
-from dotenv import load_dotenv
 
-from bot.cli import parse_or_status
+from bot.check import command
 from bot.config import masked_url
 from bot.service.ports import StoreUnavailable
 from bot.store import SCHEMA_VERSION
@@ -85,15 +81,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def cli_main(argv: list[str]) -> int:
-    args = parse_or_status(_parser(), argv)
-    if isinstance(args, int):
-        return args
-    load_dotenv(args.env_file, override=False)
-    logging.getLogger("psycopg.pool").setLevel(logging.CRITICAL)
-    code, lines = run(args.source, args.target, replace=args.replace, env=os.environ)
-    for line in lines:
-        print(line, file=sys.stdout if code == 0 else sys.stderr)
-    return code
+    return command.cli_main(
+        _parser(),
+        argv,
+        lambda args: run(args.source, args.target, replace=args.replace, env=os.environ),
+    )
 
 
 def run(
@@ -149,15 +141,15 @@ def _check_source(db: sqlite3.Connection, path: Path) -> None:
     """Refuse a file that is not a startjobs database, or one of another schema version."""
     try:
         (version,) = db.execute("PRAGMA user_version").fetchone()
-        have = _columns(db)
+        have = command.table_columns(db)
     except sqlite3.DatabaseError as exc:
         raise Refused(f"{path} is not a startjobs SQLite database ({exc})") from exc
     if not set(TABLES) & have.keys():
         raise Refused(f"{path} is not a startjobs SQLite database (it has no requests table)")
     missing = [
         f"{table}.{column}" if table in have else f"table {table}"
-        for table, columns in _model().items()
-        for column in columns
+        for table in TABLES
+        for column in command.schema_columns()[table]
         if column not in have.get(table, ())
     ]
     if version > SCHEMA_VERSION:
@@ -174,27 +166,8 @@ def _check_source(db: sqlite3.Connection, path: Path) -> None:
         )
 
 
-@functools.cache
-def _model() -> dict[str, list[str]]:
-    """The columns of the copied tables in this version's ``schema.sql``, in order."""
-    schema = resources.files("bot.store").joinpath("schema.sql").read_text(encoding="utf-8")
-    with contextlib.closing(sqlite3.connect(":memory:")) as model:
-        model.executescript(schema)
-        return {t: [r[1] for r in model.execute(f"PRAGMA table_info({t})")] for t in TABLES}
-
-
-def _columns(db: sqlite3.Connection) -> dict[str, set[str]]:
-    tables = [
-        r[0]
-        for r in db.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-        )
-    ]
-    return {t: {r[1] for r in db.execute(f"PRAGMA table_info('{t}')")} for t in tables}
-
-
 async def _copy(source: sqlite3.Connection, path: Path, url: str, *, replace: bool) -> Result:
-    shown = f"PostgreSQL {masked_url(url)}"
+    shown = command.postgres_name(url)
     store = PostgresStore(url, pool_min=1, pool_max=1, migrate=True)
     try:
         await store.open()  # connects, and migrates the target to the current schema
@@ -224,7 +197,7 @@ async def _copy(source: sqlite3.Connection, path: Path, url: str, *, replace: bo
     except Refused:
         raise
     except (StoreUnavailable, OSError) as exc:
-        raise Refused(f"the database cannot be reached: {store.db.scrub(str(exc))}") from exc
+        raise Refused(command.unreachable(store, exc)) from exc
     except psycopg.errors.LockNotAvailable as exc:
         raise Refused(
             f"{shown} is in use (is the bot still running on it? stop it first); nothing was copied"
@@ -254,7 +227,7 @@ async def _copy_table(source: sqlite3.Connection, conn: Conn, table: str) -> int
     """Stream every row of ``table`` (its columns of this version) with COPY; the count.
     SQLite's 0/1 are PostgreSQL's booleans and its JSON text is read as JSONB by COPY's text
     format; COPY keeps the audit ids as given (an identity column takes them from COPY)."""
-    columns = ", ".join(_model()[table])
+    columns = ", ".join(command.schema_columns()[table])
     rows = source.execute(f"SELECT {columns} FROM {table} ORDER BY rowid")  # noqa: S608
     n = 0
     async with conn.cursor().copy(f"COPY {table} ({columns}) FROM STDIN") as copy:

@@ -21,18 +21,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import logging
 import os
 import sqlite3
 import sys
 from collections.abc import Mapping
-from importlib import resources
 from pathlib import Path
 
-from dotenv import load_dotenv
-
-from bot.cli import parse_or_status
-from bot.config import ConfigError, DatabaseSettings, load_database_settings, masked_url
+from bot.check import command
+from bot.config import ConfigError, DatabaseSettings, load_database_settings
 from bot.service.ports import StoreUnavailable
 from bot.store import SCHEMA_VERSION, Store
 from bot.store.postgres import SCHEMA_VERSION as PG_SCHEMA_VERSION
@@ -57,15 +53,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def cli_main(argv: list[str]) -> int:
-    args = parse_or_status(_parser(), argv)
-    if isinstance(args, int):
-        return args
-    load_dotenv(args.env_file, override=False)
-    # The pool's own warnings (each failed connection attempt) would repeat the one line.
-    logging.getLogger("psycopg.pool").setLevel(logging.CRITICAL)
-    code, line = run(os.environ, check=args.check)
-    print(line, file=sys.stdout if code == 0 else sys.stderr)
-    return code
+    return command.cli_main(_parser(), argv, lambda args: _one(run(os.environ, check=args.check)))
+
+
+def _one(result: Result) -> tuple[int, list[str]]:
+    code, line = result
+    return code, [line]
 
 
 def run(env: Mapping[str, str], *, check: bool) -> Result:
@@ -81,7 +74,7 @@ def run(env: Mapping[str, str], *, check: bool) -> Result:
 
 async def postgres(database: DatabaseSettings, *, check: bool) -> Result:
     assert database.url is not None
-    shown = f"PostgreSQL {masked_url(database.url.reveal())}"
+    shown = command.postgres_name(database.url.reveal())
     store = PostgresStore(
         database.url.reveal(),
         pool_min=1,
@@ -95,7 +88,7 @@ async def postgres(database: DatabaseSettings, *, check: bool) -> Result:
             await store.open()
         after = before or await store.schema()
     except (StoreUnavailable, OSError) as exc:
-        return 1, f"the database cannot be reached: {store.db.scrub(str(exc))}"
+        return 1, command.unreachable(store, exc)
     except Exception as exc:  # the server refused: permissions, a broken schema
         return 1, f"the database ({shown}) refused: {store.db.plain(exc)}"
     finally:
@@ -146,11 +139,8 @@ def _sqlite_schema(path: str) -> tuple[int, list[str]]:
     uri = f"{Path(path).resolve().as_uri()}?mode=ro"
     with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=5.0)) as db:
         (version,) = db.execute("PRAGMA user_version").fetchone()
-        have = _columns(db)
-    with contextlib.closing(sqlite3.connect(":memory:")) as model:
-        schema = resources.files("bot.store").joinpath("schema.sql").read_text(encoding="utf-8")
-        model.executescript(schema)
-        want = _columns(model)
+        have = command.table_columns(db)
+    want = command.schema_columns()
     missing = (
         f"{table}.{column}" if table in have else f"table {table}"
         for table, columns in want.items()
@@ -158,16 +148,6 @@ def _sqlite_schema(path: str) -> tuple[int, list[str]]:
         if table not in have or column not in have[table]
     )
     return int(version), list(dict.fromkeys(missing))
-
-
-def _columns(db: sqlite3.Connection) -> dict[str, set[str]]:
-    tables = [
-        r[0]
-        for r in db.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-        )
-    ]
-    return {t: {r[1] for r in db.execute(f"PRAGMA table_info({t})")} for t in tables}
 
 
 if __name__ == "__main__":
