@@ -55,9 +55,6 @@ LOOKUP_LIMIT = 200  # messages read when looking for a post whose answer was los
 LOOKUP_SLACK = 60.0  # seconds before the first attempt also searched (clocks differ)
 
 
-SlackUnavailable = NotShown  # the port's passing fault, as this adapter raises it
-
-
 @dataclass(frozen=True, slots=True)
 class Marker:
     """What identifies one of the bot's messages: ``kind`` ("request", "outcome") of a
@@ -106,7 +103,7 @@ class Poster:
         earlier post began at ``earlier`` (epoch seconds) and was never confirmed, the message
         it may have made is looked for first and, if found, returned instead.
 
-        Raises :class:`ChannelLost` or :class:`SlackUnavailable` (see the module)."""
+        Raises :class:`ChannelLost` or :class:`NotShown` (see the module)."""
         if earlier is not None:
             found = await self._find(channel, thread_ts, marker, since=earlier - LOOKUP_SLACK)
             if found is not None:
@@ -157,7 +154,7 @@ class Poster:
             await self._call(
                 "chat.postMessage", self.slack.chat_postMessage(channel=user, text=text)
             )
-        except (ChannelLost, SlackUnavailable) as exc:
+        except (ChannelLost, NotShown) as exc:
             log.error("could not send %s a direct message: %s", user, exc)
             return False
         return True
@@ -182,7 +179,7 @@ class Poster:
                 )
         except ChannelLost:
             raise
-        except SlackUnavailable as exc:
+        except NotShown as exc:
             if "missing_scope" not in str(exc):
                 raise
             # An installation without the history scopes: posting again is all that is left.
@@ -200,9 +197,9 @@ class Poster:
             error = str(exc.response.get("error", "unknown_error"))
             if error in CHANNEL_LOST_ERRORS:
                 raise ChannelLost(error) from exc
-            raise SlackUnavailable(f"{method}: {error}") from exc
+            raise NotShown(f"{method}: {error}") from exc
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise SlackUnavailable(f"{method}: {type(exc).__name__} {exc}".strip()) from exc
+            raise NotShown(f"{method}: {type(exc).__name__} {exc}".strip()) from exc
 
 
 def _what(marker: Marker) -> tuple[str, str]:
