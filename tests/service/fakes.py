@@ -5,7 +5,9 @@ run in milliseconds: no database file, no HTTP, no socket.
   state change the way :mod:`bot.store.sqlite` does: a conditional update whose ``WHERE state``
   comes from :mod:`bot.core.request`'s tables (:func:`~bot.core.request.comes_from`,
   :func:`~bot.core.request.start_comes_from`), leases on sent starts, and the merge of DRS's
-  late answer into an attempt a takeover recorded. ``tests/service/test_fake_store.py`` runs
+  late answer into an attempt a takeover recorded; the decisions both real stores share (a
+  request's state from its jobs, the merge rule, a decision's audit) are
+  :mod:`bot.store.records`' own. ``tests/service/test_fake_store.py`` runs
   the same calls on both and compares what they hold.
   Each call yields to the event loop once before its "transaction" (as the real store's
   thread hop does), then runs without yielding: concurrent calls interleave between calls,
@@ -55,16 +57,17 @@ from bot.service.ports import (
     StoreUnavailable,
     Verdict,
 )
+from bot.store.records import (
+    DECIDED,
+    OPEN_STATES,
+    clears_start_time,
+    decision_detail,
+    merge_adds_order,
+    merge_settles,
+    request_state_from,
+)
 
 # -- the store ----------------------------------------------------------------------------------
-
-_DECISION_AUDIT = {
-    RequestState.APPROVED: AuditKind.APPROVED,
-    RequestState.REJECTED: AuditKind.REJECTED,
-    RequestState.CANCELLED: AuditKind.CANCELLED,
-    RequestState.EXPIRED: AuditKind.EXPIRED,
-}
-_OPEN_FOR_OVERLAP = (RequestState.PENDING, RequestState.APPROVED, RequestState.STARTING)
 
 
 @dataclass
@@ -132,15 +135,32 @@ class FakeStore:
                 n += 1
         return n
 
+    def _settle(
+        self,
+        row: _Row,
+        r: JobResult,
+        where: Callable[[RequestJob], bool],
+        drs_status: str | None = None,
+    ) -> int:
+        """UPDATE request_jobs SET outcome, errors, order_id = COALESCE(?, order_id),
+        drs_status = COALESCE(?, drs_status) WHERE job_id = ? AND where(job): the rows changed."""
+        n = 0
+        for i, job in enumerate(row.jobs):
+            if job.job_id == r.job_id and where(job):
+                row.jobs[i] = replace(
+                    job,
+                    outcome=r.outcome,
+                    error_code=r.error_code,
+                    error_msg=r.error_msg,
+                    order_id=r.order_id if r.order_id is not None else job.order_id,
+                    drs_status=drs_status if drs_status is not None else job.drs_status,
+                )
+                n += 1
+        return n
+
     def _restate(self, row: _Row) -> RequestState:
         """The request's state from its jobs' outcomes, set where the core's table allows."""
-        outcomes = [j.outcome for j in row.jobs]
-        if any(o is None or o is Outcome.UNKNOWN for o in outcomes):
-            state = RequestState.UNKNOWN
-        elif outcomes and all(o is Outcome.FAILED for o in outcomes):
-            state = RequestState.FAILED
-        else:
-            state = RequestState.DONE
+        state = request_state_from([j.outcome for j in row.jobs])
         if row.req.state in comes_from(state):
             self._set(row, state=state)
         return state
@@ -205,11 +225,10 @@ class FakeStore:
                 decision_comment=v.comment,
             )
             row.message_stale = True
-            detail: dict[str, object] = {"comment": v.comment} if v.comment else {}
-            if v.start_now and v.target is RequestState.APPROVED:
-                detail.update(start_now_instead=True, scheduled_for_ms=row.req.start_time_ms)
+            detail = decision_detail(v, row.req.start_time_ms)
+            if clears_start_time(v):
                 self._set(row, start_time_ms=None)
-            self._record(v.request_id, v.now, v.actor, _DECISION_AUDIT[v.target], detail)
+            self._record(v.request_id, v.now, v.actor, DECIDED[v.target], detail)
             if v.target is RequestState.APPROVED:
                 self._new_start(v.request_id, 1, [j.job_id for j in row.jobs], v.actor, v.now)
         return Decision(won=won, request=self._view(row))
@@ -283,7 +302,7 @@ class FakeStore:
         out: dict[str, int] = {}
         for mine in row.jobs:
             for other_id, other in self.rows.items():
-                if other_id == request_id or other.req.state not in _OPEN_FOR_OVERLAP:
+                if other_id == request_id or other.req.state not in OPEN_STATES:
                     continue
                 n = sum(1 for j in other.jobs if j.job_id == mine.job_id)
                 if n:
@@ -402,17 +421,7 @@ class FakeStore:
             self._record(request_id, now, None, AuditKind.DRS_CALL, dict(call))
         statuses = drs_statuses or {}
         for r in results:
-            for i, job in enumerate(row.jobs):
-                if job.job_id == r.job_id:
-                    status = statuses.get(r.job_id)
-                    row.jobs[i] = replace(
-                        job,
-                        outcome=r.outcome,
-                        error_code=r.error_code,
-                        error_msg=r.error_msg,
-                        order_id=r.order_id if r.order_id is not None else job.order_id,
-                        drs_status=status if status is not None else job.drs_status,
-                    )
+            self._settle(row, r, lambda j: True, drs_status=statuses.get(r.job_id))
         state = self._restate(row)
         row.message_stale = True
         self._set(row, followup_done=False)
@@ -440,18 +449,9 @@ class FakeStore:
             self._record(request_id, now, None, AuditKind.DRS_CALL, dict(call))
         settled = 0
         for r in results:
-            for i, job in enumerate(row.jobs):
-                unseen = job.outcome is None or job.outcome is Outcome.UNKNOWN
-                if job.job_id == r.job_id and unseen and r.outcome is not Outcome.UNKNOWN:
-                    row.jobs[i] = replace(
-                        job,
-                        outcome=r.outcome,
-                        error_code=r.error_code,
-                        error_msg=r.error_msg,
-                        order_id=r.order_id if r.order_id is not None else job.order_id,
-                    )
-                    settled += 1
-            if r.order_id is not None:
+            if merge_settles(r):
+                settled += self._settle(row, r, lambda j: j.outcome in (None, Outcome.UNKNOWN))
+            if merge_adds_order(r):
                 self._update_jobs(
                     row,
                     r.job_id,
@@ -692,41 +692,44 @@ class FakeNotifier(_Faults):
         self.calls.append((method, req.id))
         self._check(method, req.id)
 
+    def _post(
+        self, method: str, into: list[Posted], req: StartRequest, view: Any, earlier: float | None
+    ) -> str:
+        self._enter(method, req)
+        posted = Posted(req, view, earlier, self._next_ts())
+        into.append(posted)
+        return posted.ts
+
+    def _log(
+        self, method: str, into: list[tuple[StartRequest, Any]], req: StartRequest, what: Any
+    ) -> None:
+        self._enter(method, req)
+        into.append((req, what))
+
     async def post_request(
         self, req: StartRequest, view: RequestView, *, earlier: float | None
     ) -> str:
-        self._enter("post_request", req)
-        posted = Posted(req, view, earlier, self._next_ts())
-        self.requests.append(posted)
-        return posted.ts
+        return self._post("post_request", self.requests, req, view, earlier)
 
     async def update_request(self, req: StartRequest, view: RequestView) -> None:
-        self._enter("update_request", req)
-        self.request_updates.append((req, view))
+        self._log("update_request", self.request_updates, req, view)
 
     async def attach_job_list(self, req: StartRequest, source: str) -> None:
-        self._enter("attach_job_list", req)
-        self.job_lists.append((req, source))
+        self._log("attach_job_list", self.job_lists, req, source)
 
     async def post_outcome(
         self, req: StartRequest, view: OutcomeView, *, earlier: float | None
     ) -> str:
-        self._enter("post_outcome", req)
-        posted = Posted(req, view, earlier, self._next_ts())
-        self.outcomes.append(posted)
-        return posted.ts
+        return self._post("post_outcome", self.outcomes, req, view, earlier)
 
     async def update_outcome(self, req: StartRequest, view: OutcomeView) -> None:
-        self._enter("update_outcome", req)
-        self.outcome_updates.append((req, view))
+        self._log("update_outcome", self.outcome_updates, req, view)
 
     async def note(self, req: StartRequest, note: Note) -> None:
-        self._enter("note", req)
-        self.notes.append((req, note))
+        self._log("note", self.notes, req, note)
 
     async def tell(self, req: StartRequest, notice: Notice) -> bool:
-        self._enter("tell", req)
-        self.told.append((req, notice))
+        self._log("tell", self.told, req, notice)
         return True
 
     def tries(self, method: str, request_id: str) -> int:
