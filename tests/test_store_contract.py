@@ -467,9 +467,29 @@ async def test_events_keep_their_order(store: StorePort) -> None:
 # -- in time or not at all -------------------------------------------------------------------
 
 
-async def test_probe_makes_a_write(store: StorePort) -> None:
+async def test_probe_makes_a_write(backend: Backend, store: StorePort) -> None:
+    before = time.time()
     await store.probe(within=2.0)  # type: ignore[attr-defined]
+    first = await heartbeat(backend)
+    assert first is not None and before <= first <= time.time()
     await store.probe(within=2.0)  # type: ignore[attr-defined]
+    second = await heartbeat(backend)
+    assert second is not None and second >= first
+
+
+async def heartbeat(backend: Backend) -> float | None:
+    """The time of the last probe's write, read from the database by a connection of its own."""
+    if backend.kind == "sqlite":
+        db = sqlite3.connect(backend.target)
+        try:
+            row = db.execute("SELECT at FROM health WHERE id = 1").fetchone()
+        finally:
+            db.close()
+    else:
+        async with await psycopg.AsyncConnection.connect(backend.target) as conn:
+            cur = await conn.execute("SELECT at FROM health WHERE id = 1")
+            row = await cur.fetchone()
+    return float(row[0]) if row else None
 
 
 async def test_a_decision_blocked_by_another_writer_is_not_made(
