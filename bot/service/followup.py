@@ -16,7 +16,7 @@ from bot.core.policy import ProjectPolicy
 from bot.core.request import AuditKind, StartRequest
 from bot.core.status import Phase, is_settled, phase_of
 from bot.service.context import Context
-from bot.service.outcomes import in_flight_until
+from bot.service.outcomes import retry_opens_at
 from bot.service.ports import FailedAfterStart, Settled, StoppedFollowing
 from bot.service.records import started_phase
 from bot.service.steps import Steps
@@ -62,9 +62,9 @@ class FollowUp:
             await ctx.store.confirm_outcomes(request_id, confirmed)
         failed = {i.job_id: i for i in infos if phase_of(i.status) is Phase.FAILED}
         newly_failed = await self._failed_after_start(req, project, failed) if failed else []
-        retry_opened = await in_flight_until(
-            self.ctx, request_id
-        ) is None and await self._retry_window_closed(request_id, now)
+        opens = await retry_opens_at(ctx, request_id)
+        # The round right after a takeover's settle time ended shows the Retry it now allows.
+        retry_opened = opens is not None and now - ctx.tuning.followup_interval <= opens <= now
         changed = (
             any(before.get(k) != v for k, v in statuses.items())
             or bool(confirmed)
@@ -128,13 +128,3 @@ class FollowUp:
             },
             now=self.ctx.clock(),
         )
-
-    async def _retry_window_closed(self, request_id: str, now: float) -> bool:
-        """True in the follow-up round right after a takeover's settle time ended."""
-        tuning = self.ctx.tuning
-        for event in await self.ctx.store.events(request_id):
-            if event.kind is AuditKind.TAKEN_OVER:
-                opened = event.at + tuning.send_settle
-                if now - tuning.followup_interval <= opened <= now:
-                    return True
-        return False

@@ -24,9 +24,10 @@ async def outcome_view(ctx: Context, req: StartRequest, attempt: int) -> Outcome
     )
 
 
-async def in_flight_until(ctx: Context, request_id: str) -> float | None:
-    """Until when a start that another process took over may still be acted on by DRS
-    (its sender died mid-call): Retry waits until then. None: nothing may be in flight."""
+async def retry_opens_at(ctx: Context, request_id: str) -> float | None:
+    """When Retry becomes possible after the latest takeover whose sender never answered
+    (DRS may act on its call until ``send_settle`` after the takeover); None when no takeover
+    holds Retry back."""
     taken: dict[object, float] = {}
     for event in await ctx.store.events(request_id):
         attempt = event.detail.get("attempt")
@@ -34,10 +35,14 @@ async def in_flight_until(ctx: Context, request_id: str) -> float | None:
             taken[attempt] = event.at
         elif event.kind is AuditKind.MERGED:
             taken.pop(attempt, None)  # the sender's own answer came: nothing in flight
-    if not taken:
-        return None
-    until = max(taken.values()) + ctx.tuning.send_settle
-    return until if until > ctx.clock() else None
+    return max(taken.values()) + ctx.tuning.send_settle if taken else None
+
+
+async def in_flight_until(ctx: Context, request_id: str) -> float | None:
+    """Until when a start that another process took over may still be acted on by DRS
+    (its sender died mid-call): Retry waits until then. None: nothing may be in flight."""
+    until = await retry_opens_at(ctx, request_id)
+    return until if until is not None and until > ctx.clock() else None
 
 
 async def _failures(ctx: Context, request_id: str, attempt: int) -> list[CallFailure]:
