@@ -12,6 +12,7 @@ from pathlib import Path
 
 from bot.devkit.sim.drs_jobs import START_JOB_FAILED
 from bot.service.model import Tuning
+from bot.slack.scopes import BOT_SCOPES
 from tests.e2e.harness import ALICE, CHANNEL, Harness
 from tests.e2e.process import approve, job_lines, mentions, outcome_replies
 
@@ -89,3 +90,30 @@ async def test_a_task_that_fails_after_its_start_reads_as_failed(tmp_path: Path)
         await h.wait(lambda: rid in str(h.slack.ephemerals(ALICE)))
         history = str(h.slack.ephemerals(ALICE)[-1].blocks)
         assert "*failed*" in history
+
+
+async def test_without_the_history_scopes_a_lost_answer_is_posted_again_not_lost(
+    tmp_path: Path,
+) -> None:
+    scopes = [s for s in BOT_SCOPES if not s.endswith(":history")]
+    async with Harness(
+        tmp_path,
+        tuning=Tuning(followup_interval=0.2, followup_max=10.0, recovery_grace=0.5),
+        settings_changes={"slack_timeout": 1.0},
+        slack_kwargs={"scopes": scopes},
+    ) as h:
+        job = h.sim.add_job(name="mig-no-history")
+        h.slack.answer_late("chat.postMessage", 2.0)
+        view = await h.open_modal(ALICE)
+        resp = await h.submit_start(ALICE, view, project="prod", job_ids=[job])
+        assert resp.ok and resp.json is None, resp
+        (request,) = h.db.recent(CHANNEL)
+        # The bot could not look for its first post (missing_scope), so it posted again: the
+        # request is shown (twice at worst), never lost.
+        await h.wait(lambda: h.db.get(request.id).message_ts is not None, 10.0)  # type: ignore[union-attr]
+        (looked,) = h.slack.calls_to("conversations.history")
+        assert looked.status == 200 and "missing_scope" in str(looked)
+        stored = h.db.get(request.id)
+        assert stored is not None
+        assert stored.message_ts in [m.ts for m in h.slack.messages(CHANNEL)]
+        assert len(h.slack.messages(CHANNEL)) == 2
