@@ -1,13 +1,23 @@
-"""Rows to domain values, the same for every backend: a row is anything indexed by column
-name (``sqlite3.Row``, psycopg's ``dict_row``)."""
+"""What every backend shares, pure: rows to domain values (a row is anything indexed by
+column name, ``sqlite3.Row`` or psycopg's ``dict_row``), domain values to the parameters of
+writes, and the decisions the store makes (a request's state from its jobs, the merge rule)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
-from bot.core.model import Outcome
-from bot.core.request import Approval, RequestJob, RequestState, StartRequest
+from bot.core.model import JobResult, Outcome
+from bot.core.request import (
+    Approval,
+    AuditKind,
+    RequestJob,
+    RequestState,
+    Start,
+    StartRequest,
+    StartState,
+)
+from bot.service.ports import Verdict
 
 
 class Row(Protocol):
@@ -55,3 +65,130 @@ def request_from_row(row: Row, jobs: Iterable[Row]) -> StartRequest:
         channel_problem=row["channel_problem"],
         message_posting_at=row["message_posting_at"],
     )
+
+
+def start_from_row(row: Row, job_ids: Iterable[str]) -> Start:
+    """A start from its row and its job ids (decoded: each backend stores them its own way)."""
+    return Start(
+        request_id=row["request_id"],
+        attempt=row["attempt"],
+        state=StartState(row["state"]),
+        job_ids=tuple(job_ids),
+        actor=row["actor"],
+        created_at=row["created_at"],
+        sent_at=row["sent_at"],
+        outcome_ts=row["outcome_ts"],
+        lease_owner=row["lease_owner"],
+        lease_until=row["lease_until"],
+        outcome_posting_at=row["outcome_posting_at"],
+    )
+
+
+# Domain values to the parameters of the backends' writes, in their SQL's column order.
+
+
+def request_params(req: StartRequest) -> tuple[object, ...]:
+    """A new request's row: (id, team_id, channel_id, requester_id, project, region, approval,
+    start_time_ms, reason, language, state, created_at, expires_at, message_ts, outcome_ts,
+    decided_by, decided_at, decision_comment)."""
+    return (
+        req.id,
+        req.team_id,
+        req.channel_id,
+        req.requester_id,
+        req.project,
+        req.region,
+        req.approval.value,
+        req.start_time_ms,
+        req.reason,
+        req.language,
+        req.state.value,
+        req.created_at,
+        req.expires_at,
+        req.message_ts,
+        req.outcome_ts,
+        req.decided_by,
+        req.decided_at,
+        req.decision_comment,
+    )
+
+
+def job_params(j: RequestJob) -> tuple[Any, ...]:
+    """A new job's row after its request id and seq: (job_id, name, status_at_request,
+    prepaid, outcome, error_code, error_msg, order_id, drs_status, attempts)."""
+    return (
+        j.job_id,
+        j.name,
+        j.status_at_request,
+        j.prepaid,
+        j.outcome.value if j.outcome else None,
+        j.error_code,
+        j.error_msg,
+        j.order_id,
+        j.drs_status,
+        j.attempts,
+    )
+
+
+def job_info_params(j: RequestJob) -> tuple[Any, ...]:
+    """What DRS said about a job at request time: (job_id, name, status_at_request, prepaid,
+    error_code, error_msg)."""
+    return (j.job_id, j.name, j.status_at_request, j.prepaid, j.error_code, j.error_msg)
+
+
+def result_params(r: JobResult, drs_status: str | None) -> tuple[Any, ...]:
+    """A job's recorded outcome: (job_id, outcome, error_code, error_msg, order_id,
+    drs_status)."""
+    return (r.job_id, r.outcome.value, r.error_code, r.error_msg, r.order_id, drs_status)
+
+
+def columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
+    """Rows of ``width`` values as ``width`` columns (for PostgreSQL's ``unnest``)."""
+    return [[row[i] for row in rows] for i in range(width)]
+
+
+# The store's decisions, the same for every backend.
+
+OPEN_STATES = (RequestState.PENDING, RequestState.APPROVED, RequestState.STARTING)
+"""Requests that still hold their jobs (:meth:`overlapping` counts them)."""
+
+DECIDED = {
+    RequestState.APPROVED: AuditKind.APPROVED,
+    RequestState.REJECTED: AuditKind.REJECTED,
+    RequestState.CANCELLED: AuditKind.CANCELLED,
+    RequestState.EXPIRED: AuditKind.EXPIRED,
+}
+"""The audit event of each decision."""
+
+
+def decision_detail(v: Verdict, scheduled_for_ms: int | None) -> dict[str, object]:
+    """The audit detail of a decision made; ``scheduled_for_ms``, the start time it had."""
+    detail: dict[str, object] = {"comment": v.comment} if v.comment else {}
+    if clears_start_time(v):
+        detail.update(start_now_instead=True, scheduled_for_ms=scheduled_for_ms)
+    return detail
+
+
+def clears_start_time(v: Verdict) -> bool:
+    """An approval to start now instead of at the scheduled time."""
+    return v.start_now and v.target is RequestState.APPROVED
+
+
+def request_state_from(outcomes: Sequence[str | None]) -> RequestState:
+    """done: every outcome seen; unknown: any unseen; failed: nothing started, all refused."""
+    if any(o == Outcome.UNKNOWN or o is None for o in outcomes):
+        return RequestState.UNKNOWN
+    if outcomes and all(o == Outcome.FAILED for o in outcomes):
+        return RequestState.FAILED
+    return RequestState.DONE
+
+
+def merge_settles(r: JobResult) -> bool:
+    """Merging DRS's own answer into a recorded attempt: whether ``r`` may settle its job
+    (the job must also be unseen or unknown); an unknown answer settles nothing."""
+    return r.outcome is not Outcome.UNKNOWN
+
+
+def merge_adds_order(r: JobResult) -> bool:
+    """Whether ``r`` brings an order ID to a job recorded as started without one."""
+    return r.order_id is not None

@@ -16,7 +16,16 @@ from bot.core.request import (
     comes_from,
 )
 from bot.service.ports import Decision, Verdict
-from bot.store.records import request_from_row
+from bot.store.records import (
+    DECIDED,
+    OPEN_STATES,
+    clears_start_time,
+    decision_detail,
+    job_info_params,
+    job_params,
+    request_from_row,
+    request_params,
+)
 from bot.store.rows import Rows, audit_row, insert_start
 
 
@@ -59,20 +68,9 @@ class RequestRows(Rows):
         """Replace what DRS said about the jobs at request time (names, statuses, prepaid)."""
         with self._tx() as db:
             db.executemany(
-                """UPDATE request_jobs SET name = ?, status_at_request = ?, prepaid = ?,
-                error_code = ?, error_msg = ? WHERE request_id = ? AND job_id = ?""",
-                [
-                    (
-                        j.name,
-                        j.status_at_request,
-                        int(j.prepaid),
-                        j.error_code,
-                        j.error_msg,
-                        request_id,
-                        j.job_id,
-                    )
-                    for j in jobs
-                ],
+                """UPDATE request_jobs SET name = ?2, status_at_request = ?3, prepaid = ?4,
+                error_code = ?5, error_msg = ?6 WHERE request_id = ?7 AND job_id = ?1""",
+                [(*job_info_params(j), request_id) for j in jobs],
             )
 
     def overlapping(self, request_id: str) -> dict[str, int]:
@@ -85,7 +83,7 @@ class RequestRows(Rows):
             JOIN requests r ON r.id = other.request_id
             WHERE mine.request_id = ? AND r.state IN (?, ?, ?)
             GROUP BY other.request_id""",
-            (request_id, RequestState.PENDING, RequestState.APPROVED, RequestState.STARTING),
+            (request_id, *OPEN_STATES),
         )
         return {str(rid): int(n) for rid, n in rows}
 
@@ -192,20 +190,14 @@ def _decide(db: sqlite3.Connection, *, verdict: Verdict) -> bool:
         params.append(v.now)
     won = db.execute(sql, params).rowcount == 1
     if won:
-        kind = {
-            RequestState.APPROVED: AuditKind.APPROVED,
-            RequestState.REJECTED: AuditKind.REJECTED,
-            RequestState.CANCELLED: AuditKind.CANCELLED,
-            RequestState.EXPIRED: AuditKind.EXPIRED,
-        }[v.target]
-        detail: dict[str, object] = {"comment": v.comment} if v.comment else {}
-        if v.start_now and v.target is RequestState.APPROVED:
+        scheduled = None
+        if clears_start_time(v):
             (scheduled,) = db.execute(
                 "SELECT start_time_ms FROM requests WHERE id = ?", (v.request_id,)
             ).fetchone()
             db.execute("UPDATE requests SET start_time_ms = NULL WHERE id = ?", (v.request_id,))
-            detail.update(start_now_instead=True, scheduled_for_ms=scheduled)
-        audit_row(db, v.request_id, v.now, v.actor, kind, detail)
+        detail = decision_detail(v, scheduled)
+        audit_row(db, v.request_id, v.now, v.actor, DECIDED[v.target], detail)
         if v.target is RequestState.APPROVED:
             job_ids = [
                 r[0]
@@ -226,47 +218,12 @@ def _insert_request(
         approval, start_time_ms, reason, language, state, created_at, expires_at,
         message_ts, outcome_ts, decided_by, decided_at, decision_comment)
         VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
-        (
-            req.id,
-            req.team_id,
-            req.channel_id,
-            req.requester_id,
-            req.project,
-            req.region,
-            req.approval.value,
-            req.start_time_ms,
-            req.reason,
-            req.language,
-            req.state.value,
-            req.created_at,
-            req.expires_at,
-            req.message_ts,
-            req.outcome_ts,
-            req.decided_by,
-            req.decided_at,
-            req.decision_comment,
-        ),
+        request_params(req),
     )
     db.executemany(
         """INSERT INTO request_jobs (request_id, seq, job_id, name, status_at_request,
         prepaid, outcome, error_code, error_msg, order_id, drs_status, attempts)
         VALUES (?,?,?,?,?,?,?,?,?,?,?,?)""",
-        [
-            (
-                req.id,
-                i,
-                j.job_id,
-                j.name,
-                j.status_at_request,
-                int(j.prepaid),
-                j.outcome.value if j.outcome else None,
-                j.error_code,
-                j.error_msg,
-                j.order_id,
-                j.drs_status,
-                j.attempts,
-            )
-            for i, j in enumerate(req.jobs)
-        ],
+        [(req.id, i, *job_params(j)) for i, j in enumerate(req.jobs)],
     )
     audit_row(db, req.id, req.created_at, actor, AuditKind.REQUESTED, detail)

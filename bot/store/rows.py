@@ -8,8 +8,8 @@ import json
 import sqlite3
 from collections.abc import Iterator, Sequence
 
-from bot.core.model import Outcome
 from bot.core.request import AuditKind, RequestState, StartState, comes_from
+from bot.store.records import request_state_from
 
 
 class Rows:
@@ -64,15 +64,6 @@ def restate(db: sqlite3.Connection, request_id: str) -> RequestState:
         (state, request_id, *sources),
     )
     return state
-
-
-def request_state_from(outcomes: Sequence[str | None]) -> RequestState:
-    """done: every outcome seen; unknown: any unseen; failed: nothing started, all refused."""
-    if any(o == Outcome.UNKNOWN or o is None for o in outcomes):
-        return RequestState.UNKNOWN
-    if outcomes and all(o == Outcome.FAILED for o in outcomes):
-        return RequestState.FAILED
-    return RequestState.DONE
 
 
 def insert_start(

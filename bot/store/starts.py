@@ -16,6 +16,7 @@ from bot.core.request import (
     start_comes_from,
 )
 from bot.service.ports import Recorded
+from bot.store.records import merge_adds_order, merge_settles, result_params, start_from_row
 from bot.store.rows import Rows, audit_row, insert_start, restate
 
 
@@ -37,7 +38,7 @@ class StartRows(Rows):
                 "SELECT COALESCE(MAX(attempt), 0) FROM starts WHERE request_id = ?",
                 (request_id,),
             ).fetchone()
-            insert_start(db, request_id, last + 1, list(job_ids), actor, now)
+            insert_start(db, request_id, last + 1, job_ids, actor, now)
             audit_row(db, request_id, now, actor, AuditKind.RETRY, {"jobs": len(job_ids)})
         return self.start(request_id, last + 1)
 
@@ -51,7 +52,7 @@ class StartRows(Rows):
         row = self._db.execute(
             "SELECT * FROM starts WHERE request_id = ? AND attempt = ?", (request_id, attempt)
         ).fetchone()
-        return _start_from_row(row) if row else None
+        return start_from_row(row, json.loads(row["job_ids"])) if row else None
 
     def starts_in(self, *states: StartState) -> list[Start]:
         marks = ",".join("?" for _ in states)
@@ -59,7 +60,7 @@ class StartRows(Rows):
             f"SELECT * FROM starts WHERE state IN ({marks}) ORDER BY created_at",  # noqa: S608
             [s.value for s in states],
         )
-        return [_start_from_row(r) for r in rows]
+        return [start_from_row(r, json.loads(r["job_ids"])) for r in rows]
 
     def mark_sent(
         self, request_id: str, attempt: int, *, now: float, owner: str, lease: float
@@ -178,21 +179,12 @@ class StartRows(Rows):
             for call in calls:
                 audit_row(db, request_id, now, None, AuditKind.DRS_CALL, dict(call))
             statuses = drs_statuses or {}
-            for r in results:
-                db.execute(
-                    """UPDATE request_jobs SET outcome = ?, error_code = ?, error_msg = ?,
-                    order_id = COALESCE(?, order_id), drs_status = COALESCE(?, drs_status)
-                    WHERE request_id = ? AND job_id = ?""",
-                    (
-                        r.outcome.value,
-                        r.error_code,
-                        r.error_msg,
-                        r.order_id,
-                        statuses.get(r.job_id),
-                        request_id,
-                        r.job_id,
-                    ),
-                )
+            db.executemany(
+                """UPDATE request_jobs SET outcome = ?2, error_code = ?3, error_msg = ?4,
+                order_id = COALESCE(?5, order_id), drs_status = COALESCE(?6, drs_status)
+                WHERE request_id = ?7 AND job_id = ?1""",
+                [(*result_params(r, statuses.get(r.job_id)), request_id) for r in results],
+            )
             state = restate(db, request_id)
             db.execute(
                 """UPDATE requests SET message_stale = 1, followup_done = 0,
@@ -269,24 +261,14 @@ def _merge_answer(
         audit_row(db, request_id, now, None, AuditKind.DRS_CALL, dict(call))
     settled = 0
     for r in results:
-        settled += db.execute(
-            """UPDATE request_jobs SET outcome = ?, error_code = ?, error_msg = ?,
-            order_id = COALESCE(?, order_id)
-            WHERE request_id = ? AND job_id = ? AND (outcome IS NULL OR outcome = ?)
-            AND ? != ?""",
-            (
-                r.outcome.value,
-                r.error_code,
-                r.error_msg,
-                r.order_id,
-                request_id,
-                r.job_id,
-                Outcome.UNKNOWN.value,
-                r.outcome.value,
-                Outcome.UNKNOWN.value,
-            ),
-        ).rowcount
-        if r.order_id is not None:
+        if merge_settles(r):
+            settled += db.execute(
+                """UPDATE request_jobs SET outcome = ?2, error_code = ?3, error_msg = ?4,
+                order_id = COALESCE(?5, order_id)
+                WHERE request_id = ?7 AND job_id = ?1 AND (outcome IS NULL OR outcome = ?8)""",
+                (*result_params(r, None), request_id, Outcome.UNKNOWN.value),
+            ).rowcount
+        if merge_adds_order(r):
             db.execute(
                 """UPDATE request_jobs SET order_id = ? WHERE request_id = ? AND job_id = ?
                 AND order_id IS NULL AND outcome = ?""",
@@ -303,19 +285,3 @@ def _merge_answer(
         {"attempt": attempt, "settled": settled, "state": state},
     )
     return Recorded.MERGED
-
-
-def _start_from_row(row: sqlite3.Row) -> Start:
-    return Start(
-        request_id=row["request_id"],
-        attempt=row["attempt"],
-        state=StartState(row["state"]),
-        job_ids=tuple(json.loads(row["job_ids"])),
-        actor=row["actor"],
-        created_at=row["created_at"],
-        sent_at=row["sent_at"],
-        outcome_ts=row["outcome_ts"],
-        lease_owner=row["lease_owner"],
-        lease_until=row["lease_until"],
-        outcome_posting_at=row["outcome_posting_at"],
-    )

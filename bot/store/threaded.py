@@ -97,7 +97,6 @@ class AsyncStore:
         """:meth:`Store.decide`; with ``within``, as :meth:`run` says."""
         return await self.run(functools.partial(self.backend.decide, verdict), within=within)
 
-    checkpoint = _off_loop(Store.checkpoint)
     get = _off_loop(Store.get)
     recent = _off_loop(Store.recent)
     set_message_ts = _off_loop(Store.set_message_ts)

@@ -51,7 +51,6 @@ class Database:
         pool_min: int = 1,
         pool_max: int = 10,
         connect_timeout: float = 5.0,
-        wait: float = DEFAULT_WAIT_SECONDS,
     ) -> None:
         self._secrets = _secrets_of(url)
         self.shown = self.scrub(url)  # the URL for people: its password as ***
@@ -71,7 +70,7 @@ class Database:
             open=False,
             check=AsyncConnectionPool.check_connection,
             name="startjobs",
-            timeout=wait,
+            timeout=DEFAULT_WAIT_SECONDS,
         )
         self._opened = False
 

@@ -17,15 +17,17 @@ from bot.core.request import (
 from bot.service.ports import Decision, Verdict
 from bot.store.postgres.connection import Conn, ids
 from bot.store.postgres.rows import PgRows, audit_row, insert_start, lock_request
-from bot.store.records import request_from_row
-
-OPEN_STATES = (RequestState.PENDING, RequestState.APPROVED, RequestState.STARTING)
-DECIDED = {
-    RequestState.APPROVED: AuditKind.APPROVED,
-    RequestState.REJECTED: AuditKind.REJECTED,
-    RequestState.CANCELLED: AuditKind.CANCELLED,
-    RequestState.EXPIRED: AuditKind.EXPIRED,
-}
+from bot.store.records import (
+    DECIDED,
+    OPEN_STATES,
+    clears_start_time,
+    columns,
+    decision_detail,
+    job_info_params,
+    job_params,
+    request_from_row,
+    request_params,
+)
 
 
 class PgRequestRows(PgRows):
@@ -80,15 +82,7 @@ class PgRequestRows(PgRows):
                 FROM unnest(%s::text[], %s::text[], %s::text[], %s::bool[], %s::text[],
                     %s::text[]) AS r(job_id, name, status, prepaid, code, msg)
                 WHERE j.request_id = %s AND j.job_id = r.job_id""",
-                (
-                    [j.job_id for j in jobs],
-                    [j.name for j in jobs],
-                    [j.status_at_request for j in jobs],
-                    [j.prepaid for j in jobs],
-                    [j.error_code for j in jobs],
-                    [j.error_msg for j in jobs],
-                    request_id,
-                ),
+                (*columns([job_info_params(j) for j in jobs], 6), request_id),
             )
 
     async def overlapping(self, request_id: str) -> dict[str, int]:
@@ -248,12 +242,11 @@ async def _decide(conn: Conn, *, verdict: Verdict) -> bool:
     won = await cur.fetchone()
     if won is None:
         return False
-    detail: dict[str, object] = {"comment": v.comment} if v.comment else {}
-    if v.start_now and v.target is RequestState.APPROVED:
+    if clears_start_time(v):
         await conn.execute(
             "UPDATE requests SET start_time_ms = NULL WHERE id = %s", (v.request_id,)
         )
-        detail.update(start_now_instead=True, scheduled_for_ms=won["start_time_ms"])
+    detail = decision_detail(v, won["start_time_ms"])
     await audit_row(conn, v.request_id, v.now, v.actor, DECIDED[v.target], detail)
     if v.target is RequestState.APPROVED:
         job_ids = await ids(
@@ -273,28 +266,8 @@ async def _insert_request(
         approval, start_time_ms, reason, language, state, created_at, expires_at,
         message_ts, outcome_ts, decided_by, decided_at, decision_comment)
         VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
-        (
-            req.id,
-            req.team_id,
-            req.channel_id,
-            req.requester_id,
-            req.project,
-            req.region,
-            req.approval.value,
-            req.start_time_ms,
-            req.reason,
-            req.language,
-            req.state.value,
-            req.created_at,
-            req.expires_at,
-            req.message_ts,
-            req.outcome_ts,
-            req.decided_by,
-            req.decided_at,
-            req.decision_comment,
-        ),
+        request_params(req),
     )
-    jobs = req.jobs
     await conn.execute(
         """INSERT INTO request_jobs (request_id, seq, job_id, name, status_at_request,
         prepaid, outcome, error_code, error_msg, order_id, drs_status, attempts)
@@ -304,18 +277,6 @@ async def _insert_request(
             %s::text[], %s::text[], %s::text[], %s::int[]) WITH ORDINALITY
             AS r(job_id, name, status, prepaid, outcome, code, msg, order_id, drs_status,
                 attempts, seq)""",
-        (
-            req.id,
-            [j.job_id for j in jobs],
-            [j.name for j in jobs],
-            [j.status_at_request for j in jobs],
-            [j.prepaid for j in jobs],
-            [j.outcome.value if j.outcome else None for j in jobs],
-            [j.error_code for j in jobs],
-            [j.error_msg for j in jobs],
-            [j.order_id for j in jobs],
-            [j.drs_status for j in jobs],
-            [j.attempts for j in jobs],
-        ),
+        (req.id, *columns([job_params(j) for j in req.jobs], 10)),
     )
     await audit_row(conn, req.id, req.created_at, actor, AuditKind.REQUESTED, detail)

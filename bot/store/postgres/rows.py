@@ -23,7 +23,7 @@ from psycopg.types.json import Jsonb
 
 from bot.core.request import AuditKind, RequestState, StartState, comes_from
 from bot.store.postgres.connection import Conn, Database
-from bot.store.rows import request_state_from
+from bot.store.records import request_state_from
 
 
 class PgRows:

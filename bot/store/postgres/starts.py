@@ -4,7 +4,6 @@ outcomes (as :mod:`bot.store.starts` does in SQLite)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
 
 from bot.core.model import JobResult, Outcome
 from bot.core.request import (
@@ -24,6 +23,13 @@ from bot.store.postgres.rows import (
     lock_request,
     mark_stale,
     restate,
+)
+from bot.store.records import (
+    columns,
+    merge_adds_order,
+    merge_settles,
+    result_params,
+    start_from_row,
 )
 
 
@@ -48,7 +54,7 @@ class PgStartRows(PgRows):
             if row["busy"]:
                 return None
             attempt = int(row["last"]) + 1
-            await insert_start(conn, request_id, attempt, list(job_ids), actor, now)
+            await insert_start(conn, request_id, attempt, job_ids, actor, now)
             await audit_row(conn, request_id, now, actor, AuditKind.RETRY, {"jobs": len(job_ids)})
             return await _start(conn, request_id, attempt)
 
@@ -75,7 +81,7 @@ class PgStartRows(PgRows):
                 ORDER BY created_at, request_id, attempt""",
                 ([s.value for s in states],),
             )
-            return [_start_from_row(r) for r in await cur.fetchall()]
+            return [start_from_row(r, r["job_ids"]) for r in await cur.fetchall()]
 
     async def mark_sent(
         self, request_id: str, attempt: int, *, now: float, owner: str, lease: float
@@ -190,6 +196,7 @@ class PgStartRows(PgRows):
             for call in calls:
                 await audit_row(conn, request_id, now, None, AuditKind.DRS_CALL, dict(call))
             statuses = drs_statuses or {}
+            recorded = [result_params(r, statuses.get(r.job_id)) for r in results]
             await conn.execute(
                 """UPDATE request_jobs j SET outcome = r.outcome, error_code = r.code,
                 error_msg = r.msg, order_id = COALESCE(r.order_id, j.order_id),
@@ -197,7 +204,7 @@ class PgStartRows(PgRows):
                 FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[],
                     %s::text[]) AS r(job_id, outcome, code, msg, order_id, status)
                 WHERE j.request_id = %s AND j.job_id = r.job_id""",
-                (*_columns(results, [statuses.get(r.job_id) for r in results]), request_id),
+                (*_result_columns(recorded), request_id),
             )
             state = await restate(conn, request_id)
             await conn.execute(
@@ -253,17 +260,6 @@ class PgStartRows(PgRows):
             return won
 
 
-def _columns(results: Sequence[JobResult], statuses: Sequence[str | None]) -> list[list[Any]]:
-    return [
-        [r.job_id for r in results],
-        [r.outcome.value for r in results],
-        [r.error_code for r in results],
-        [r.error_msg for r in results],
-        [r.order_id for r in results],
-        list(statuses),
-    ]
-
-
 async def _merge_answer(
     conn: Conn,
     request_id: str,
@@ -282,25 +278,25 @@ async def _merge_answer(
         return Recorded.IGNORED
     for call in calls:
         await audit_row(conn, request_id, now, None, AuditKind.DRS_CALL, dict(call))
-    columns = (*_columns(results, [None] * len(results)), request_id)
-    unknown = Outcome.UNKNOWN.value
+    settling = _result_columns([result_params(r, None) for r in results if merge_settles(r)])
     cur = await conn.execute(
         """UPDATE request_jobs j SET outcome = r.outcome, error_code = r.code,
         error_msg = r.msg, order_id = COALESCE(r.order_id, j.order_id)
         FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[])
             AS r(job_id, outcome, code, msg, order_id, status)
         WHERE j.request_id = %s AND j.job_id = r.job_id
-        AND (j.outcome IS NULL OR j.outcome = %s) AND r.outcome <> %s""",
-        (*columns, unknown, unknown),
+        AND (j.outcome IS NULL OR j.outcome = %s)""",
+        (*settling, request_id, Outcome.UNKNOWN.value),
     )
     settled = cur.rowcount
+    ordering = _result_columns([result_params(r, None) for r in results if merge_adds_order(r)])
     await conn.execute(
         """UPDATE request_jobs j SET order_id = r.order_id
         FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[])
             AS r(job_id, outcome, code, msg, order_id, status)
         WHERE j.request_id = %s AND j.job_id = r.job_id
-        AND r.order_id IS NOT NULL AND j.order_id IS NULL AND j.outcome = %s""",
-        (*columns, Outcome.SUCCESS.value),
+        AND j.order_id IS NULL AND j.outcome = %s""",
+        (*ordering, request_id, Outcome.SUCCESS.value),
     )
     state = await restate(conn, request_id)
     await mark_stale(conn, request_id)
@@ -314,20 +310,9 @@ async def _start(conn: Conn, request_id: str, attempt: int) -> Start | None:
         "SELECT * FROM starts WHERE request_id = %s AND attempt = %s", (request_id, attempt)
     )
     row = await cur.fetchone()
-    return _start_from_row(row) if row else None
+    return start_from_row(row, row["job_ids"]) if row else None
 
 
-def _start_from_row(row: dict[str, Any]) -> Start:
-    return Start(
-        request_id=row["request_id"],
-        attempt=row["attempt"],
-        state=StartState(row["state"]),
-        job_ids=tuple(row["job_ids"]),
-        actor=row["actor"],
-        created_at=row["created_at"],
-        sent_at=row["sent_at"],
-        outcome_ts=row["outcome_ts"],
-        lease_owner=row["lease_owner"],
-        lease_until=row["lease_until"],
-        outcome_posting_at=row["outcome_posting_at"],
-    )
+def _result_columns(params: Sequence[tuple[object, ...]]) -> list[list[object]]:
+    """:func:`result_params` rows as the columns of the ``unnest`` above."""
+    return columns(params, 6)
