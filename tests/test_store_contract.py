@@ -412,6 +412,15 @@ async def test_followups_are_scheduled_and_claimed_once(backend: Backend, store:
     assert (await race(backend, 4, notice)).count(True) == 1
 
 
+async def test_a_request_told_directly_is_followed_up(store: StorePort) -> None:
+    """An outcome that could only be told to the requester (the channel lost) is posted
+    without a thread message; the request is still followed up."""
+    await recorded(store)
+    assert await store.lose_channel(RID, "is_archived", now=1_104)
+    assert await store.mark_posted(RID, 1, None)
+    assert await store.due_followups(1_108) == [RID]
+
+
 async def test_statuses_and_confirmations_settle_unknown_jobs(store: StorePort) -> None:
     await approved(store)
     await store.mark_sent(RID, 1, now=1_101, owner="A", lease=15)

@@ -19,7 +19,8 @@ class PgFollowUpRows(PgRows):
                 conn,
                 """SELECT id FROM requests WHERE NOT followup_done
                 AND followup_next_at IS NOT NULL AND followup_next_at <= %s
-                AND outcome_ts IS NOT NULL ORDER BY followup_next_at, id""",
+                AND (outcome_ts IS NOT NULL OR channel_problem IS NOT NULL)
+                ORDER BY followup_next_at, id""",
                 (now,),
             )
 
