@@ -1,6 +1,6 @@
 """deploy/compose.yaml and deploy/kubernetes.yaml agree with the image and with the bot.
 
-Every environment variable they set must be one the bot reads (bot/config.py and
+Every environment variable they set must be one the bot reads (bot/config/ and
 bot/healthcheck.py, read from their source on each run) or one the Dockerfile sets, so a
 misspelt name fails here instead of being silently ignored in production. Both run two
 replicas on PostgreSQL, probe ``/healthz`` on the port the bot listens on, keep secrets out of
@@ -26,7 +26,7 @@ from bot.config import load_config, load_policy_file
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
 
-# The PostgreSQL settings the deployment files use. Until bot/config.py reads any of them
+# The PostgreSQL settings the deployment files use. Until bot/config/ reads any of them
 # (the PostgreSQL store is landing separately) they are accepted as they are spelt here; from
 # then on each one used must be read by the bot like every other name.
 POSTGRES_NAMES = frozenset(
@@ -47,18 +47,19 @@ SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSWORD|_SK$|_AK$|DATABASE_URL")
 # -- what the bot and the image say ------------------------------------------------------------
 
 
-# The calls through which config.py and healthcheck.py read a variable, first argument a name.
-CALL = r"\b(?:get|getenv|secret|_?number)\(\s*[\"']([A-Z][A-Z0-9_]*)[\"']"
+# The calls through which bot/config/ and healthcheck.py read a variable, first argument a name.
+CALL = r"\b(?:get|getenv|secret|_?number|number_setting)\(\s*[\"']([A-Z][A-Z0-9_]*)[\"']"
 
 
 def names_read_by_the_bot() -> set[str]:
     """Environment variable names the bot reads: the first argument of each ``get("…")``,
     ``secret("…")``, ``number("…")``, ``env.get("…")`` or ``os.environ.get("…")`` call and
-    each ``os.environ["…"]`` in bot/config.py and bot/healthcheck.py (where the bot reads its
+    each ``os.environ["…"]`` in bot/config/ and bot/healthcheck.py (where the bot reads its
     environment: a name read elsewhere is missed here, and the test says so)."""
     names: set[str] = set()
-    for module in ("config.py", "healthcheck.py"):
-        source = (ROOT / "bot" / module).read_text(encoding="utf-8")
+    modules = [*sorted((ROOT / "bot" / "config").glob("*.py")), ROOT / "bot" / "healthcheck.py"]
+    for module in modules:
+        source = module.read_text(encoding="utf-8")
         names.update(re.findall(CALL, source))
         names.update(re.findall(r"\benviron\[\s*[\"']([A-Z][A-Z0-9_]*)[\"']\s*\]", source))
     return names
@@ -249,7 +250,7 @@ def test_once_the_bot_reads_the_postgres_settings_every_one_used_must_be_one_it_
 ) -> None:
     read = names_read_by_the_bot()
     if not read & POSTGRES_NAMES:
-        pytest.skip("bot/config.py reads no PostgreSQL setting yet")
+        pytest.skip("bot/config/ reads no PostgreSQL setting yet")
     used = set(container_env(kube)) | set(kube["Secret"].get("stringData", {}))
     for service in bot_services(compose).values():
         used |= set(service_env(service))
