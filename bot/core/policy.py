@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from bot.core.freeze import FreezeWindow
 from bot.core.request import Approval, RequestState, StartRequest
 from bot.core.status import is_retryable
 
@@ -76,6 +77,8 @@ class Policy:
 
     projects: Mapping[str, ProjectPolicy] = field(default_factory=lambda: MappingProxyType({}))
     defaults: Defaults = field(default_factory=Defaults)
+    # The [[freeze]] windows, in file order (bot.core.freeze decides on them).
+    freezes: tuple[FreezeWindow, ...] = ()
 
     def project(self, name: str) -> ProjectPolicy | None:
         return self.projects.get(name)

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bot.core.command import PROJECT_NAME_RE, RESERVED_WORDS
+from bot.core.freeze_file import load_freezes
 from bot.core.jobids import JOB_ID_RE
 from bot.core.policy import GROUP_ID_RE, Defaults, Policy, ProjectPolicy
 from bot.core.request import Approval
@@ -38,7 +39,7 @@ class PolicyError(ValueError):
         super().__init__("the access policy has problems:\n- " + "\n- ".join(self.problems))
 
 
-_TOP_KEYS = ("defaults", "projects")
+_TOP_KEYS = ("defaults", "projects", "freeze")
 _DEFAULT_KEYS = ("max_jobs", "expire_hours", "chunk_size", "max_lead_days", "approval")
 _PROJECT_KEYS = (
     "region",
@@ -74,9 +75,10 @@ def load_policy(data: Mapping[str, object]) -> Policy:
         project = _load_project(name, table, defaults, problems)
         if project is not None:
             projects[project.name] = project
+    freezes = load_freezes(data.get("freeze", []), problems)
     if problems:
         raise PolicyError(problems)
-    return Policy(projects=MappingProxyType(projects), defaults=defaults)
+    return Policy(projects=MappingProxyType(projects), defaults=defaults, freezes=freezes)
 
 
 def _load_defaults(raw: object, problems: list[str]) -> Defaults:
