@@ -599,3 +599,53 @@ async def test_an_unreachable_server_is_reported_without_the_password() -> None:
         assert "postgresql://someone:***@127.0.0.1" in str(caught.value)
     finally:
         await store.aclose()
+
+
+async def test_the_app_homes_reads_page_newest_first(store: StorePort) -> None:
+    """Pending requests of some projects, one person's requests and the followed-up ones,
+    each newest first and a page at a time below a (created_at, id) cursor."""
+    made = [
+        make_request("SJ-HOME0001", created_at=1_000.0),
+        make_request("SJ-HOME0002", created_at=1_001.0, project="dev"),
+        make_request("SJ-HOME0003", created_at=1_002.0, requester_id="U7"),
+        make_request("SJ-HOME0004", created_at=1_002.0),  # same time: the id orders them
+        make_request("SJ-HOME0005", created_at=1_003.0, project="other"),
+    ]
+    for req in made:
+        await store.insert_request(req, actor=req.requester_id, detail={})
+    await store.decide(Verdict("SJ-HOME0004", target=RequestState.REJECTED, actor="U2", now=1_010))
+
+    async def ids(found: Awaitable[list[StartRequest]]) -> list[str]:
+        return [r.id for r in await found]
+
+    assert await ids(store.pending_in(["prod", "dev"])) == [
+        "SJ-HOME0003",
+        "SJ-HOME0002",
+        "SJ-HOME0001",
+    ]
+    assert await ids(store.pending_in(["prod", "dev"], limit=2)) == ["SJ-HOME0003", "SJ-HOME0002"]
+    assert await ids(store.pending_in(["prod", "dev"], before=(1_001.0, "SJ-HOME0002"))) == [
+        "SJ-HOME0001"
+    ]
+    assert await ids(store.pending_in([])) == []
+    mine = await store.requested_by("U1")
+    assert [r.id for r in mine] == ["SJ-HOME0005", "SJ-HOME0004", "SJ-HOME0002", "SJ-HOME0001"]
+    assert mine[1].state is RequestState.REJECTED and len(mine[1].jobs) == len(JOBS)
+    assert await ids(store.requested_by("U1", before=(1_002.0, "SJ-HOME0004"), limit=1)) == [
+        "SJ-HOME0002"
+    ]
+    assert await ids(store.requested_by("U9")) == []
+
+
+async def test_the_app_home_sees_what_is_being_followed_up(store: StorePort) -> None:
+    await recorded(store)  # followed up from its record on
+    await store.insert_request(make_request("SJ-HOMEPEND"), actor="U1", detail={})
+    other = make_request("SJ-HOMEOTHR", project="other", requester_id="U7")
+    await store.insert_request(other, actor="U7", detail={})
+    await approved(store, "SJ-HOMEDONE")
+    await store.schedule_followup("SJ-HOMEDONE", next_at=None)  # ended
+    assert [r.id for r in await store.following(["prod"], requester="U5")] == [RID]
+    assert [r.id for r in await store.following([], requester="U1")] == [RID]
+    assert await store.following(["dev"], requester="U5") == []
+    await store.schedule_followup(RID, next_at=None)
+    assert await store.following(["prod"], requester="U1") == []

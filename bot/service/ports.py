@@ -34,6 +34,9 @@ from bot.core.request import (
 from bot.service.work import RetryLater
 
 Clock = Callable[[], float]
+Cursor = tuple[float, str]
+"""Where a page of requests ends: the ``(created_at, id)`` of its last request (pages run
+newest first, so the next page holds the requests below it)."""
 
 
 # -- the store ----------------------------------------------------------------------------------
@@ -163,6 +166,21 @@ class Store(Protocol):
     async def starts_in(self, *states: StartState) -> list[Start]: ...
     async def stale_messages(self) -> list[str]: ...
     async def due_followups(self, now: float) -> list[str]: ...
+    # The App Home's reads: newest first, at most ``limit``, below ``before``.
+    async def pending_in(
+        self, projects: Sequence[str], *, before: Cursor | None = None, limit: int = 20
+    ) -> list[StartRequest]: ...
+    async def requested_by(
+        self, user: str, *, before: Cursor | None = None, limit: int = 20
+    ) -> list[StartRequest]: ...
+    async def following(
+        self,
+        projects: Sequence[str],
+        *,
+        requester: str,
+        before: Cursor | None = None,
+        limit: int = 20,
+    ) -> list[StartRequest]: ...
 
 
 # -- showing things to people -----------------------------------------------------------------
@@ -287,6 +305,11 @@ class Directory(Protocol):
     async def groups_of(self, user: str, group_ids: Iterable[str]) -> frozenset[str]:
         """The groups among ``group_ids`` that ``user`` is in; raises :class:`LookupError`
         when one cannot be read (such a group grants nothing)."""
+        ...
+
+    async def users_in(self, group_ids: Iterable[str]) -> frozenset[str]:
+        """Every member of the groups ``group_ids``; raises :class:`LookupError` when one
+        cannot be read."""
         ...
 
 

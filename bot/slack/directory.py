@@ -68,6 +68,13 @@ class Directory:
             members = [m for m in known if m is not None]
         return frozenset(g for g, m in zip(ids, members, strict=True) if user in m)
 
+    async def users_in(self, group_ids: Iterable[str]) -> frozenset[str]:
+        """Every member of the groups ``group_ids`` (cached as :meth:`groups_of`'s look-ups
+        are); raises GroupLookupError if one cannot be read."""
+        ids = sorted(set(group_ids))
+        members = await asyncio.gather(*(self._members(g) for g in ids))
+        return frozenset().union(*members)
+
     def _cached(self, group_id: str) -> frozenset[str] | None:
         cached = self._groups.get(group_id)
         if cached and self._clock() - cached[0] < self._ttl:

@@ -30,6 +30,7 @@ CREATE TABLE IF NOT EXISTS requests (
 CREATE INDEX IF NOT EXISTS requests_channel ON requests (channel_id, created_at);
 CREATE INDEX IF NOT EXISTS requests_state ON requests (state);
 CREATE INDEX IF NOT EXISTS requests_followup ON requests (followup_done, followup_next_at);
+CREATE INDEX IF NOT EXISTS requests_requester ON requests (requester_id, created_at);
 
 CREATE TABLE IF NOT EXISTS request_jobs (
     request_id TEXT NOT NULL REFERENCES requests (id),

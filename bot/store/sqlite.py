@@ -23,6 +23,7 @@ from importlib import resources
 from pathlib import Path
 
 from bot.store.followups import FollowUpRows
+from bot.store.home import HomeRows
 from bot.store.requests import RequestRows
 from bot.store.starts import StartRows
 
@@ -45,7 +46,7 @@ _ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
 )
 
 
-class Store(RequestRows, StartRows, FollowUpRows):
+class Store(RequestRows, StartRows, FollowUpRows, HomeRows):
     """SQLite-backed storage. One instance per process; each method is one short
     transaction."""
 

@@ -128,6 +128,9 @@ class AsyncStore:
     claim_settled_notice = _off_loop(Store.claim_settled_notice)
     audit = _off_loop(Store.audit)
     events = _off_loop(Store.events)
+    pending_in = _off_loop(Store.pending_in)
+    requested_by = _off_loop(Store.requested_by)
+    following = _off_loop(Store.following)
 
 
 def _plain(exc: sqlite3.Error) -> str:

@@ -48,6 +48,7 @@ from bot.core.request import (
     start_comes_from,
 )
 from bot.service.ports import (
+    Cursor,
     Decision,
     Note,
     Notice,
@@ -611,6 +612,54 @@ class FakeStore:
         ]
         return [rid for _, rid in sorted(due, key=lambda d: d[0])]
 
+    # -- the App Home's reads: newest first, below a (created_at, id) cursor
+
+    def _newest(
+        self, keep: Callable[[_Row], bool], before: Cursor | None, limit: int
+    ) -> list[StartRequest]:
+        rows = [r for r in self.rows.values() if keep(r)]
+        if before is not None:
+            rows = [r for r in rows if (r.req.created_at, r.req.id) < before]
+        rows.sort(key=lambda r: (r.req.created_at, r.req.id), reverse=True)
+        return [self._view(r) for r in rows[: max(1, limit)]]
+
+    async def pending_in(
+        self, projects: Sequence[str], *, before: Cursor | None = None, limit: int = 20
+    ) -> list[StartRequest]:
+        await self._enter("pending_in")
+        wanted = set(projects)
+        return self._newest(
+            lambda r: r.req.state is RequestState.PENDING and r.req.project in wanted,
+            before,
+            limit,
+        )
+
+    async def requested_by(
+        self, user: str, *, before: Cursor | None = None, limit: int = 20
+    ) -> list[StartRequest]:
+        await self._enter("requested_by")
+        return self._newest(lambda r: r.req.requester_id == user, before, limit)
+
+    async def following(
+        self,
+        projects: Sequence[str],
+        *,
+        requester: str,
+        before: Cursor | None = None,
+        limit: int = 20,
+    ) -> list[StartRequest]:
+        await self._enter("following")
+        wanted = set(projects)
+        return self._newest(
+            lambda r: (
+                not r.req.followup_done
+                and r.followup_next_at is not None
+                and (r.req.requester_id == requester or r.req.project in wanted)
+            ),
+            before,
+            limit,
+        )
+
     # -- for tests: what the real store's columns hold that the port does not show
 
     def is_stale(self, request_id: str) -> bool:
@@ -763,6 +812,13 @@ class FakeDirectory:
         if bad:
             raise LookupError(f"could not read user group {bad[0]}")
         return frozenset(asked & self.members.get(user, set()))
+
+    async def users_in(self, group_ids: Iterable[str]) -> frozenset[str]:
+        asked = set(group_ids)
+        bad = sorted(asked & self.unreadable)
+        if bad:
+            raise LookupError(f"could not read user group {bad[0]}")
+        return frozenset(u for u, groups in self.members.items() if groups & asked)
 
 
 # -- DRS ------------------------------------------------------------------------------------------

@@ -117,6 +117,13 @@ CREATE TABLE health (
 );
 """,
     ),
+    Migration(
+        3,
+        "the App Home's index of each person's requests",
+        """
+CREATE INDEX requests_requester ON requests (requester_id, created_at);
+""",
+    ),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version

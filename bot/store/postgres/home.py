@@ -1,0 +1,69 @@
+"""The App Home's reads in PostgreSQL (as :mod:`bot.store.home` does in SQLite): requests
+waiting in some projects, one person's requests, and requests still being followed up,
+newest first, a page at a time below a ``(created_at, id)`` cursor."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from bot.core.request import RequestState, StartRequest
+from bot.service.ports import Cursor
+from bot.store.postgres.connection import ids
+from bot.store.postgres.requests import hydrate
+from bot.store.postgres.rows import PgRows
+
+PAGE_MAX = 200  # most requests one call reads, whatever the caller asks
+
+_PENDING = """SELECT id FROM requests WHERE state = %s AND project = ANY(%s)
+    AND (%s::double precision IS NULL OR created_at < %s OR (created_at = %s AND id < %s))
+    ORDER BY created_at DESC, id DESC LIMIT %s"""
+_REQUESTED_BY = """SELECT id FROM requests WHERE requester_id = %s
+    AND (%s::double precision IS NULL OR created_at < %s OR (created_at = %s AND id < %s))
+    ORDER BY created_at DESC, id DESC LIMIT %s"""
+_FOLLOWING = """SELECT id FROM requests WHERE NOT followup_done
+    AND followup_next_at IS NOT NULL AND (requester_id = %s OR project = ANY(%s))
+    AND (%s::double precision IS NULL OR created_at < %s OR (created_at = %s AND id < %s))
+    ORDER BY created_at DESC, id DESC LIMIT %s"""
+
+
+def _page(before: Cursor | None, limit: int) -> list[Any]:
+    at, rid = before if before is not None else (None, None)
+    return [at, at, at, rid, max(1, min(limit, PAGE_MAX))]
+
+
+class PgHomeRows(PgRows):
+    """Reads of the requests table for the App Home."""
+
+    async def pending_in(
+        self, projects: Sequence[str], *, before: Cursor | None = None, limit: int = 20
+    ) -> list[StartRequest]:
+        """Pending requests of ``projects``, newest first, below ``before``."""
+        params = [RequestState.PENDING.value, list(projects), *_page(before, limit)]
+        return await self._hydrated(_PENDING, params)
+
+    async def requested_by(
+        self, user: str, *, before: Cursor | None = None, limit: int = 20
+    ) -> list[StartRequest]:
+        """``user``'s own requests, in any state, newest first, below ``before``."""
+        return await self._hydrated(_REQUESTED_BY, [user, *_page(before, limit)])
+
+    async def following(
+        self,
+        projects: Sequence[str],
+        *,
+        requester: str,
+        before: Cursor | None = None,
+        limit: int = 20,
+    ) -> list[StartRequest]:
+        """Requests still being followed up (a next round is set) of ``projects`` or made by
+        ``requester``, newest first, below ``before``."""
+        params = [requester, list(projects), *_page(before, limit)]
+        return await self._hydrated(_FOLLOWING, params)
+
+    async def _hydrated(self, sql: str, params: list[Any]) -> list[StartRequest]:
+        db = await self.ready()
+        async with db.connection() as conn:
+            found = await ids(conn, sql, params)
+            requests = [await hydrate(conn, i) for i in found]
+        return [r for r in requests if r is not None]
