@@ -4,17 +4,27 @@ Secrets are kept in :class:`bot.core.secret.Secret` and never formatted, but a l
 log a request or an exception text that contains one. :class:`Redactor` rewrites every record
 (message, arguments and traceback text) before any handler sees it: known secret values and
 anything shaped like a Slack token are replaced by ``***``.
+
+Lines are text by default; ``STARTJOBS_LOG_FORMAT=json`` makes each record one JSON object on
+one line (:class:`JsonFormatter`): time, level, logger, message, exception, and the request
+ID, project, user and DRS request ID where known (:mod:`bot.service.logcontext`). The
+redaction runs before either formatter, so JSON lines are scrubbed the same way.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import re
 import sys
 from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+
+from bot.service import logcontext
 
 LINE_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+FORMATS = ("text", "json")
 
 # Wire-level loggers that print raw headers (IAM's X-Subject-Token among them) at DEBUG.
 WIRE_LOGGERS = ("httpcore", "hpack")
@@ -54,6 +64,34 @@ class Redactor(logging.Filter):
         return True
 
 
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record, on one line (newlines inside values are escaped)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        exception = record.exc_text
+        if record.exc_info and not exception:  # a record no Redactor saw (not the bot's)
+            exception = self.formatException(record.exc_info)
+        if exception:
+            entry["exception"] = exception
+        if record.stack_info:
+            entry["stack"] = record.stack_info
+        entry.update(logcontext.current())
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+def formatter(fmt: str, datefmt: str = "%Y-%m-%dT%H:%M:%S") -> logging.Formatter:
+    """The formatter for ``fmt`` (one of :data:`FORMATS`)."""
+    if fmt == "json":
+        return JsonFormatter()
+    return logging.Formatter(LINE_FORMAT, datefmt)
+
+
 def _mask(match: re.Match[str]) -> str:
     text = match.group(0)
     for sep in ("=", ":"):
@@ -74,11 +112,12 @@ def quiet_wire_loggers() -> None:
         logging.getLogger(name).setLevel(logging.INFO)
 
 
-def setup(level: str, secrets: Iterable[str] = ()) -> Redactor:
-    """Log to stderr at ``level`` with every record redacted. Returns the filter in use."""
+def setup(level: str, secrets: Iterable[str] = (), fmt: str = "text") -> Redactor:
+    """Log to stderr at ``level`` with every record redacted, as text lines or (``fmt``
+    "json") JSON lines. Returns the filter in use."""
     redactor = Redactor(secrets)
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(LINE_FORMAT, "%Y-%m-%dT%H:%M:%S"))
+    handler.setFormatter(formatter(fmt))
     handler.addFilter(redactor)
     root = logging.getLogger()
     for old in list(root.handlers):

@@ -41,6 +41,8 @@ from bot.drs.errors import (
     DrsTimeoutError,
     DrsTransportError,
 )
+from bot.service import logcontext
+from bot.service.metrics import Metrics, NoMetrics, drs_code_label
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +75,10 @@ class Caller:
         max_retry_after: float,
         sleep: Callable[[float], Awaitable[None]],
         in_flight: InFlight | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._http = http
+        self._metrics = metrics or NoMetrics()
         self._in_flight = in_flight
         self._base = base
         self._auth = auth
@@ -110,32 +114,40 @@ class Caller:
                     async with self._in_flight.slot():
                         response = await self._http.send(request, auth=auth)
             except DrsError as exc:  # the authenticator could not obtain a credential
-                self._note_renewals(operation, job_count, auth, answer)
+                self._note_renewals(operation, job_count, auth, answer, self._metrics)
                 answer.sent, answer.error = False, exc
                 return answer
             except httpx.HTTPError as exc:
-                self._note_renewals(operation, job_count, auth, answer)
+                self._note_renewals(operation, job_count, auth, answer, self._metrics)
                 answer.error = _transport_error(operation, exc, starting)
                 answer.error.__cause__ = exc  # kept for tracebacks; callers see only DrsError
                 answer.sent = answer.error.maybe_processed
                 # no answer to this attempt: not the status of a throttled one before it
                 answer.status = answer.request_id = None
-                _log_call(operation, job_count, None, None, auth.sent_at, type(exc).__name__)
+                _log_call(
+                    self._metrics,
+                    operation,
+                    job_count,
+                    None,
+                    None,
+                    auth.sent_at,
+                    type(exc).__name__,
+                )
                 return answer
-            self._note_renewals(operation, job_count, auth, answer)
+            self._note_renewals(operation, job_count, auth, answer, self._metrics)
             started = auth.sent_at
             status = response.status_code
             request_id = response.headers.get("X-Request-Id")
             answer.sent, answer.status, answer.request_id = True, status, request_id
             if 200 <= status < 300:
-                _log_call(operation, job_count, status, request_id, started, None)
+                _log_call(self._metrics, operation, job_count, status, request_id, started, None)
                 try:
                     answer.body = wire.decode_object(response.content)
                 except wire.WireError as exc:
                     answer.error = unreadable(operation, answer, exc, starting)
                 return answer
             code, msg = wire.error_fields(response.content)
-            _log_call(operation, job_count, status, request_id, started, code)
+            _log_call(self._metrics, operation, job_count, status, request_id, started, code)
             if status == 429 and throttled < self._max_throttle_retries:
                 throttled += 1
                 pause = self._retry_after(response)
@@ -154,7 +166,9 @@ class Caller:
             return answer
 
     @staticmethod
-    def _note_renewals(operation: str, job_count: int, auth: _OneRenewal, answer: Answer) -> None:
+    def _note_renewals(
+        operation: str, job_count: int, auth: _OneRenewal, answer: Answer, metrics: Metrics
+    ) -> None:
         """Record (and log) each exchange the auth flow answered by sending the call again."""
         for response, sent_at in auth.take_renewed():
             status, request_id = response.status_code, response.headers.get("X-Request-Id")
@@ -162,7 +176,7 @@ class Caller:
                 code, _ = wire.error_fields(response.content)
             except httpx.ResponseNotRead:  # the attempt failed before its body was read
                 code = None
-            _log_call(operation, job_count, status, request_id, sent_at, code)
+            _log_call(metrics, operation, job_count, status, request_id, sent_at, code)
             answer.retried.append(CallRecord(operation, job_count, status, request_id))
 
     def _retry_after(self, response: httpx.Response) -> float:
@@ -322,6 +336,7 @@ def _transport_error(operation: str, exc: httpx.HTTPError, starting: bool) -> Dr
 
 
 def _log_call(
+    metrics: Metrics,
     operation: str,
     job_count: int,
     status: int | None,
@@ -329,6 +344,15 @@ def _log_call(
     started: float,
     error: str | None,
 ) -> None:
+    """Log one exchange and count it (with its latency); the log lines after it in this task
+    name DRS's request ID."""
+    metrics.drs_call(
+        operation,
+        _outcome_class(status, error),
+        drs_code_label(error if status is not None else None),
+        time.monotonic() - started,
+    )
+    logcontext.bind(drs_request_id=request_id)
     log.info(
         "drs %s jobs=%d status=%s request_id=%s duration=%.3fs%s",
         operation,
@@ -338,3 +362,16 @@ def _log_call(
         time.monotonic() - started,
         f" error={error}" if error else "",
     )
+
+
+def _outcome_class(status: int | None, error: str | None) -> str:
+    """How an exchange ended, as the calls counter labels it."""
+    if status is None:
+        return "timeout" if error and "Timeout" in error else "transport"
+    if 200 <= status < 300:
+        return "ok"
+    if status == 429:
+        return "throttled"
+    if 400 <= status < 500:
+        return "client_error"
+    return "server_error" if status >= 500 else "other"

@@ -18,6 +18,8 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
+from bot.service import logcontext
+
 log = logging.getLogger(__name__)
 
 FIRST_DELAY = 5.0
@@ -48,6 +50,7 @@ class WorkItems:
         self._first = first_delay
         self._max = max_delay
         self._failing: dict[str, _Failing] = {}
+        self._waiting: dict[str, float] = {}  # listed, not yet done: since when
 
     def waiting(self, key: str) -> float | None:
         """When a failing item may run again (None: it is not failing)."""
@@ -57,27 +60,38 @@ class WorkItems:
     async def run(self, key: str, work: Callable[[], Awaitable[object]]) -> bool:
         """Run ``work`` unless ``key`` is backing off; True if it ran and succeeded.
 
-        Never raises, except cancellation."""
+        Never raises, except cancellation. What ``work`` binds for its log lines
+        (:mod:`bot.service.logcontext`) ends with it."""
         now = self._clock()
         failing = self._failing.get(key)
         if failing is not None and now < failing.next_at:
             return False
         try:
-            await work()
+            with logcontext.scope():
+                await work()
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             self._failed(key, now, exc)
             return False
+        self._waiting.pop(key, None)
         if self._failing.pop(key, None) is not None:
             log.info("%s: done after earlier failures", key)
         return True
 
     def keep_only(self, keys: Iterable[str]) -> None:
-        """Forget failures of items no longer to be done (finished elsewhere, or gone)."""
+        """The items to be done now: forget failures of the others (finished elsewhere, or
+        gone), and note since when each of these has been waiting (:meth:`backlog`)."""
         live = set(keys)
         for key in [k for k in self._failing if k not in live]:
             del self._failing[key]
+        now = self._clock()
+        self._waiting = {key: self._waiting.get(key, now) for key in live}
+
+    def backlog(self) -> tuple[int, float | None]:
+        """How many items were listed and are not yet done (backing-off ones included), and
+        since when the oldest has waited (None: none waits)."""
+        return len(self._waiting), min(self._waiting.values(), default=None)
 
     def _failed(self, key: str, now: float, exc: Exception) -> None:
         failing = self._failing.setdefault(key, _Failing(0, now))

@@ -1,4 +1,4 @@
-"""The HTTP surface: ``POST /slack/events`` into Bolt, ``GET /healthz``.
+"""The HTTP surface: ``POST /slack/events`` into Bolt, ``GET /healthz``, ``GET /metrics``.
 
 Hardening kept around Bolt's adapter, because Bolt reads a request's body before it checks
 its signature:
@@ -13,12 +13,17 @@ its signature:
 ``/healthz`` answers 200 only if the bot can store a request now: it makes a real write
 within :data:`HEALTH_WRITE_SECONDS` (a full disk, a read-only file, a lock held elsewhere
 fail it).
+
+``/metrics`` is the Prometheus text of :mod:`bot.slack.metrics`. In Socket Mode only
+``/healthz`` and ``/metrics`` are served (:func:`status_app`): Slack's requests come over the
+WebSocket, and an unsigned ``/slack/events`` must not exist.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from urllib.parse import parse_qsl
 
@@ -29,6 +34,8 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.signature import SignatureVerifier
 
 from bot.service.ports import StoreUnavailable
+from bot.slack.instruments import RECEIVED_AT
+from bot.slack.metrics import CONTENT_TYPE
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +45,7 @@ HEALTH_WRITE_SECONDS = 2.0  # /healthz fails when a write cannot be made in this
 SSL_CHECK_MAX = 512  # Slack's probe is ``ssl_check=1&token=...``: a few dozen bytes
 
 Probe = Callable[[], Awaitable[None]]
+Render = Callable[[], Awaitable[bytes]]  # the metrics' exposition text
 
 
 def signed(verifier: SignatureVerifier, raw: str, headers: Mapping[str, str]) -> bool:
@@ -54,9 +62,12 @@ def ssl_check(raw: str) -> bool:
     return len(raw) <= SSL_CHECK_MAX and dict(parse_qsl(raw)).get("ssl_check") == "1"
 
 
-def web_app(app: AsyncApp, *, signing_secret: str | None, probe: Probe) -> web.Application:
+def web_app(
+    app: AsyncApp, *, signing_secret: str | None, probe: Probe, metrics: Render | None = None
+) -> web.Application:
     """The aiohttp application: Slack's requests into ``app``; ``probe`` makes the health
-    check's write (raising :class:`~bot.service.ports.StoreUnavailable`)."""
+    check's write (raising :class:`~bot.service.ports.StoreUnavailable`); ``metrics`` gives
+    the text of ``/metrics``."""
     verifier = SignatureVerifier(signing_secret) if signing_secret else None
 
     async def events(request: web.Request) -> web.Response:
@@ -74,11 +85,13 @@ def web_app(app: AsyncApp, *, signing_secret: str | None, probe: Probe) -> web.A
         if unsigned and not ssl_check(raw):
             # Refused unread: anyone can send a body, only Slack can sign one.
             return web.json_response({"error": "invalid request"}, status=401)
+        received = time.perf_counter()  # the ack latency is measured from here
         try:
             bolt_request = AsyncBoltRequest(
                 body=raw,
                 query=request.query_string,
                 headers=request.headers,  # type: ignore[arg-type]  # as Bolt's adapter passes
+                context={RECEIVED_AT: received},
             )
             bolt_response = await app.async_dispatch(bolt_request)
         except Exception:
@@ -89,6 +102,14 @@ def web_app(app: AsyncApp, *, signing_secret: str | None, probe: Probe) -> web.A
             return web.json_response({"ok": False, "error": "malformed payload"}, status=400)
         return await to_aiohttp_response(bolt_response)
 
+    application = status_app(probe=probe, metrics=metrics)
+    application.router.add_post("/slack/events", events)
+    return application
+
+
+def status_app(*, probe: Probe, metrics: Render | None = None) -> web.Application:
+    """``GET /healthz`` and (with ``metrics``) ``GET /metrics``: all Socket Mode serves."""
+
     async def healthz(_: web.Request) -> web.Response:
         try:
             await probe()
@@ -98,8 +119,16 @@ def web_app(app: AsyncApp, *, signing_secret: str | None, probe: Probe) -> web.A
         return web.json_response({"ok": True})
 
     application = web.Application(client_max_size=MAX_BODY_BYTES)
-    application.router.add_post("/slack/events", events)
     application.router.add_get("/healthz", healthz)
+    if metrics is not None:
+        render = metrics
+
+        async def scrape(_: web.Request) -> web.Response:
+            response = web.Response(body=await render())
+            response.headers["Content-Type"] = CONTENT_TYPE
+            return response
+
+        application.router.add_get("/metrics", scrape)
     return application
 
 

@@ -30,6 +30,7 @@ from psycopg import AsyncConnection, errors
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from bot.service.metrics import Metrics, NoMetrics
 from bot.service.ports import StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,7 @@ class Database:
             timeout=DEFAULT_WAIT_SECONDS,
         )
         self._opened = False
+        self.metrics: Metrics = NoMetrics()  # database errors are counted here
 
     async def open(self) -> None:
         """Open the pool and wait for its first connections; raises
@@ -96,16 +98,30 @@ class Database:
     @contextlib.asynccontextmanager
     async def connection(self) -> AsyncIterator[Conn]:
         """A connection in autocommit mode, for reads of one statement each."""
-        async with self._pool.connection() as conn:
-            yield conn
+        try:
+            async with self._pool.connection() as conn:
+                yield conn
+        except PoolTimeout:
+            self.metrics.database_error("unavailable")
+            raise
+        except psycopg.Error:
+            self.metrics.database_error("error")
+            raise
 
     @contextlib.asynccontextmanager
     async def tx(self, within: float | None = None) -> AsyncIterator[Conn]:
         """One transaction, committed when the block ends. With ``within``, as the module
         says: made in that many seconds or not at all (:class:`StoreUnavailable`)."""
         if within is None:
-            async with self._pool.connection() as conn, conn.transaction():
-                yield conn
+            try:
+                async with self._pool.connection() as conn, conn.transaction():
+                    yield conn
+            except PoolTimeout:
+                self.metrics.database_error("unavailable")
+                raise
+            except psycopg.Error:
+                self.metrics.database_error("error")
+                raise
             return
         deadline = time.monotonic() + within
         try:
@@ -122,6 +138,7 @@ class Database:
                     )
                     yield conn
         except (psycopg.Error, PoolTimeout, TimeoutError) as exc:
+            self.metrics.database_error("unavailable")
             raise StoreUnavailable(self.plain(exc)) from exc
 
     def plain(self, exc: BaseException) -> str:
