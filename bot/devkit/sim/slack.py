@@ -38,6 +38,7 @@ from bot.devkit.sim.slack_model import (
     FakeView,
     SlackCall,
 )
+from bot.devkit.sim.slack_socket import SocketModeHub
 from bot.devkit.sim.slack_state import Workspace
 
 __all__ = [
@@ -96,7 +97,11 @@ class FakeSlack(AsyncService):
             clock=clock,
             blocks_char_limit=blocks_char_limit,
         )
-        self._server = SlackServer(self._ws, token=self._token, clock=clock, latency=latency)
+        # Socket Mode: apps.connections.open (with an app-level token) and its WebSockets.
+        self.socket = SocketModeHub(app_id=self._ws.team.app_id)
+        self._server = SlackServer(
+            self._ws, token=self._token, clock=clock, latency=latency, socket=self.socket
+        )
         self._runner: web.AppRunner | None = None
         self.calls: list[SlackCall] = self._server.calls
         self.root_url = ""
@@ -114,10 +119,12 @@ class FakeSlack(AsyncService):
         bound_port = runner.addresses[0][1]
         self.root_url = f"http://{host}:{bound_port}/"
         self.url = f"{self.root_url}api/"
+        self.socket.root_ws_url = f"ws://{host}:{bound_port}"
         self._ws.team.root_url = self.root_url
         return self.url
 
     async def stop(self) -> None:
+        await self.socket.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

@@ -21,6 +21,8 @@ from aiohttp import BodyPartReader, web
 from bot.core.secret import Secret
 from bot.devkit.sim.slack_common import SlackError
 from bot.devkit.sim.slack_model import JSON, SlackCall
+from bot.devkit.sim.slack_socket import PATH as SOCKET_PATH
+from bot.devkit.sim.slack_socket import SocketModeHub
 from bot.devkit.sim.slack_state import METHOD_SCOPES, Workspace
 
 
@@ -35,9 +37,16 @@ class SlackServer:
     """Serves one :class:`~bot.devkit.sim.slack_state.Workspace`; ``calls`` records every call."""
 
     def __init__(
-        self, ws: Workspace, *, token: Secret, clock: Callable[[], float], latency: float
+        self,
+        ws: Workspace,
+        *,
+        token: Secret,
+        clock: Callable[[], float],
+        latency: float,
+        socket: SocketModeHub | None = None,
     ) -> None:
         self._ws = ws
+        self.socket = socket
         self._token = token
         self._clock = clock
         self.latency = latency
@@ -54,6 +63,8 @@ class SlackServer:
         app.router.add_get("/files-pri/{slug}/{name}", self._download)
         app.router.add_get("/files-pri/{slug}/download/{name}", self._download)
         app.router.add_post("/response/{rid}", self._response_url)
+        if self.socket is not None:
+            app.router.add_get(SOCKET_PATH, self.socket.link)
         return app
 
     # ---- faults ----------------------------------------------------------------------------
@@ -130,6 +141,9 @@ class SlackServer:
         except ValueError:
             return self._answer(method, {}, at, {"ok": False, "error": "invalid_json"})
         await self._delay(method)
+        if method == "apps.connections.open" and self.socket is not None:
+            presented = request.headers.get("Authorization", "").removeprefix("Bearer ")
+            return self._answer(method, {}, at, self.socket.connections_open(presented))
         if method not in METHOD_SCOPES:
             body = {"ok": False, "error": "unknown_method"}
             return self._answer(method, args, at, body, status=404)
