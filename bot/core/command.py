@@ -5,6 +5,7 @@ Grammar (words are case-insensitive, Slack's ``&amp; &lt; &gt;`` escapes are und
     (empty)                                   open the request modal, nothing filled in
     help                                      usage
     history                                   recent requests
+    freezes                                   change-freeze windows, now and next
     status <request ID or job IDs>            where a request or some jobs stand
     [project] [job ID ...] [options] [at <time>]
                                               open the request modal, prefilled
@@ -33,12 +34,12 @@ from bot.core.status import KNOWN_STATUSES
 PROJECT_NAME_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
 """What a project name looks like (also enforced by the policy loader)."""
 
-RESERVED_WORDS = frozenset({"help", "history", "status", "at"})
+RESERVED_WORDS = frozenset({"help", "history", "status", "at", "freezes"})
 """Words the grammar claims, so they cannot be project names."""
 
 DB_USE_TYPES = ("migration", "sync", "cloudDataGuard")
 
-SUBCOMMANDS = ("help", "history", "status")
+SUBCOMMANDS = ("help", "history", "status", "freezes")
 """The first words that are not a project name or a job ID."""
 
 USAGE = (
@@ -46,7 +47,8 @@ USAGE = (
     "`/startjobs [project] <job IDs> [at <time>]` opens it prefilled; "
     "`/startjobs [project] --name 'mig-shop-*' [--status CONFIGURATION] "
     "[--type migration|sync|cloudDataGuard]` selects jobs by name; "
-    "`/startjobs status <request ID or job IDs>`; `/startjobs history`; `/startjobs help`."
+    "`/startjobs status <request ID or job IDs>`; `/startjobs history`; `/startjobs freezes`; "
+    "`/startjobs help`."
 )
 
 _OPTIONS = ("--name", "--status", "--type")
@@ -66,6 +68,11 @@ class Help:
 @dataclass(frozen=True, slots=True)
 class History:
     pass
+
+
+@dataclass(frozen=True, slots=True)
+class Freezes:
+    """The change-freeze windows of the asker's projects: open now, and their next opening."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +108,7 @@ class Invalid:
     message: str
 
 
-Command = Help | History | Status | Start | Invalid
+Command = Help | History | Status | Start | Invalid | Freezes
 
 
 def unescape_slack(text: str) -> str:
@@ -129,6 +136,10 @@ def parse_command(text: str) -> Command:
         if len(words) > 1:
             return Invalid("`history` takes nothing after it: `/startjobs history`.")
         return History()
+    if keyword == "freezes":
+        if len(words) > 1:
+            return Invalid("`freezes` takes nothing after it: `/startjobs freezes`.")
+        return Freezes()
     if keyword == "status":
         args = tuple(a for word in words[1:] for a in re.split(r"[,;]+", word) if a)
         if not args:

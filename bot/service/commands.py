@@ -27,7 +27,7 @@ from bot.core.policy import (
 from bot.core.request import Approval, AuditKind, RequestJob, RequestState, StartRequest
 from bot.core.status import is_retryable
 from bot.core.text import mention, utc_text
-from bot.service import failpoints
+from bot.service import failpoints, freezes
 from bot.service.context import Context
 from bot.service.model import (
     INTERACTIVE_WRITE_SECONDS,
@@ -118,6 +118,9 @@ class Commands:
         decision = await self.check_request(draft.requester_id, draft.project, draft.channel_id)
         if not decision.allowed:
             return Reply(False, decision.reason)
+        frozen = freezes.submit_refusal(ctx, draft.project, draft.start_time_ms, draft.tz)
+        if frozen is not None:
+            return Reply(False, frozen, code="freeze")
         if not self._limiter.allow(draft.requester_id):
             return Reply(
                 False,
@@ -195,11 +198,18 @@ class Commands:
         return Reply(True, "", req)
 
     async def approve(
-        self, request_id: str, user: str, comment: str | None, *, start_now: bool = False
+        self,
+        request_id: str,
+        user: str,
+        comment: str | None,
+        *,
+        start_now: bool = False,
+        override: str | None = None,
+        tz: str | None = None,
     ) -> Reply:
         """Approve and start. A request whose scheduled time has passed is approved only with
         ``start_now`` (the approver chose "start now instead"); else the reply's ``code`` is
-        ``"schedule_passed"`` and nothing changes."""
+        ``"schedule_passed"`` and nothing changes. In a change freeze, see :mod:`.freezes`."""
         check = await self.check_decision(request_id, user, "approve")
         if not check.ok or check.request is None:
             return check
@@ -212,6 +222,9 @@ class Commands:
                 check.request,
                 code="schedule_passed",
             )
+        frozen = await freezes.at_approval(self.ctx, check.request, user, passed is not None, tz)
+        if frozen is not None and not frozen.allows(override):
+            return frozen.reply(check.request, override)
         reply = await self._decide(
             check,
             RequestState.APPROVED,
@@ -223,6 +236,8 @@ class Commands:
         if not reply.ok or reply.request is None:
             return reply
         failpoints.hit("after_approval")
+        if frozen is not None and override:
+            await freezes.broke_glass(self.ctx, self.steps, reply.request, user, frozen, override)
         if passed is not None:
             self.ctx.tasks.spawn(
                 self.steps.publishing.note(reply.request, StartedNowInstead(user, passed)),

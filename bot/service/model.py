@@ -49,6 +49,8 @@ class Draft:
     # Where the list came from when not only typed (a name pattern, a file): plain text, kept
     # in the audit trail and shown on the request message.
     source: str | None = None
+    # The requester's timezone (IANA), for times in what they are told; None: UTC.
+    tz: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -246,7 +246,16 @@ class StartedNowInstead:
     scheduled_at: float
 
 
-Note = Settled | FailedAfterStart | StoppedFollowing | StartedNowInstead
+@dataclass(frozen=True, slots=True)
+class FreezeOverridden:
+    """An approver broke the glass: approved a start inside change-freeze ``windows``."""
+
+    approver: str
+    windows: tuple[str, ...]
+    reason: str
+
+
+Note = Settled | FailedAfterStart | StoppedFollowing | StartedNowInstead | FreezeOverridden
 
 
 @dataclass(frozen=True, slots=True)

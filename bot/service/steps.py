@@ -31,7 +31,7 @@ from bot.core.request import (
     StartState,
 )
 from bot.core.text import utc_text
-from bot.service import failpoints
+from bot.service import failpoints, freezes
 from bot.service.context import Context
 from bot.service.model import NOT_SENT_CODE, schedule_passed
 from bot.service.outcomes import outcome_view
@@ -152,6 +152,10 @@ class Steps:
             # Checked again right before sending: DRS must not get a start time in the past.
             await self._not_sent(req, attempt, f"its scheduled time ({utc_text(passed)}) passed")
             return
+        frozen = await freezes.before_send(ctx, req)
+        if frozen is not None:  # a window opened since the approval: not sent at all
+            await self._not_sent(req, attempt, frozen, code=freezes.FREEZE_CODE)
+            return
         try:
             report = await ctx.drs_for(project).batch_start(
                 start.job_ids, start_time_ms=req.start_time_ms, language=req.language
@@ -181,13 +185,15 @@ class Steps:
                 await self.update_outcome(merged)
                 await self.publishing.refresh_message(request_id)
 
-    async def _not_sent(self, req: StartRequest, attempt: int, why: str) -> None:
+    async def _not_sent(
+        self, req: StartRequest, attempt: int, why: str, *, code: str = NOT_SENT_CODE
+    ) -> None:
         """Record a sent-marked attempt as refused by the bot itself, before any DRS call."""
         ctx = self.ctx
         start = await ctx.store.start(req.id, attempt)
         job_ids = start.job_ids if start is not None else req.job_ids
         message = f"not sent: {why} before it could be sent; make a new request"
-        results = [JobResult(j, Outcome.FAILED, NOT_SENT_CODE, message) for j in job_ids]
+        results = [JobResult(j, Outcome.FAILED, code, message) for j in job_ids]
         recorded = await ctx.store.record_outcomes(
             req.id,
             attempt,

@@ -17,6 +17,7 @@ from bot.core.summary import jobs_csv
 from bot.service.ports import (
     ChannelGone,
     FailedAfterStart,
+    FreezeOverridden,
     Note,
     NoteDirect,
     Notice,
@@ -30,6 +31,7 @@ from bot.service.ports import (
 )
 from bot.slack.poster import Marker, Poster
 from bot.slack.ui import blocks, kit, outcome
+from bot.slack.ui import freeze as freeze_ui
 from bot.slack.ui.message import Message
 from bot.slack.ui.mrkdwn import mention, slack_date
 
@@ -173,6 +175,8 @@ def _note(req: StartRequest, note: Note) -> Message:
             f"Stopped following {req.id}: some jobs had not settled after "
             f"{int(note.after_seconds)} s. Check them with `/startjobs status {req.id}`."
         )
+    elif isinstance(note, FreezeOverridden):
+        text = freeze_ui.override_note_text(req, note)
     else:
         assert isinstance(note, StartedNowInstead)
         text = (

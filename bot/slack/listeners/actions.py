@@ -16,9 +16,10 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.request import StartRequest
-from bot.service import Service
+from bot.service import Service, freezes
 from bot.service.model import Reply
 from bot.slack.ui import answers, decisions
+from bot.slack.ui import freeze as freeze_ui
 from bot.slack.ui.ids import ActionId
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,13 @@ def register(app: AsyncApp, service: Service) -> None:
     @app.action(ActionId.APPROVE.value)
     async def approve(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
-        await decision_form(body, client, "approve", decisions.approve_modal)
+        user, _, rid = _click(body)
+        frozen = await freezes.for_approver(service.ctx, rid, user)
+
+        def form(req: StartRequest, *, now: float) -> dict[str, Any]:
+            return freeze_ui.with_freeze(decisions.approve_modal(req, now=now), frozen)
+
+        await decision_form(body, client, "approve", form)
 
     @app.action(ActionId.REJECT.value)
     async def reject(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:

@@ -1,4 +1,4 @@
-"""``/startjobs``: help, status, history, and opening the request modal.
+"""``/startjobs``: help, status, history, freezes, and opening the request modal.
 
 Listeners ack first (Slack allows 3 s), then work. The modal is opened at once with a short
 "loading" view, because a ``trigger_id`` lives only 3 s, and filled in when the user's projects
@@ -27,6 +27,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.command import (
     SUBCOMMANDS,
+    Freezes,
     Help,
     History,
     Invalid,
@@ -37,10 +38,11 @@ from bot.core.command import (
 )
 from bot.core.jobids import JOB_ID_RE, parse_job_ids
 from bot.core.times import EPOCH_SECONDS_MAX, parse_start_time
-from bot.service import Service
+from bot.service import Service, freezes
 from bot.service.reading import Reading
 from bot.slack.directory import Directory
 from bot.slack.ui import answers, views
+from bot.slack.ui import freeze as freeze_ui
 from bot.slack.ui.forms import channel_metadata
 
 log = logging.getLogger(__name__)
@@ -77,6 +79,9 @@ def register(app: AsyncApp, service: Service, directory: Directory, *, max_jobs:
             await answer(**answers.history_message(reqs, now=service.ctx.clock()).as_kwargs())
         elif isinstance(cmd, Status):
             await _status(service, reading, answer, cmd.args)
+        elif isinstance(cmd, Freezes):
+            rows = await freezes.for_asker(service.ctx, reading, user, channel)
+            await answer(**freeze_ui.freezes_message(rows, now=service.ctx.clock()).as_kwargs())
         elif isinstance(cmd, Start):
             word = cmd.project
             if word is not None and await _first_word_refused(service, reading, answer, word):

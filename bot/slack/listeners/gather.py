@@ -166,7 +166,8 @@ async def submit_inline(ack: Ack, service: Service, draft: Draft) -> None:
     """Make the request and acknowledge: close the modal, or show why not on it."""
     reply = await service.commands.submit(draft)
     if not reply.ok:
-        await ack(response_action="errors", errors={BlockId.PROJECT.value: _fit(reply.text)})
+        field = BlockId.WHEN if reply.code == "freeze" else BlockId.PROJECT  # a change freeze
+        await ack(response_action="errors", errors={field.value: _fit(reply.text)})
         return
     await ack()
 

@@ -15,11 +15,12 @@ from slack_bolt.app.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 
 from bot.core.secret import Secret
-from bot.service import Service
+from bot.service import Service, freezes
 from bot.service.model import Draft, Reply
 from bot.slack.directory import Directory
 from bot.slack.listeners import gather
 from bot.slack.ui import decisions, views
+from bot.slack.ui import freeze as freeze_ui
 from bot.slack.ui.decisions import START_NOW_VALUE
 from bot.slack.ui.forms import (
     COMMENT_MAX,
@@ -73,6 +74,7 @@ def register(app: AsyncApp, service: Service, directory: Directory, *, max_jobs:
             start_time_ms=form.start_time_ms,
             reason=form.reason,
             language=info.drs_language,
+            tz=info.tz,
         )
         view_id = str(view.get("id", ""))
         await gather.answer(
@@ -87,12 +89,21 @@ def register(app: AsyncApp, service: Service, directory: Directory, *, max_jobs:
         start_now = START_NOW_VALUE in selected_values(
             values, BlockId.START_NOW, ActionId.START_NOW
         )
+        override, why = freeze_ui.read_override(values)
+        if override and not why:
+            await ack(response_action="errors", errors={BlockId.OVERRIDE_REASON.value: _WHY})
+            return
         reply = await service.commands.approve(
             str(view.get("private_metadata", "")),
             user,
             comment[:COMMENT_MAX] or None,
             start_now=start_now,
+            override=why[:COMMENT_MAX] if override else None,
+            tz=(await directory.user(user)).tz,
         )
+        if reply.code in ("freeze", "freeze_override") and reply.request is not None:
+            await freeze_answer(ack, service, reply, user, start_now, view)
+            return
         if reply.code == "schedule_passed" and reply.request is not None:
             # Say it in the form, with the choice to start now instead.
             form = decisions.approve_modal(reply.request, now=service.ctx.clock())
@@ -136,4 +147,25 @@ async def _answer(ack: AsyncAck, reply: Reply) -> None:
         )
 
 
+async def freeze_answer(
+    ack: AsyncAck,
+    service: Service,
+    reply: Reply,
+    user: str,
+    start_now: bool,
+    view: dict[str, Any],
+) -> None:
+    """A change freeze holds the start: say so on the override choice when the form has it,
+    else show the form again with the freeze (and the choice, to one who may break it)."""
+    if BlockId.FREEZE_OVERRIDE.value in str(view.get("blocks")):
+        errors = {BlockId.FREEZE_OVERRIDE.value: reply.text[:2000]}
+        await ack(response_action="errors", errors=errors)
+        return
+    assert reply.request is not None
+    frozen = await freezes.at_approval(service.ctx, reply.request, user, start_now, None)
+    form = decisions.approve_modal(reply.request, now=service.ctx.clock())
+    await ack(response_action="update", view=freeze_ui.with_freeze(form, frozen))
+
+
+_WHY = "Say why you override the change freeze: it goes on the record and into the thread."
 _NO_CHANNEL = "This form lost track of its channel; close it and run /startjobs again."

@@ -62,6 +62,7 @@ def help_message(
             f"`{c} status REQUEST-ID` — a request's outcome and audit trail.\n"
             f"`{c} status JOB-ID JOB-ID …` — what DRS says about jobs now.\n"
             f"`{c} history` — recent requests in this channel.\n"
+            f"`{c} freezes` — change-freeze windows of your projects, open now and next.\n"
             f"`{c} help` — this message."
         ),
         kit.section(
@@ -208,6 +209,9 @@ def _event_line(event: AuditEvent) -> str:
         what = f"attempt {attempt}: DRS's own answer arrived late and was merged in"
     elif kind is AuditKind.START_FAILED:
         what = f"DRS failed {jobs or 'some'} started jobs' tasks"
+    elif kind is AuditKind.FREEZE_OVERRIDE:
+        names = get.text("names", limit=200)
+        what = f"{who} overrode change freeze {names}: {get.text('reason', limit=300)}"
     else:  # OUTCOME, RECOVERED
         restart = " after a restart" if kind is AuditKind.RECOVERED else ""
         facts: list[str] = []

@@ -23,6 +23,8 @@ class ActionId(StrEnum):
     RETRY = "sj_retry"
     CONFIRM = "sj_confirm"
     START_NOW = "sj_start_now"
+    FREEZE_OVERRIDE = "sj_freeze_override"
+    OVERRIDE_REASON = "sj_override_reason"
     PROJECT = "sj_project"
     JOB_IDS = "sj_job_ids"
     WHEN = "sj_when"
@@ -54,6 +56,8 @@ class BlockId(StrEnum):
     REQUEST_ACTIONS = "sj_request_actions"
     RETRY_ACTIONS = "sj_retry_actions"
     START_NOW = "sj_start_now"
+    FREEZE_OVERRIDE = "sj_freeze_override"
+    OVERRIDE_REASON = "sj_override_reason"
 
 
 class CallbackId(StrEnum):
