@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from bot.core.freeze import FreezeWindow
+from bot.core.precheck import PrecheckRule
 from bot.core.request import Approval, RequestState, StartRequest
 from bot.core.status import is_retryable
 
@@ -36,6 +37,7 @@ class Defaults:
     chunk_size: int = 100  # job IDs per batch-starting call
     max_lead_days: int = 30  # how far ahead a start may be scheduled
     approval: Approval = Approval.TWO_PERSON  # for projects that do not say
+    precheck: PrecheckRule = PrecheckRule.REQUIRE  # DRS's precheck before start
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +57,8 @@ class ProjectPolicy:
     # Anyone asking from a request's own channel may read that request (status, history),
     # besides the project's requesters and approvers.
     visible_to_channel: bool = False
+    # What a job's DRS precheck must show before it starts (bot.core.precheck).
+    precheck: PrecheckRule = PrecheckRule.REQUIRE
 
     def groups(self) -> frozenset[str]:
         """Every user group ID (``S...``) the project's requesters and approvers name."""

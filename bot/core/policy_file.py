@@ -17,6 +17,7 @@ from bot.core.command import PROJECT_NAME_RE, RESERVED_WORDS
 from bot.core.freeze_file import load_freezes
 from bot.core.jobids import JOB_ID_RE
 from bot.core.policy import GROUP_ID_RE, Defaults, Policy, ProjectPolicy
+from bot.core.precheck import PrecheckRule
 from bot.core.request import Approval
 
 _USER_RE = re.compile(r"\A[UW][A-Z0-9]{2,31}\Z")
@@ -40,7 +41,14 @@ class PolicyError(ValueError):
 
 
 _TOP_KEYS = ("defaults", "projects", "freeze")
-_DEFAULT_KEYS = ("max_jobs", "expire_hours", "chunk_size", "max_lead_days", "approval")
+_DEFAULT_KEYS = (
+    "max_jobs",
+    "expire_hours",
+    "chunk_size",
+    "max_lead_days",
+    "approval",
+    "precheck",
+)
 _PROJECT_KEYS = (
     "region",
     "project_id",
@@ -52,6 +60,7 @@ _PROJECT_KEYS = (
     "channels",
     "max_jobs",
     "visible_to_channel",
+    "precheck",
 )
 
 
@@ -93,6 +102,7 @@ def _load_defaults(raw: object, problems: list[str]) -> Defaults:
         chunk_size=_int(raw, "chunk_size", "defaults", base.chunk_size, 1, 1000, problems),
         max_lead_days=_int(raw, "max_lead_days", "defaults", base.max_lead_days, 1, 365, problems),
         approval=_approval(raw, "defaults", base.approval, problems),
+        precheck=_precheck(raw, "defaults", base.precheck, problems),
     )
 
 
@@ -129,6 +139,7 @@ def _load_project(
     channels = _channels(raw, where, problems)
     max_jobs = _int(raw, "max_jobs", where, defaults.max_jobs, 1, MAX_JOBS_LIMIT, problems)
     visible_to_channel = _bool(raw, "visible_to_channel", where, False, problems)
+    precheck = _precheck(raw, where, defaults.precheck, problems)
 
     if approval is Approval.TWO_PERSON and not approvers:
         problems.append(
@@ -156,6 +167,7 @@ def _load_project(
         channels=channels,
         max_jobs=max_jobs,
         visible_to_channel=visible_to_channel,
+        precheck=precheck,
     )
 
 
@@ -237,6 +249,19 @@ def _approval(raw: _Table, where: str, default: Approval, problems: list[str]) -
         return Approval(value)
     allowed = " or ".join(f'"{a.value}"' for a in Approval)
     problems.append(f"{where}.approval: {_show(value)} is not {allowed}")
+    return default
+
+
+def _precheck(raw: _Table, where: str, default: PrecheckRule, problems: list[str]) -> PrecheckRule:
+    if "precheck" not in raw:
+        return default
+    value = raw["precheck"]
+    if isinstance(value, str) and value in {r.value for r in PrecheckRule}:
+        return PrecheckRule(value)
+    problems.append(
+        f'{where}.precheck: {_show(value)} is not "require" (approve and start only jobs whose '
+        'DRS precheck passed), "warn" (show what has not passed, go ahead) or "off"'
+    )
     return default
 
 

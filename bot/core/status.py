@@ -11,6 +11,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from bot.core.model import Outcome
+from bot.core.precheck import HELD_CODE
 from bot.core.request import RequestJob
 
 
@@ -83,6 +84,7 @@ RETRYABLE_CODES: frozenset[str] = frozenset(
         "DRS.M01504",  # another operation is running on the task
         "DRS.M01503",  # operation too frequent
         "APIGW.0308",  # throttled by the API gateway: the request was not processed
+        HELD_CODE,  # not sent by the bot: its DRS precheck had not passed right before sending
     }
 )
 """Error codes after which sending the same start again is safe and may succeed."""

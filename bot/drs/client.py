@@ -9,13 +9,15 @@ starting is :func:`bot.drs.starting.start_batch`, the queries are here.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import httpx
 
 from bot.core.model import JobInfo, StartReport
-from bot.drs import wire
+from bot.core.precheck import JobPrecheck, PrecheckMode
+from bot.drs import precheck, wire
 from bot.drs.auth import Authenticator
 from bot.drs.calls import Answer, Caller, InFlight, unreadable
 from bot.drs.starting import start_batch
@@ -81,6 +83,22 @@ class DrsClient:
             start_time_ms=start_time_ms,
             language=language,
             job_start_times_ms=job_start_times_ms,
+        )
+
+    # -- precheck ------------------------------------------------------------------------
+
+    async def precheck_results(self, job_ids: Sequence[str]) -> list[JobPrecheck]:
+        """Each job's precheck (batch-precheck-result, 10 jobs a call), in input order; a
+        chunk whose call failed is UNREADABLE: see :mod:`bot.drs.precheck`."""
+        return await precheck.read_results(
+            self._caller, job_ids, concurrency=self._concurrency, now=time.time
+        )
+
+    async def run_precheck(self, jobs: Sequence[tuple[str, PrecheckMode]]) -> list[JobPrecheck]:
+        """Start a precheck of each ``(job, mode)`` (batch-precheck, 10 jobs a call); each
+        job's state after it (RUNNING where DRS accepted it)."""
+        return await precheck.run_prechecks(
+            self._caller, jobs, concurrency=self._concurrency, now=time.time
         )
 
     # -- queries -------------------------------------------------------------------------

@@ -30,6 +30,7 @@ class Service:
         self.ctx = ctx
         self.publishing = Publishing(ctx)
         self.steps = Steps(ctx, self.publishing)
+        self.prechecking = self.steps.prechecking
         self.followup = FollowUp(ctx, self.steps)
         self.commands = Commands(ctx, self.steps, new_id=new_id)
         self.selecting = Selecting(ctx)

@@ -195,6 +195,11 @@ class Commands:
                 req.id, AuditKind.REFUSED, actor=user, now=now, detail={"action": action}
             )
             return Reply(False, decision.reason, req)
+        held = await self.steps.prechecking.refusal(req, project) if action == "approve" else None
+        if held is not None:
+            detail: dict[str, object] = {"action": action, "precheck": "not passed"}
+            await ctx.store.audit(req.id, AuditKind.REFUSED, actor=user, now=now, detail=detail)
+            return Reply(False, held, req, code="precheck")
         return Reply(True, "", req)
 
     async def approve(

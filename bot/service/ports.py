@@ -22,6 +22,7 @@ from typing import Protocol
 
 from bot.core.model import CallFailure, JobInfo, JobResult, Outcome, StartReport
 from bot.core.policy import ProjectPolicy
+from bot.core.precheck import JobPrecheck, PrecheckMode, PrecheckRule
 from bot.core.request import (
     AuditEvent,
     AuditKind,
@@ -166,6 +167,8 @@ class Store(Protocol):
     async def starts_in(self, *states: StartState) -> list[Start]: ...
     async def stale_messages(self) -> list[str]: ...
     async def due_followups(self, now: float) -> list[str]: ...
+    async def save_prechecks(self, request_id: str, prechecks: Sequence[JobPrecheck]) -> None: ...
+    async def prechecks(self, request_id: str) -> dict[str, JobPrecheck]: ...
     # The App Home's reads: newest first, at most ``limit``, below ``before``.
     async def pending_in(
         self, projects: Sequence[str], *, before: Cursor | None = None, limit: int = 20
@@ -207,6 +210,9 @@ class RequestView:
     source: str | None = None  # how the list was chosen, when not typed (a pattern, a file)
     lookup_problem: str | None = None  # why the jobs' DRS statuses are missing
     overlaps: Mapping[str, int] | None = None  # other open request -> jobs it holds too
+    # Each job's precheck as last read (job id -> precheck); None: the project's rule is off.
+    prechecks: Mapping[str, JobPrecheck] | None = None
+    precheck_rule: PrecheckRule = PrecheckRule.REQUIRE  # the project's rule
 
 
 @dataclass(frozen=True, slots=True)
@@ -336,6 +342,8 @@ class Drs(Protocol):
         status: str | None = None,
         limit: int = 100,
     ) -> list[JobInfo]: ...
+    async def precheck_results(self, job_ids: Sequence[str]) -> list[JobPrecheck]: ...
+    async def run_precheck(self, jobs: Sequence[tuple[str, PrecheckMode]]) -> list[JobPrecheck]: ...
 
 
 DrsFor = Callable[[ProjectPolicy], Drs]

@@ -25,6 +25,7 @@ from bot.service.ports import (
     RequestView,
     Verdict,
 )
+from bot.service.precheck_reads import read_prechecks, stored_prechecks
 from bot.service.work import RetryLater
 
 log = logging.getLogger(__name__)
@@ -63,12 +64,17 @@ class Publishing:
                 log.warning("batch-detail for %s failed: %s", request_id, exc)
         req = await ctx.store.get(request_id)
         assert req is not None
+        if project is not None:
+            await read_prechecks(ctx, req, project)
+        prechecks, rule = await stored_prechecks(ctx, req)
         source = await self.request_source(request_id)
         view = RequestView(
             now=ctx.clock(),
             source=source,
             lookup_problem=lookup_problem,
             overlaps=await ctx.store.overlapping(request_id),
+            prechecks=prechecks,
+            precheck_rule=rule,
         )
         earlier = await ctx.store.begin_message_post(request_id, ctx.clock())
         try:
@@ -145,10 +151,13 @@ class Publishing:
         req = await ctx.store.get(request_id)
         if req is None or req.message_ts is None or req.channel_problem is not None:
             return True
+        prechecks, rule = await stored_prechecks(ctx, req)
         view = RequestView(
             now=ctx.clock(),
             source=await self.request_source(request_id),
             overlaps=await ctx.store.overlapping(request_id) if req.state.is_open else None,
+            prechecks=prechecks,
+            precheck_rule=rule,
         )
         try:
             await ctx.notifier.update_request(req, view)

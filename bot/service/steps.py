@@ -22,6 +22,7 @@ from bot.core.model import (
     DrsCallError,
     JobResult,
     Outcome,
+    StartReport,
 )
 from bot.core.policy import ProjectPolicy
 from bot.core.request import (
@@ -42,6 +43,7 @@ from bot.service.ports import (
     Recorded,
     Verdict,
 )
+from bot.service.prechecking import Prechecking
 from bot.service.publishing import Publishing
 from bot.service.records import call_detail, failure_detail, reconciled
 
@@ -54,6 +56,7 @@ class Steps:
     def __init__(self, ctx: Context, publishing: Publishing) -> None:
         self.ctx = ctx
         self.publishing = publishing
+        self.prechecking = Prechecking(ctx, publishing)
 
     # -- publishing ------------------------------------------------------------------------
 
@@ -156,9 +159,15 @@ class Steps:
         if frozen is not None:  # a window opened since the approval: not sent at all
             await self._not_sent(req, attempt, frozen, code=freezes.FREEZE_CODE)
             return
+        held = await self.prechecking.hold_back(req, start.job_ids, project)
+        to_send = [j for j in start.job_ids if j not in held]
         try:
-            report = await ctx.drs_for(project).batch_start(
-                start.job_ids, start_time_ms=req.start_time_ms, language=req.language
+            report = (
+                await ctx.drs_for(project).batch_start(
+                    to_send, start_time_ms=req.start_time_ms, language=req.language
+                )
+                if to_send
+                else StartReport((), ())
             )
         except Exception:
             # A bug or an error the client did not classify: the body may have reached DRS.
@@ -169,7 +178,7 @@ class Steps:
         recorded = await ctx.store.record_outcomes(
             request_id,
             attempt,
-            report.results,
+            [*report.results, *held.values()],
             now=ctx.clock(),
             calls=[call_detail(c, attempt) for c in report.calls],
             followup_interval=ctx.tuning.followup_interval,

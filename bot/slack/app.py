@@ -21,7 +21,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.service import Service
 from bot.slack.directory import Directory
-from bot.slack.listeners import actions, commands, options, submissions
+from bot.slack.listeners import actions, commands, options, prechecks, submissions
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,7 @@ def build_app(
     app.error(_on_error)
     commands.register(app, service, directory, max_jobs=max_jobs)
     actions.register(app, service)
+    prechecks.register(app, service)
     submissions.register(app, service, directory, max_jobs=max_jobs)
     options.register(app, service)
     return app

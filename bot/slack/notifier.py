@@ -30,7 +30,7 @@ from bot.service.ports import (
     StoppedFollowing,
 )
 from bot.slack.poster import Marker, Poster
-from bot.slack.ui import blocks, kit, outcome
+from bot.slack.ui import blocks, kit, outcome, precheck
 from bot.slack.ui import freeze as freeze_ui
 from bot.slack.ui.message import Message
 from bot.slack.ui.mrkdwn import mention, slack_date
@@ -145,13 +145,14 @@ class SlackNotifier:
 
 
 def _request(req: StartRequest, view: RequestView) -> Message:
-    return blocks.request_message(
+    msg = blocks.request_message(
         req,
         now=view.now,
         lookup_problem=view.lookup_problem,
         source=view.source,
         overlaps=view.overlaps,
     )
+    return precheck.with_prechecks(msg, req, view.prechecks, view.precheck_rule)
 
 
 def _outcome(req: StartRequest, view: OutcomeView) -> Message:

@@ -79,3 +79,17 @@ CREATE TABLE IF NOT EXISTS health (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     at REAL NOT NULL
 );
+
+-- Each job's DRS precheck as last read (bot/store/prechecks.py); a newer read replaces an
+-- older one, never the reverse.
+CREATE TABLE IF NOT EXISTS request_prechecks (
+    request_id TEXT NOT NULL REFERENCES requests (id),
+    job_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    passed_rate TEXT,
+    failed_items TEXT NOT NULL DEFAULT '[]',
+    precheck_id TEXT,
+    read_at REAL NOT NULL,
+    reason TEXT,
+    PRIMARY KEY (request_id, job_id)
+);

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from bot.store.followups import FollowUpRows
 from bot.store.home import HomeRows
+from bot.store.prechecks import PrecheckRows
 from bot.store.requests import RequestRows
 from bot.store.starts import StartRows
 
@@ -46,7 +47,7 @@ _ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
 )
 
 
-class Store(RequestRows, StartRows, FollowUpRows, HomeRows):
+class Store(RequestRows, StartRows, FollowUpRows, HomeRows, PrecheckRows):
     """SQLite-backed storage. One instance per process; each method is one short
     transaction."""
 

@@ -128,6 +128,8 @@ class AsyncStore:
     claim_settled_notice = _off_loop(Store.claim_settled_notice)
     audit = _off_loop(Store.audit)
     events = _off_loop(Store.events)
+    save_prechecks = _off_loop(Store.save_prechecks)
+    prechecks = _off_loop(Store.prechecks)
     pending_in = _off_loop(Store.pending_in)
     requested_by = _off_loop(Store.requested_by)
     following = _off_loop(Store.following)

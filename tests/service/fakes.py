@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -35,6 +36,7 @@ from bot.core.model import (
     Outcome,
     StartReport,
 )
+from bot.core.precheck import JobPrecheck, PrecheckMode, PrecheckState
 from bot.core.request import (
     Approval,
     AuditEvent,
@@ -96,6 +98,7 @@ class FakeStore:
     audit_log: list[AuditEvent] = field(default_factory=list)
     broken: dict[str, Exception] = field(default_factory=dict)
     calls: list[str] = field(default_factory=list)
+    precheck_rows: dict[str, dict[str, JobPrecheck]] = field(default_factory=dict)
 
     async def _enter(self, method: str) -> None:
         self.calls.append(method)
@@ -261,6 +264,17 @@ class FakeStore:
     ) -> None:
         await self._enter("audit")
         self._record(request_id, now, actor, kind, detail or {})
+
+    async def save_prechecks(self, request_id: str, prechecks: Sequence[JobPrecheck]) -> None:
+        await self._enter("save_prechecks")
+        rows = self.precheck_rows.setdefault(request_id, {})
+        for p in prechecks:
+            if p.job_id not in rows or p.read_at >= rows[p.job_id].read_at:
+                rows[p.job_id] = p
+
+    async def prechecks(self, request_id: str) -> dict[str, JobPrecheck]:
+        await self._enter("prechecks")
+        return dict(sorted(self.precheck_rows.get(request_id, {}).items()))
 
     async def set_jobs_info(self, request_id: str, jobs: Sequence[RequestJob]) -> None:
         await self._enter("set_jobs_info")
@@ -860,6 +874,10 @@ class FakeDrs(_Faults):
         self.status_calls: list[tuple[str, ...]] = []
         self.detail_calls: list[tuple[str, ...]] = []
         self.list_calls: list[dict[str, object]] = []
+        # Each job's precheck as DRS shows it; a job not in it has passed.
+        self.prechecks: dict[str, JobPrecheck] = {}
+        self.precheck_reads: list[tuple[str, ...]] = []
+        self.precheck_runs: list[tuple[tuple[str, PrecheckMode], ...]] = []
 
     def add(self, job_id: str, status: str | None = "CONFIGURATION", **kw: Any) -> None:
         name = kw.pop("name", f"task-{job_id}")
@@ -902,6 +920,22 @@ class FakeDrs(_Faults):
         self.detail_calls.append(tuple(job_ids))
         self._check("batch_detail")
         return [self._info(j) for j in job_ids]
+
+    async def precheck_results(self, job_ids: Sequence[str]) -> list[JobPrecheck]:
+        self.precheck_reads.append(tuple(job_ids))
+        self._check("precheck_results")
+        now = time.time()
+        return [
+            replace(self.prechecks.get(j) or JobPrecheck(j, PrecheckState.PASSED), read_at=now)
+            for j in dict.fromkeys(job_ids)
+        ]
+
+    async def run_precheck(self, jobs: Sequence[tuple[str, PrecheckMode]]) -> list[JobPrecheck]:
+        self.precheck_runs.append(tuple(jobs))
+        self._check("run_precheck")
+        for job_id, _ in jobs:
+            self.prechecks[job_id] = JobPrecheck(job_id, PrecheckState.RUNNING)
+        return [JobPrecheck(j, PrecheckState.RUNNING, read_at=time.time()) for j, _ in jobs]
 
     async def list_jobs(
         self,

@@ -51,6 +51,7 @@ from bot.devkit.sim.drs_jobs import (
     new_job_id,
 )
 from bot.devkit.sim.drs_model import ApiConfig, CallNote, RecordedCall
+from bot.devkit.sim.drs_precheck import PrecheckBook
 
 __all__ = [
     "DEFAULT_AK",
@@ -100,6 +101,7 @@ class DrsSimulator(AsyncService):
         self._clock = clock
         self._offset = 0.0
         self._jobs = JobBook(self.now, start_delay)
+        self.prechecks = PrecheckBook(self.now)  # each task's precheck: drs_precheck
         self._faults = FaultBook()
         self._tokens = TokenBook()
         self._calls_lock = threading.Lock()
@@ -119,6 +121,7 @@ class DrsSimulator(AsyncService):
             now=self.now,
             record=self._record,
             base_url=lambda: self.url,
+            prechecks=self.prechecks,
         )
         self._runner: web.AppRunner | None = None
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import functools
 import json
 import uuid
 from collections.abc import Callable, Mapping
@@ -37,6 +38,7 @@ from bot.devkit.sim.drs_faults import Fault, FaultBook
 from bot.devkit.sim.drs_iam import TokenIssuer
 from bot.devkit.sim.drs_jobs import JobBook
 from bot.devkit.sim.drs_model import ApiConfig, CallNote, Result
+from bot.devkit.sim.drs_precheck import PrecheckBook
 from bot.devkit.sim.drs_process import JobCalls
 from bot.devkit.sim.drs_wire import JSON_TYPE, drs_message, error_body, json_response, loads_object
 
@@ -67,6 +69,7 @@ class DrsApi:
         now: Callable[[], float],
         record: Callable[[CallNote, str, str, int | None], None],
         base_url: Callable[[], str],
+        prechecks: PrecheckBook | None = None,
     ) -> None:
         self.config = config
         self.jobs = jobs
@@ -75,7 +78,8 @@ class DrsApi:
         self.verifier = verifier
         self._now = now
         self._record = record
-        self._job_calls = JobCalls(jobs)
+        self.prechecks = prechecks if prechecks is not None else PrecheckBook(now)
+        self._job_calls = JobCalls(jobs, self.prechecks)
         self._issuer = TokenIssuer(config, tokens=tokens, now=now, base_url=base_url)
         self.stopping: asyncio.Event | None = None
 
@@ -85,6 +89,8 @@ class DrsApi:
             web.post("/v3/{project_id}/jobs/batch-starting", self._batch_starting),
             web.post("/v3/{project_id}/jobs/batch-status", self._batch_status),
             web.post("/v3/{project_id}/jobs/batch-detail", self._batch_detail),
+            web.post("/v3/{project_id}/jobs/batch-precheck", self._batch_precheck),
+            web.post("/v3/{project_id}/jobs/batch-precheck-result", self._precheck_result),
             web.post("/v3/{project_id}/jobs", self._list),
         ]
 
@@ -144,6 +150,17 @@ class DrsApi:
 
     async def _batch_detail(self, request: web.Request) -> web.StreamResponse:
         return await self._drs(request, "batch-detail", self._job_calls.detail)
+
+    async def _batch_precheck(self, request: web.Request) -> web.StreamResponse:
+        run = functools.partial(self.prechecks.run, known=self._known)
+        return await self._drs(request, "batch-precheck", run)
+
+    async def _precheck_result(self, request: web.Request) -> web.StreamResponse:
+        read = functools.partial(self.prechecks.results, known=self._known)
+        return await self._drs(request, "batch-precheck-result", read)
+
+    def _known(self, job_id: str) -> bool:
+        return self.jobs.get(job_id) is not None
 
     async def _list(self, request: web.Request) -> web.StreamResponse:
         return await self._drs(request, "list", self._job_calls.list_jobs)

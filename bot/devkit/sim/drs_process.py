@@ -29,6 +29,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from bot.devkit.sim.drs_jobs import (
+    CONFIGURATION,
     DB_USE_TYPES,
     JobBook,
     detail_entry,
@@ -39,6 +40,7 @@ from bot.devkit.sim.drs_jobs import (
     unknown_entry,
 )
 from bot.devkit.sim.drs_model import CallNote, Result
+from bot.devkit.sim.drs_precheck import PrecheckBook
 from bot.devkit.sim.drs_wire import drs_message, error_body, loads_object
 
 
@@ -48,8 +50,9 @@ class JobCalls:
     Each takes the call's note, its body and its ``X-Language``, and forms the answer.
     """
 
-    def __init__(self, jobs: JobBook) -> None:
+    def __init__(self, jobs: JobBook, prechecks: PrecheckBook) -> None:
         self.jobs = jobs
+        self.prechecks = prechecks
 
     def start(self, call: CallNote, body: bytes, language: str) -> Result:
         data = loads_object(body)
@@ -78,6 +81,10 @@ class JobCalls:
                 return _fail(call, 400, "DRS.M00202", language, "start_time")
         results: list[dict[str, str]] = []
         for job_id, start_at in plan.items():
+            refused = self._precheck_refusal(job_id, language)
+            if refused is not None:
+                results.append(refused)
+                continue
             outcome = self.jobs.start(job_id, start_at)
             entry = {"id": job_id, "status": "success" if outcome.error_code is None else "failed"}
             if outcome.error_code is not None:
@@ -87,6 +94,17 @@ class JobCalls:
                 entry["order_id"] = outcome.order_id
             results.append(entry)
         return Result(202, {"results": results, "count": len(results)})
+
+    def _precheck_refusal(self, job_id: str, language: str) -> dict[str, str] | None:
+        """A configured task whose precheck has not passed is not started (DRS's rule)."""
+        job = self.jobs.get(job_id)
+        if job is None or job.status != CONFIGURATION:
+            return None
+        refusal = self.prechecks.refusal(job_id, language)
+        if refusal is None:
+            return None
+        code, msg = refusal
+        return {"id": job_id, "status": "failed", "error_code": code, "error_msg": msg}
 
     def _query(
         self, call: CallNote, body: bytes, language: str, entry: Callable[[str], dict[str, Any]]

@@ -36,6 +36,7 @@ class ActionId(StrEnum):
     STATUS_FILTER = "sj_status_filter"
     TYPE_FILTER = "sj_type_filter"
     UPLOAD = "sj_upload"
+    RUN_PRECHECK = "sj_run_precheck"
 
 
 class BlockId(StrEnum):

@@ -118,6 +118,23 @@ CREATE TABLE health (
 """,
     ),
     Migration(
+        2,
+        "each job's DRS precheck with its request",
+        """
+CREATE TABLE request_prechecks (
+    request_id TEXT NOT NULL REFERENCES requests (id),
+    job_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    passed_rate TEXT,
+    failed_items JSONB NOT NULL DEFAULT '[]',
+    precheck_id TEXT,
+    read_at DOUBLE PRECISION NOT NULL,
+    reason TEXT,
+    PRIMARY KEY (request_id, job_id)
+);
+""",
+    ),
+    Migration(
         3,
         "the App Home's index of each person's requests",
         """

@@ -11,13 +11,14 @@ from bot.store.postgres.connection import Database
 from bot.store.postgres.followups import PgFollowUpRows
 from bot.store.postgres.home import PgHomeRows
 from bot.store.postgres.migrations import SchemaStatus, migrate, status
+from bot.store.postgres.prechecks import PgPrecheckRows
 from bot.store.postgres.requests import PgRequestRows
 from bot.store.postgres.starts import PgStartRows
 
 log = logging.getLogger(__name__)
 
 
-class PostgresStore(PgRequestRows, PgStartRows, PgFollowUpRows, PgHomeRows):
+class PostgresStore(PgRequestRows, PgStartRows, PgFollowUpRows, PgHomeRows, PgPrecheckRows):
     """Durable state in PostgreSQL, natively async: the service's
     :class:`bot.service.ports.Store`, with the same methods and meaning as the SQLite store
     (:class:`bot.store.threaded.AsyncStore`). Several processes may share the database, each

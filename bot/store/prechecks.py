@@ -1,0 +1,84 @@
+"""Each job's DRS precheck, stored with its request (``request_prechecks``), and the codec
+both stores share for it.
+
+A save is a conditional upsert: a read replaces the stored one only if it is not older
+(``read_at``), so a slow poll that ends after a newer read never brings back an old state.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from bot.core.precheck import MAX_FAILED_ITEMS, FailedItem, JobPrecheck, PrecheckState
+from bot.store.rows import Rows
+
+COLUMNS = ("job_id", "state", "passed_rate", "failed_items", "precheck_id", "read_at", "reason")
+
+
+def items_json(precheck: JobPrecheck) -> str:
+    """The failed items as the JSON text both stores keep."""
+    return json.dumps(
+        [
+            {"item": i.item, "result": i.result, "reason": i.reason}
+            for i in precheck.failed_items[:MAX_FAILED_ITEMS]
+        ],
+        ensure_ascii=False,
+    )
+
+
+def write_params(request_id: str, p: JobPrecheck) -> tuple[object, ...]:
+    """The parameters of one row, in the order of ``request_id`` then :data:`COLUMNS`."""
+    return (
+        request_id,
+        p.job_id,
+        p.state.value,
+        p.passed_rate,
+        items_json(p),
+        p.precheck_id,
+        p.read_at,
+        p.reason,
+    )
+
+
+def from_row(row: Mapping[str, Any]) -> JobPrecheck:
+    """A stored row as a value (``failed_items`` as JSON text, or already decoded)."""
+    raw = row["failed_items"]
+    items = json.loads(raw) if isinstance(raw, str | bytes) else (raw or [])
+    return JobPrecheck(
+        job_id=row["job_id"],
+        state=PrecheckState(row["state"]),
+        passed_rate=row["passed_rate"],
+        failed_items=tuple(
+            FailedItem(str(i.get("item")), str(i.get("result")), i.get("reason")) for i in items
+        ),
+        precheck_id=row["precheck_id"],
+        read_at=float(row["read_at"]),
+        reason=row["reason"],
+    )
+
+
+class PrecheckRows(Rows):
+    """The ``request_prechecks`` table."""
+
+    def save_prechecks(self, request_id: str, prechecks: Sequence[JobPrecheck]) -> None:
+        """Store each job's precheck, unless the one stored was read later."""
+        with self._tx() as db:
+            db.executemany(
+                """INSERT INTO request_prechecks (request_id, job_id, state, passed_rate,
+                failed_items, precheck_id, read_at, reason) VALUES (?,?,?,?,?,?,?,?)
+                ON CONFLICT (request_id, job_id) DO UPDATE SET state = excluded.state,
+                passed_rate = excluded.passed_rate, failed_items = excluded.failed_items,
+                precheck_id = excluded.precheck_id, read_at = excluded.read_at,
+                reason = excluded.reason
+                WHERE excluded.read_at >= request_prechecks.read_at""",
+                [write_params(request_id, p) for p in prechecks],
+            )
+
+    def prechecks(self, request_id: str) -> dict[str, JobPrecheck]:
+        rows = self._db.execute(
+            "SELECT * FROM request_prechecks WHERE request_id = ? ORDER BY job_id",
+            (request_id,),
+        ).fetchall()
+        return {r["job_id"]: from_row(r) for r in rows}
