@@ -341,6 +341,8 @@ async def _run(args: argparse.Namespace, placement: Placement | None) -> int:
             # by id; requesters by id.
             table = project_table(sim_url, requesters=requesters, approvers=[GROUP, approvers[0]])
             env = {"STARTJOBS_USER_REQUESTS_PER_MINUTE": "1000000", **dict(args.bot_env)}
+            if args.database_url:
+                env["STARTJOBS_DATABASE_URL"] = args.database_url
             bot = BotProcess(
                 tmp,
                 slack_url=fake.url,
@@ -414,7 +416,8 @@ def _print(
         "\nAck latency (ms): the bot (python -m bot) vs a stock Bolt app that only acks "
         "(bench/bare_ack.py),\nthe same signed requests in the same bursts, "
         f"{args.rate:g} requests/s on average; DRS answers in {args.drs_latency * 1000:.0f} ms, "
-        f"the Slack Web API in {args.slack_latency * 1000:.0f} ms."
+        f"the Slack Web API in {args.slack_latency * 1000:.0f} ms; the bot's database: "
+        f"{'PostgreSQL' if args.database_url else 'SQLite'}."
     )
     print(
         f"Placement: {placement.describe()}."
@@ -513,6 +516,12 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         metavar="NAME=VALUE",
         help="set in the bot's environment (repeatable)",
+    )
+    parser.add_argument(
+        "--database-url",
+        default=None,
+        metavar="URL",
+        help="the bot keeps its records in this PostgreSQL database (default: SQLite)",
     )
     parser.add_argument(
         "--no-pin",

@@ -111,6 +111,8 @@ class Run:
         table = project_table(self.sim.url, requesters=[REQUESTER], approvers=[APPROVER])
         policy = policy_toml({"prod": table}, defaults={"max_jobs": max(jobs, 1000)})
         env = {"STARTJOBS_MAX_JOBS": str(max(jobs, 1000))}
+        if self.args.database_url:
+            env["STARTJOBS_DATABASE_URL"] = self.args.database_url
         if shape != self.defaults:  # the defaults are measured as the bot picks them itself
             env["STARTJOBS_DRS_CHUNK_SIZE"] = str(shape.chunk_size)
             env["STARTJOBS_DRS_CONCURRENCY"] = str(shape.concurrency)
@@ -352,7 +354,9 @@ async def run(args: argparse.Namespace) -> int:
                 f"Batch scaling: DRS simulator {args.latency * 1000:.0f} ms per call, Slack "
                 f"{args.slack_latency * 1000:.0f} ms per call; {default}. Times in seconds; "
                 "'ack' and 'request'\nfrom the start submission, 'outcome' and 'csv' from the "
-                "approving submission; bound = ceil(chunks / concurrency) x latency." + faults
+                "approving submission; bound = ceil(chunks / concurrency) x latency."
+                + faults
+                + f" Database: {'PostgreSQL' if args.database_url else 'SQLite'}."
             )
             print_table(title, results, args.latency)
             if max(args.sizes) * 37 > MODAL_TEXT_MAX:
@@ -399,6 +403,12 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         metavar="SPEC",
         help="a simulator fault for the whole run, e.g. batch-starting:status_429:count=20",
+    )
+    parser.add_argument(
+        "--database-url",
+        default=None,
+        metavar="URL",
+        help="the bot keeps its records in this PostgreSQL database (default: SQLite)",
     )
     parser.add_argument("--tune", action="store_true", help="also sweep shapes at the largest size")
     parser.add_argument("--tune-chunks", type=_numbers, default=[100, 200, 500])
