@@ -31,6 +31,7 @@ from bot.drs import AkSkAuth, DrsClient, IamTokenAuth, InFlight, new_http_client
 from bot.drs.auth import Authenticator
 from bot.service import Service
 from bot.service.context import Context
+from bot.service.followup import TICK as FOLLOWUP_TICK
 from bot.service.model import Tuning
 from bot.slack import server
 from bot.slack.app import build_app
@@ -76,6 +77,8 @@ class Bot:
             await self.store.open()
         run = self.service.recovery.run(self.maintenance_every)
         self._tasks.append(asyncio.create_task(run, name="maintenance"))
+        follow = self.service.followup.run(min(self.maintenance_every, FOLLOWUP_TICK))
+        self._tasks.append(asyncio.create_task(follow, name="follow-up"))
         if isinstance(self.store, AsyncStore):  # SQLite's write-ahead log
             checkpoints = self._checkpoints(self.checkpoint_every)
             self._tasks.append(asyncio.create_task(checkpoints, name="checkpoints"))
@@ -202,6 +205,7 @@ def tuning_from(settings: Settings, policy: Policy) -> Tuning:
         recovery_grace=settings.recovery_grace,
         lease_seconds=settings.lease_seconds,
         send_settle=settings.send_settle,
+        followup_budget=settings.followup_budget,
     )
 
 

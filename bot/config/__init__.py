@@ -80,6 +80,7 @@ class Settings:
     drs_timeout: float = 30.0
     followup_interval: float = 30.0
     followup_max: float = 3600.0
+    followup_budget: int = 20  # DRS status calls per request per minute
     max_jobs: int = 1000
     user_requests_per_minute: int = 6
     group_cache_ttl: float = 300.0
@@ -196,6 +197,7 @@ def _load_settings(env: Mapping[str, str], problems: list[str]) -> Settings | No
         "drs_timeout": number("STARTJOBS_DRS_TIMEOUT", 30.0, float, 1),
         "followup_interval": number("STARTJOBS_FOLLOWUP_INTERVAL", 30.0, float, 0.05),
         "followup_max": number("STARTJOBS_FOLLOWUP_MAX", 3600.0, float, 0),
+        "followup_budget": number("STARTJOBS_FOLLOWUP_BUDGET", 20, int, 1),
         "max_jobs": number("STARTJOBS_MAX_JOBS", 1000, int, 1),
         "user_requests_per_minute": number("STARTJOBS_USER_REQUESTS_PER_MINUTE", 6, int, 1),
         "group_cache_ttl": number("STARTJOBS_GROUP_CACHE_TTL", 300.0, float, 0),

@@ -5,12 +5,21 @@ process at a time follows a request. It reads batch-status for the jobs that sta
 have, confirms ``unknown`` jobs DRS shows started, turns jobs whose task then failed into
 failures with DRS's reason (and mentions the requester), keeps the outcome message in the
 thread up to date, and mentions the requester once everything has settled.
+
+Each round schedules the next by the pace of :mod:`bot.core.followup_schedule` (soon after a
+start or a transition, around a scheduled start, never over the budget of DRS calls), and
+:meth:`FollowUp.run` looks for due rounds every second, so a round runs on time rather than at
+the next maintenance round; maintenance still runs due rounds too (the claim lets one win).
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
+import math
 
+from bot.core.followup_schedule import budget_gap, next_delay, status_calls
 from bot.core.model import DrsCallError, JobInfo, Outcome
 from bot.core.policy import ProjectPolicy
 from bot.core.request import AuditKind, StartRequest
@@ -20,14 +29,51 @@ from bot.service.outcomes import retry_opens_at
 from bot.service.ports import FailedAfterStart, Settled, StoppedFollowing
 from bot.service.records import started_phase
 from bot.service.steps import Steps
+from bot.service.work import WorkItems
 
 log = logging.getLogger(__name__)
+
+TICK = 1.0
+"""At most this many seconds between looks for due rounds (:meth:`FollowUp.run`)."""
 
 
 class FollowUp:
     def __init__(self, ctx: Context, steps: Steps) -> None:
         self.ctx = ctx
         self.steps = steps
+        self.items = WorkItems(ctx.clock)
+
+    async def run(self, every: float = TICK) -> None:
+        """Start each due round, ``every`` seconds apart (a background task). A round runs
+        as a task of its own (a slow DRS answer holds up no other request), at most one per
+        request at a time; a failing one is retried with backoff (:class:`WorkItems`)."""
+        running: dict[str, asyncio.Task[bool]] = {}
+        failing = 0
+        try:
+            while True:
+                try:
+                    due = await self.ctx.store.due_followups(self.ctx.clock())
+                except Exception as exc:
+                    # Maintenance reports the database at length; one line here.
+                    failing += 1
+                    if failing == 1:
+                        log.warning("looking for due follow-ups failed: %s", exc)
+                    due = []
+                else:
+                    failing = 0
+                for rid in due:
+                    if rid in running:
+                        continue
+                    work = functools.partial(self.round, rid)
+                    task = asyncio.create_task(
+                        self.items.run(f"following up {rid}", work), name=f"follow-up {rid}"
+                    )
+                    running[rid] = task
+                    task.add_done_callback(functools.partial(_forget, running, rid))
+                await asyncio.sleep(every)
+        finally:
+            for task in running.values():
+                task.cancel()
 
     async def round(self, request_id: str) -> None:
         """One polling round: refresh statuses, settle unknowns, update the outcome message."""
@@ -42,11 +88,13 @@ class FollowUp:
             await ctx.store.schedule_followup(request_id, next_at=None)
             return
         watched = [j for j in req.jobs if j.outcome in (Outcome.SUCCESS, Outcome.UNKNOWN)]
+        calls = status_calls(len({j.job_id for j in watched}))
         try:
             infos = await ctx.drs_for(project).batch_status([j.job_id for j in watched])
         except DrsCallError as exc:
             log.warning("follow-up of %s: batch-status failed: %s", request_id, exc)
-            await ctx.store.schedule_followup(request_id, next_at=now + interval)
+            retry = max(interval, budget_gap(calls, ctx.tuning.followup_budget))
+            await ctx.store.schedule_followup(request_id, next_at=now + retry)
             return
         statuses = {i.job_id: i.status for i in infos}
         before = {j.job_id: j.drs_status for j in req.jobs}
@@ -65,12 +113,8 @@ class FollowUp:
         opens = await retry_opens_at(ctx, request_id)
         # The round right after a takeover's settle time ended shows the Retry it now allows.
         retry_opened = opens is not None and now - ctx.tuning.followup_interval <= opens <= now
-        changed = (
-            any(before.get(k) != v for k, v in statuses.items())
-            or bool(confirmed)
-            or bool(newly_failed)
-            or retry_opened
-        )
+        moved = any(before.get(k) != v for k, v in statuses.items())
+        changed = moved or bool(confirmed) or bool(newly_failed) or retry_opened
         req = await ctx.store.get(request_id)
         assert req is not None
         if newly_failed:
@@ -82,24 +126,44 @@ class FollowUp:
             await ctx.store.mark_message_stale(request_id, True)
         if all(is_settled(statuses.get(j.job_id)) for j in watched):
             await self._settled(
-                req, waiting=any(phase_of(statuses.get(j.job_id)) is Phase.WAITING for j in watched)
+                req,
+                waiting=any(phase_of(statuses.get(j.job_id)) is Phase.WAITING for j in watched),
+                calls=calls,
             )
         elif now >= (await ctx.store.followup_deadline(request_id) or now):
             await ctx.store.schedule_followup(request_id, next_at=None)
             await self.steps.publishing.note(req, StoppedFollowing(ctx.tuning.followup_max))
         else:
-            await ctx.store.schedule_followup(request_id, next_at=now + interval)
+            delay = await self._next_delay(req, now, calls=calls, moved=moved)
+            await ctx.store.schedule_followup(
+                request_id, next_at=now + delay, changed_at=now if moved else None
+            )
 
-    async def _settled(self, req: StartRequest, *, waiting: bool) -> None:
+    async def _next_delay(self, req: StartRequest, now: float, *, calls: int, moved: bool) -> float:
+        """The pace after this round (:func:`bot.core.followup_schedule.next_delay`)."""
+        store = self.ctx.store
+        start = await store.start(req.id, await store.last_attempt(req.id))
+        sent = (start.sent_at or start.created_at) if start is not None else None
+        changed_at = now if moved else await store.followup_changed_at(req.id)
+        return next_delay(
+            self.ctx.tuning.pace(),
+            since_start=now - sent if sent is not None else math.inf,
+            since_change=now - changed_at if changed_at is not None else None,
+            scheduled_in=req.start_time_ms / 1000 - now if req.start_time_ms is not None else None,
+            calls=calls,
+        )
+
+    async def _settled(self, req: StartRequest, *, waiting: bool, calls: int) -> None:
         ctx = self.ctx
         now = ctx.clock()
         if await ctx.store.claim_settled_notice(req.id):
             await self.steps.publishing.note(req, Settled())
         if waiting and req.start_time_ms is not None and req.start_time_ms / 1000 > now:
-            # Follow the scheduled jobs again when their time comes.
-            await ctx.store.schedule_followup(
-                req.id, next_at=req.start_time_ms / 1000 + ctx.tuning.followup_interval
-            )
+            # Follow the scheduled jobs again shortly after their time comes (DRS moves them
+            # on then), within the budget.
+            at = req.start_time_ms / 1000 + ctx.tuning.followup_first
+            floor = now + budget_gap(calls, ctx.tuning.followup_budget)
+            await ctx.store.schedule_followup(req.id, next_at=max(at, floor))
         else:
             await ctx.store.schedule_followup(req.id, next_at=None)
             await ctx.store.audit(req.id, AuditKind.FOLLOWUP, actor=None, now=now)
@@ -128,3 +192,7 @@ class FollowUp:
             },
             now=self.ctx.clock(),
         )
+
+
+def _forget(running: dict[str, asyncio.Task[bool]], rid: str, _task: asyncio.Task[bool]) -> None:
+    running.pop(rid, None)

@@ -6,6 +6,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+from bot.core.followup_schedule import Pace
 from bot.core.request import StartRequest
 
 NOT_SENT_CODE = "SCHEDULE_PASSED"
@@ -32,6 +33,23 @@ class Tuning:
     # After a takeover, how long the dead owner's last call may still be acted on by DRS:
     # Retry is not offered before then.
     send_settle: float = 60.0
+    # The follow-up's pace (bot/core/followup_schedule.py): the gap after a start or a DRS
+    # transition, doubling up to followup_interval; at most followup_early_gap during the
+    # followup_early seconds after a start; DRS status calls per request per minute (None:
+    # no limit; the bot runs with STARTJOBS_FOLLOWUP_BUDGET).
+    followup_first: float = 2.0
+    followup_early: float = 120.0
+    followup_early_gap: float = 5.0
+    followup_budget: int | None = None
+
+    def pace(self) -> Pace:
+        return Pace(
+            interval=self.followup_interval,
+            first=self.followup_first,
+            early=self.followup_early,
+            early_gap=self.followup_early_gap,
+            budget=self.followup_budget,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +67,8 @@ class Draft:
     # Where the list came from when not only typed (a name pattern, a file): plain text, kept
     # in the audit trail and shown on the request message.
     source: str | None = None
+    # The requester's timezone (IANA), for times in what they are told; None: UTC.
+    tz: str | None = None
     # The requester's timezone (IANA), for times in what they are told; None: UTC.
     tz: str | None = None
 

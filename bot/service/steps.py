@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 
+from bot.core.followup_schedule import first_delay
 from bot.core.model import (
     DrsCallError,
     JobResult,
@@ -181,7 +182,7 @@ class Steps:
             [*report.results, *held.values()],
             now=ctx.clock(),
             calls=[call_detail(c, attempt) for c in report.calls],
-            followup_interval=ctx.tuning.followup_interval,
+            followup_interval=self._first_round(req),
             followup_max=self._followup_span(req),
         )
         failpoints.hit("after_record")
@@ -240,7 +241,7 @@ class Steps:
             now=ctx.clock(),
             calls=calls,
             drs_statuses=statuses,
-            followup_interval=ctx.tuning.followup_interval,
+            followup_interval=self._first_round(req),
             followup_max=self._followup_span(req),
             recovered=True,
         )
@@ -264,6 +265,13 @@ class Steps:
                 start.attempt,
             )
             await self.reconcile(start.request_id, start.attempt)
+
+    def _first_round(self, req: StartRequest) -> float:
+        """Seconds from a recorded start to its follow-up's first round (soon: DRS moves a
+        task on within seconds; :mod:`bot.core.followup_schedule`)."""
+        now = self.ctx.clock()
+        scheduled = req.start_time_ms / 1000 - now if req.start_time_ms is not None else None
+        return first_delay(self.ctx.tuning.pace(), scheduled_in=scheduled)
 
     def _followup_span(self, req: StartRequest) -> float:
         span = self.ctx.tuning.followup_max

@@ -104,9 +104,15 @@ class FollowUpRows(Rows):
         return sorted(changed, key=lambda job: seq.get(job, 0))
 
     def schedule_followup(
-        self, request_id: str, *, next_at: float | None, deadline: float | None = None
+        self,
+        request_id: str,
+        *,
+        next_at: float | None,
+        deadline: float | None = None,
+        changed_at: float | None = None,
     ) -> None:
-        """Set the next round; ``next_at=None`` ends the follow-up."""
+        """Set the next round; ``next_at=None`` ends the follow-up. ``changed_at``: when a
+        round saw DRS move a job (kept for the pace of the rounds after it)."""
         with self._tx() as db:
             if next_at is None:
                 db.execute(
@@ -116,13 +122,21 @@ class FollowUpRows(Rows):
             else:
                 db.execute(
                     """UPDATE requests SET followup_next_at = ?,
-                    followup_deadline = COALESCE(?, followup_deadline) WHERE id = ?""",
-                    (next_at, deadline, request_id),
+                    followup_deadline = COALESCE(?, followup_deadline),
+                    followup_changed_at = COALESCE(?, followup_changed_at) WHERE id = ?""",
+                    (next_at, deadline, changed_at, request_id),
                 )
 
     def followup_deadline(self, request_id: str) -> float | None:
         row = self._db.execute(
             "SELECT followup_deadline FROM requests WHERE id = ?", (request_id,)
+        ).fetchone()
+        return row[0] if row else None
+
+    def followup_changed_at(self, request_id: str) -> float | None:
+        """When a follow-up round last saw DRS move one of the request's jobs (None: never)."""
+        row = self._db.execute(
+            "SELECT followup_changed_at FROM requests WHERE id = ?", (request_id,)
         ).fetchone()
         return row[0] if row else None
 

@@ -22,6 +22,7 @@ CREATE TABLE IF NOT EXISTS requests (
     followup_done INTEGER NOT NULL DEFAULT 0,
     followup_next_at REAL,
     followup_deadline REAL,
+    followup_changed_at REAL,
     settled_notified INTEGER NOT NULL DEFAULT 0,
     message_stale INTEGER NOT NULL DEFAULT 0,
     channel_problem TEXT,

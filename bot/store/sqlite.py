@@ -44,6 +44,7 @@ _ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("starts", "lease_owner", "TEXT"),
     ("starts", "lease_until", "REAL"),
     ("starts", "outcome_posting_at", "REAL"),
+    ("requests", "followup_changed_at", "REAL"),
 )
 
 

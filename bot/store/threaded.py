@@ -125,6 +125,7 @@ class AsyncStore:
     confirm_outcomes = _off_loop(Store.confirm_outcomes)
     schedule_followup = _off_loop(Store.schedule_followup)
     followup_deadline = _off_loop(Store.followup_deadline)
+    followup_changed_at = _off_loop(Store.followup_changed_at)
     claim_settled_notice = _off_loop(Store.claim_settled_notice)
     audit = _off_loop(Store.audit)
     events = _off_loop(Store.events)

@@ -81,6 +81,7 @@ class _Row:
     jobs: list[RequestJob]
     followup_next_at: float | None = None
     followup_deadline: float | None = None
+    followup_changed_at: float | None = None
     settled_notified: bool = False
     message_stale: bool = False
 
@@ -511,7 +512,12 @@ class FakeStore:
         return True
 
     async def schedule_followup(
-        self, request_id: str, *, next_at: float | None, deadline: float | None = None
+        self,
+        request_id: str,
+        *,
+        next_at: float | None,
+        deadline: float | None = None,
+        changed_at: float | None = None,
     ) -> None:
         await self._enter("schedule_followup")
         row = self.rows.get(request_id)
@@ -524,11 +530,18 @@ class FakeStore:
             row.followup_next_at = next_at
             if deadline is not None:
                 row.followup_deadline = deadline
+            if changed_at is not None:
+                row.followup_changed_at = changed_at
 
     async def followup_deadline(self, request_id: str) -> float | None:
         await self._enter("followup_deadline")
         row = self.rows.get(request_id)
         return row.followup_deadline if row else None
+
+    async def followup_changed_at(self, request_id: str) -> float | None:
+        await self._enter("followup_changed_at")
+        row = self.rows.get(request_id)
+        return row.followup_changed_at if row else None
 
     async def update_drs_statuses(self, request_id: str, statuses: dict[str, str | None]) -> None:
         await self._enter("update_drs_statuses")

@@ -100,8 +100,8 @@ async def test_per_job_results_are_recorded(
     kinds = store.kinds(rid)
     assert kinds.count(AuditKind.OUTCOME) == 1
     assert kinds.count(AuditKind.DRS_CALL) == 1
-    # The follow-up is due one interval later.
-    assert store.followup_next_at(rid) == fake_clock() + 30.0
+    # The follow-up's first round is due soon (DRS moves a started task on within seconds).
+    assert store.followup_next_at(rid) == fake_clock() + 2.0
 
 
 async def test_a_whole_call_failure_fails_every_job_and_is_shown(

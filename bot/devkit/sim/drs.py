@@ -157,10 +157,13 @@ class DrsSimulator(AsyncService):
         engine_type: str = "mysql",
         db_use_type: str = "migration",
         start_fails: bool = False,
+        start_delay: float | None = None,
     ) -> str:
         """Add a task and return its id (a new DRS-shaped id when ``job_id`` is None).
 
         ``start_fails``: a start is accepted but the task ends in ``START_JOB_FAILED``.
+        ``start_delay``: seconds this task stays ``STARTJOBING`` after its start begins (None:
+        the simulator's own ``start_delay``), so a test can set when each task moves on.
         Raises ValueError for a malformed or duplicate id or an unknown ``db_use_type``.
         """
         return self._jobs.add(
@@ -172,6 +175,7 @@ class DrsSimulator(AsyncService):
             engine_type=engine_type,
             db_use_type=db_use_type,
             start_fails=start_fails,
+            start_delay=start_delay,
         )
 
     def add_generated(self, count: int, *, prefix: str = "mig-shop") -> list[str]:

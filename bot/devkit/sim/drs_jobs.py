@@ -78,6 +78,7 @@ class SimJob:
     begin_at: float | None = None
     order_id: str | None = None
     start_calls: int = 0
+    start_delay: float | None = None  # its own STARTJOBING time (None: the simulator's)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -94,6 +95,7 @@ class SimJob:
             "begin_at": self.begin_at,
             "order_id": self.order_id,
             "start_calls": self.start_calls,
+            "start_delay": self.start_delay,
         }
 
 
@@ -103,7 +105,7 @@ def status_at(job: SimJob, now: float, start_delay: float) -> str:
         return job.status
     if now < job.begin_at:
         return WAITING_FOR_START
-    if now < job.begin_at + start_delay:
+    if now < job.begin_at + (job.start_delay if job.start_delay is not None else start_delay):
         return STARTJOBING
     if job.start_fails:
         return START_JOB_FAILED
@@ -140,6 +142,7 @@ class JobBook:
         engine_type: str,
         db_use_type: str,
         start_fails: bool = False,
+        start_delay: float | None = None,
     ) -> str:
         job_id = job_id if job_id is not None else new_job_id()
         if not is_job_id(job_id):
@@ -159,6 +162,7 @@ class JobBook:
                 db_use_type=db_use_type,
                 created_at=self._now(),
                 start_fails=start_fails,
+                start_delay=start_delay,
             )
         return job_id
 

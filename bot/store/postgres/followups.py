@@ -109,9 +109,15 @@ class PgFollowUpRows(PgRows):
         return changed
 
     async def schedule_followup(
-        self, request_id: str, *, next_at: float | None, deadline: float | None = None
+        self,
+        request_id: str,
+        *,
+        next_at: float | None,
+        deadline: float | None = None,
+        changed_at: float | None = None,
     ) -> None:
-        """Set the next round; ``next_at=None`` ends the follow-up."""
+        """Set the next round; ``next_at=None`` ends the follow-up. ``changed_at``: when a
+        round saw DRS move a job (kept for the pace of the rounds after it)."""
         db = await self.ready()
         async with db.tx() as conn:
             if next_at is None:
@@ -123,8 +129,9 @@ class PgFollowUpRows(PgRows):
             else:
                 await conn.execute(
                     """UPDATE requests SET followup_next_at = %s,
-                    followup_deadline = COALESCE(%s, followup_deadline) WHERE id = %s""",
-                    (next_at, deadline, request_id),
+                    followup_deadline = COALESCE(%s, followup_deadline),
+                    followup_changed_at = COALESCE(%s, followup_changed_at) WHERE id = %s""",
+                    (next_at, deadline, changed_at, request_id),
                 )
 
     async def followup_deadline(self, request_id: str) -> float | None:
@@ -135,6 +142,16 @@ class PgFollowUpRows(PgRows):
             )
             row = await cur.fetchone()
         return row["followup_deadline"] if row else None
+
+    async def followup_changed_at(self, request_id: str) -> float | None:
+        """When a follow-up round last saw DRS move one of the request's jobs (None: never)."""
+        db = await self.ready()
+        async with db.connection() as conn:
+            cur = await conn.execute(
+                "SELECT followup_changed_at FROM requests WHERE id = %s", (request_id,)
+            )
+            row = await cur.fetchone()
+        return row["followup_changed_at"] if row else None
 
     async def claim_settled_notice(self, request_id: str) -> bool:
         """True exactly once per request: the caller mentions the requester."""

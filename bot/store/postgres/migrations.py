@@ -118,6 +118,13 @@ CREATE TABLE health (
 """,
     ),
     Migration(
+        4,
+        "when the follow-up last saw DRS move a job",
+        """
+ALTER TABLE requests ADD COLUMN followup_changed_at DOUBLE PRECISION;
+""",
+    ),
+    Migration(
         2,
         "each job's DRS precheck with its request",
         """
