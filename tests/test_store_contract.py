@@ -421,6 +421,20 @@ async def test_a_request_told_directly_is_followed_up(store: StorePort) -> None:
     assert await store.due_followups(1_108) == [RID]
 
 
+async def test_the_last_transition_seen_is_kept_for_the_pace(store: StorePort) -> None:
+    """A round that saw DRS move a job records when, for the pace of the rounds after it; a
+    round that saw nothing keeps the earlier time."""
+    await recorded(store)
+    assert await store.followup_changed_at(RID) is None
+    await store.schedule_followup(RID, next_at=1_110, changed_at=1_108)
+    assert await store.followup_changed_at(RID) == 1_108
+    await store.schedule_followup(RID, next_at=1_140)
+    assert await store.followup_changed_at(RID) == 1_108
+    await store.schedule_followup(RID, next_at=1_150, changed_at=1_145)
+    assert await store.followup_changed_at(RID) == 1_145
+    assert await store.followup_changed_at("SJ-NOSUCH1") is None
+
+
 async def test_statuses_and_confirmations_settle_unknown_jobs(store: StorePort) -> None:
     await approved(store)
     await store.mark_sent(RID, 1, now=1_101, owner="A", lease=15)
