@@ -26,6 +26,7 @@ from typing import TextIO
 
 from dotenv import dotenv_values
 
+from bot.check.freezes import freeze_findings
 from bot.check.online import REQUIRED_SCOPES, Finding, check_drs, check_slack, required_scopes
 from bot.cli import parse_or_status
 from bot.config import AkSk, ConfigError, Settings, load_config, masked_url
@@ -180,6 +181,7 @@ def _config_findings(settings: Settings, policy: Policy) -> list[Finding]:
         f"{p.name} ({p.region}, {p.approval.value})" for _, p in sorted(policy.projects.items())
     )
     found.append(Finding("ok", "policy", f"{settings.config_path}: {listed}"))
+    found += freeze_findings(policy)
     return found
 
 

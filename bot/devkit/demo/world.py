@@ -98,7 +98,7 @@ def policy_toml(drs_url: str) -> str:
         f'channels = ["{CHANNEL}"]\n'
     )
     return (
-        "# startjobs demo policy: two projects on the local DRS simulator.\n\n"
+        "# startjobs demo policy: three projects on the local DRS simulator.\n\n"
         "[projects.prod]\n"
         f"{common}"
         'requesters = ["S0DBATEAM"]             # dba-team: alice\n'
@@ -108,7 +108,19 @@ def policy_toml(drs_url: str) -> str:
         f"{common}"
         'requesters = ["U01ALICE"]\n'
         'approvers = ["U02BOB"]\n'
-        'approval = "none"                      # the requester\'s submit starts it\n'
+        'approval = "none"                      # the requester\'s submit starts it\n\n'
+        "[projects.reports]\n"
+        f"{common}"
+        'requesters = ["U01ALICE"]\n'
+        'approvers = ["U02BOB"]\n\n'
+        "# A change freeze on reports, open every day all day: no start there (and no override).\n"
+        "[[freeze]]\n"
+        'name = "month-end close"\n'
+        'schedule = "0 0 * * *"                 # opens daily at midnight...\n'
+        'duration = "1d"                        # ...for a whole day\n'
+        'timezone = "Asia/Shanghai"\n'
+        'projects = ["reports"]\n'
+        'reason = "CHG-2000: finance closes the books"\n'
     )
 
 
