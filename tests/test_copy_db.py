@@ -14,6 +14,7 @@ import pytest
 from bot.check import copy_db
 from bot.cli import main
 from bot.core.model import JobResult, Outcome
+from bot.core.precheck import FailedItem, JobPrecheck, PrecheckState
 from bot.core.request import AuditKind, RequestJob, RequestState, StartRequest
 from bot.store import Store, Verdict
 from bot.store.postgres import PostgresStore
@@ -23,6 +24,21 @@ from tests.test_store_contract import JOBS, KW, make_request
 
 PENDING, DONE, REJECTED, ELSEWHERE = "SJ-PENDING1", "SJ-DONE0001", "SJ-REJECT01", "SJ-OTHERCH1"
 IDS = (PENDING, DONE, REJECTED, ELSEWHERE)
+
+
+PRECHECKS = [
+    JobPrecheck(
+        JOBS[0], PrecheckState.PASSED, passed_rate="100%", precheck_id="p-1", read_at=1_011
+    ),
+    JobPrecheck(
+        JOBS[1],
+        PrecheckState.FAILED,
+        passed_rate="60%",
+        failed_items=(FailedItem("Destination tables empty", "FAILED", "orders has «12» rows"),),
+        precheck_id="p-2",
+        read_at=1_012.5,
+    ),
+]
 
 
 def write_source(path: Path) -> None:
@@ -53,6 +69,7 @@ def write_source(path: Path) -> None:
         assert store.decide(rejected).won
         store.insert_request(make_request(ELSEWHERE, channel_id="C2"), actor="U3", detail={})
         store.mark_message_stale(ELSEWHERE, True)
+        store.save_prechecks(PENDING, PRECHECKS)
         assert store.lose_channel(ELSEWHERE, "is_archived", now=1_040)
     finally:
         store.close()
@@ -66,6 +83,7 @@ def sqlite_view(path: Path) -> dict[str, object]:
             "events": [store.events(i) for i in IDS],
             "start": [store.start(DONE, a) for a in (1, 2, 3)],
             "recent": [store.recent(c) for c in ("C1", "C2")],
+            "prechecks": [store.prechecks(i) for i in IDS],
         }
     finally:
         store.close()
@@ -79,6 +97,7 @@ async def pg_view(url: str) -> dict[str, object]:
             "events": [await store.events(i) for i in IDS],
             "start": [await store.start(DONE, a) for a in (1, 2, 3)],
             "recent": [await store.recent(c) for c in ("C1", "C2")],
+            "prechecks": [await store.prechecks(i) for i in IDS],
         }
     finally:
         await store.aclose()
@@ -109,15 +128,16 @@ def test_the_copy_reads_back_the_same_through_the_postgres_store(
     assert main(["copy-db", "--from", f"sqlite://{source}", "--to", pg_url]) == 0
     out, err = capsys.readouterr()
     lines = out.splitlines()
-    assert lines[:4] == [
+    assert lines[:5] == [
         "requests: 4 rows copied",
         "request_jobs: 12 rows copied",
+        "request_prechecks: 2 rows copied",
         "starts: 2 rows copied",
         f"audit: {len(sqlite_ids)} rows copied",
     ], out
-    assert len(lines) == 5 and lines[4].startswith(f"copied SQLite {source} to PostgreSQL")
-    assert f"new audit ids start at {max(sqlite_ids) + 1}" in lines[4]
-    assert PASSWORD not in out + err and ":***@" in lines[4]
+    assert len(lines) == 6 and lines[5].startswith(f"copied SQLite {source} to PostgreSQL")
+    assert f"new audit ids start at {max(sqlite_ids) + 1}" in lines[5]
+    assert PASSWORD not in out + err and ":***@" in lines[5]
     assert source.read_bytes() == before  # the source is never changed
     assert sorted(source.parent.iterdir()) == beside  # nor a -wal or -shm left beside it
 

@@ -22,6 +22,7 @@ import psycopg
 import pytest
 
 from bot.core.model import JobResult, Outcome
+from bot.core.precheck import FailedItem, JobPrecheck, PrecheckState
 from bot.core.request import (
     Approval,
     AuditKind,
@@ -663,3 +664,28 @@ async def test_the_app_home_sees_what_is_being_followed_up(store: StorePort) -> 
     assert await store.following(["dev"], requester="U5") == []
     await store.schedule_followup(RID, next_at=None)
     assert await store.following(["prod"], requester="U1") == []
+
+
+async def test_prechecks_are_stored_per_job_and_a_newer_read_is_never_undone(
+    store: StorePort,
+) -> None:
+    await store.insert_request(make_request(jobs=JOBS[:2]), actor="U1", detail={})
+    assert await store.prechecks(RID) == {}
+    failed = JobPrecheck(
+        JOBS[0],
+        PrecheckState.FAILED,
+        passed_rate="60%",
+        failed_items=(FailedItem("Tables empty «orders»", "FAILED", "12 rows"),),
+        precheck_id="p-1",
+        read_at=100.0,
+        reason=None,
+    )
+    never = JobPrecheck(JOBS[1], PrecheckState.NEVER_RUN, read_at=100.0, reason="DRS.M00304 x")
+    await store.save_prechecks(RID, [failed, never])
+    assert await store.prechecks(RID) == {JOBS[0]: failed, JOBS[1]: never}
+    passed = JobPrecheck(JOBS[0], PrecheckState.PASSED, passed_rate="100%", read_at=200.0)
+    await store.save_prechecks(RID, [passed])
+    older = JobPrecheck(JOBS[0], PrecheckState.RUNNING, read_at=150.0)  # a slow poll's answer
+    await store.save_prechecks(RID, [older])
+    assert (await store.prechecks(RID))[JOBS[0]] == passed
+    assert (await store.prechecks(RID))[JOBS[1]] == never

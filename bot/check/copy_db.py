@@ -1,8 +1,9 @@
 """``startjobs copy-db --from sqlite:///path/startjobs.db --to postgresql://…``: move a
 deployment's history from its SQLite database to PostgreSQL.
 
-Every row of ``requests``, ``request_jobs``, ``starts`` and ``audit`` is copied (the audit
-ids and their order kept, the audit id sequence set past them), in one transaction on the
+Every row of ``requests``, ``request_jobs``, ``request_prechecks``, ``starts`` and ``audit``
+is copied (the audit ids and their order kept, the audit id sequence set past them), in one
+transaction on the
 PostgreSQL side, after the target has been migrated to the current schema. The copy is
 refused (exit 1, one line) when the target already holds rows in those tables, unless
 ``--replace`` is given, which empties them first in the same transaction; when the source is
@@ -41,7 +42,7 @@ from bot.store.postgres import PostgresStore
 from bot.store.postgres.connection import Conn
 
 # Parents before children, as the foreign keys need them.
-TABLES = ("requests", "request_jobs", "starts", "audit")
+TABLES = ("requests", "request_jobs", "request_prechecks", "starts", "audit")
 # Seconds to wait for the target's tables (a bot still running on them holds them).
 LOCK_WAIT = "10s"
 
