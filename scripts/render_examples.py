@@ -37,6 +37,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bot.core.cron import parse_cron
+from bot.core.freeze import FreezeWindow, freeze_verdict
 from bot.core.model import CallFailure, CallFailureKind, Outcome
 from bot.core.policy import Membership, membership
 from bot.core.policy_file import load_policy
@@ -49,8 +51,10 @@ from bot.core.request import (
     StartRequest,
 )
 from bot.core.status import is_retryable
+from bot.service.freezes import ApprovalFreeze, block_text
 from bot.slack.ui import answers, blocks, decisions, outcome, views
 from bot.slack.ui.forms import channel_metadata
+from bot.slack.ui.freeze import with_freeze
 
 NOW = 1_790_000_000.0  # Sep 21, 2026, 14:13 UTC
 ALICE, BOB, CAROL = "U01ALICE", "U02BOB", "U03CAROL"
@@ -258,6 +262,24 @@ def _status_events() -> list[AuditEvent]:
     ]
 
 
+def _frozen() -> ApprovalFreeze:
+    """A start of prod inside the quarter-end freeze, as an approver listed in its override
+    sees it (the requester is refused the same way at submit, with nobody listed)."""
+    window = FreezeWindow(
+        name="quarter-end",
+        schedule=parse_cron("0 18 * * 1"),
+        duration=62 * 3600,
+        timezone="Asia/Shanghai",
+        projects=("prod*",),
+        override=frozenset({"S0DBALEADS"}),
+        reason="CHG freeze: quarter-end close",
+    )
+    block = freeze_verdict([window], "prod", NOW)  # opened at 18:00 Shanghai, 4 hours ago
+    assert block is not None
+    text = block_text(block, "prod", "Asia/Shanghai")
+    return ApprovalFreeze(block, text, may_override=True, who=window.override)
+
+
 def examples() -> dict[str, Json | list[Json]]:
     """Example name -> what the renderer draws (a message's blocks, a thread or a modal)."""
     pending = _pending()
@@ -335,6 +357,7 @@ def examples() -> dict[str, Json | list[Json]]:
         "approve-modal": decisions.approve_modal(pending, now=NOW),
         "approve-modal-late": decisions.approve_modal(late, now=NOW),
         "reject-modal": decisions.reject_modal(pending, now=NOW),
+        "freeze-refused": with_freeze(decisions.approve_modal(pending, now=NOW), _frozen()),
     }
 
 
