@@ -36,6 +36,7 @@ from bot.service.model import Tuning
 from bot.slack import server
 from bot.slack.app import build_app
 from bot.slack.directory import Directory
+from bot.slack.home import SlackHomeTab
 from bot.slack.notifier import SlackNotifier
 from bot.slack.server import bound_url
 from bot.store import AsyncStore, PostgresStore, Store, StoreUnavailable
@@ -163,7 +164,7 @@ def build_bot(
         tuning=tuning or tuning_from(settings, policy),
         clock=clock,
     )
-    service = Service(ctx)
+    service = Service(ctx, home_tab=SlackHomeTab(slack))
     signing = settings.slack_signing_secret
     app = build_app(
         service,

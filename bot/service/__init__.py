@@ -5,6 +5,7 @@
   what runs after the answer (publish, start, record, report, follow up);
 * :mod:`bot.service.recovery`: what a crash or another process left behind, and expiry;
 * :mod:`bot.service.reading`: status, history and help, limited to what the asker may see;
+* :mod:`bot.service.home`: each person's App Home (their approvals, requests, follow-ups);
 * :mod:`bot.service.ports`: what they need from the outside.
 """
 
@@ -15,6 +16,7 @@ from collections.abc import Callable
 from bot.service.commands import Commands
 from bot.service.context import Context
 from bot.service.followup import FollowUp
+from bot.service.home import Home, HomeTab
 from bot.service.model import new_request_id
 from bot.service.publishing import Publishing
 from bot.service.reading import Reading
@@ -26,7 +28,13 @@ from bot.service.steps import Steps
 class Service:
     """One process's use cases over one :class:`~bot.service.context.Context`."""
 
-    def __init__(self, ctx: Context, *, new_id: Callable[[], str] = new_request_id) -> None:
+    def __init__(
+        self,
+        ctx: Context,
+        *,
+        new_id: Callable[[], str] = new_request_id,
+        home_tab: HomeTab | None = None,
+    ) -> None:
         self.ctx = ctx
         self.publishing = Publishing(ctx)
         self.steps = Steps(ctx, self.publishing)
@@ -39,3 +47,4 @@ class Service:
             policy=ctx.policy, directory=ctx.directory, store=ctx.store, drs_for=ctx.drs_for
         )
         self.tasks = ctx.tasks
+        self.home = Home(ctx, home_tab)

@@ -158,6 +158,7 @@ class Commands:
             log.error("could not store a request of %s: %s", draft.requester_id, exc)
             self._limiter.give_back(draft.requester_id)  # nothing was made: it does not count
             return Reply(False, _not_stored("your request", exc))
+        ctx.changed(req.id)
         ctx.tasks.spawn(self.steps.publish_and_run(req.id), name=f"publish {req.id}")
         return Reply(True, f"Request {req.id} created", req)
 
@@ -325,6 +326,7 @@ class Commands:
         assert result.request is not None
         if not result.won:
             return Reply(False, _already(result.request), result.request)
+        self.ctx.changed(rid)
         return Reply(True, "", result.request)
 
     # -- retry --------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import logging
 import os
 import secrets
 import socket
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,3 +75,11 @@ class Context:
     # (request, attempt) this process is working on now; attempt 0 is the request message.
     # Maintenance leaves them alone: leases and the recovery grace protect other processes'.
     working: set[tuple[str, int]] = field(default_factory=set)
+    # Told the id of each request whose state changed (the App Home refreshes who sees it);
+    # each listener only takes note, it never blocks.
+    on_change: list[Callable[[str], None]] = field(default_factory=list)
+
+    def changed(self, request_id: str) -> None:
+        """A request changed state (made, decided, started, recorded, settled)."""
+        for listener in self.on_change:
+            listener(request_id)

@@ -124,6 +124,7 @@ class FollowUp:
         if changed:
             # The request message shows DRS's statuses too; maintenance refreshes it.
             await ctx.store.mark_message_stale(request_id, True)
+            ctx.changed(request_id)
         if all(is_settled(statuses.get(j.job_id)) for j in watched):
             await self._settled(
                 req,
@@ -133,6 +134,7 @@ class FollowUp:
         elif now >= (await ctx.store.followup_deadline(request_id) or now):
             await ctx.store.schedule_followup(request_id, next_at=None)
             await self.steps.publishing.note(req, StoppedFollowing(ctx.tuning.followup_max))
+            ctx.changed(request_id)
         else:
             delay = await self._next_delay(req, now, calls=calls, moved=moved)
             await ctx.store.schedule_followup(
@@ -167,6 +169,7 @@ class FollowUp:
         else:
             await ctx.store.schedule_followup(req.id, next_at=None)
             await ctx.store.audit(req.id, AuditKind.FOLLOWUP, actor=None, now=now)
+            ctx.changed(req.id)
 
     async def _failed_after_start(
         self, req: StartRequest, project: ProjectPolicy, failed: dict[str, JobInfo]

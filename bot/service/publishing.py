@@ -83,6 +83,7 @@ class Publishing:
             await self._cannot_post(req, exc.error)
             return
         await ctx.store.set_message_ts(request_id, ts)
+        ctx.changed(request_id)
         if source is not None:
             req = await ctx.store.get(request_id)
             if req is not None:
@@ -104,6 +105,7 @@ class Publishing:
             )
         )
         await ctx.notifier.tell(req, NotPosted(error))
+        ctx.changed(req.id)
 
     async def lose_channel(self, req: StartRequest, error: str) -> None:
         """The request's channel refuses the bot for good: record it once, and tell the
@@ -188,4 +190,5 @@ class Publishing:
             )
         )
         if result.won:
+            ctx.changed(request_id)
             await self.refresh_message(request_id)

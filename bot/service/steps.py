@@ -88,6 +88,7 @@ class Steps:
             if not decided.won:
                 return
             req = decided.request
+            ctx.changed(request_id)
         if req is not None and req.state is RequestState.APPROVED:
             await self.run_start(request_id, 1)
 
@@ -308,6 +309,7 @@ class Steps:
         failpoints.hit("after_post")
         if await ctx.store.mark_posted(request_id, attempt, ts) and ts is not None:
             await self.publishing.refresh_message(request_id)
+        ctx.changed(request_id)  # its outcome shows on Home tabs
 
     async def update_outcome(self, req: StartRequest) -> None:
         """Bring the thread's outcome message up to date (best effort: logged)."""

@@ -21,7 +21,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.service import Service
 from bot.slack.directory import Directory
-from bot.slack.listeners import actions, commands, options, prechecks, submissions
+from bot.slack.listeners import actions, commands, home, options, prechecks, submissions
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,7 @@ def build_app(
     prechecks.register(app, service)
     submissions.register(app, service, directory, max_jobs=max_jobs)
     options.register(app, service)
+    home.register(app, service)
     return app
 
 

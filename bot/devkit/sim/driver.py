@@ -289,6 +289,37 @@ class SlackDriver:
         )
         return await self._send_payload(payload)
 
+    # ---- the App Home -----------------------------------------------------------------------
+
+    async def app_home_opened(self, user: str, *, tab: str = "home") -> DriverResponse:
+        """``user`` opens the app's Home tab: the Events API's ``app_home_opened``, carrying
+        the Home view last published for them (if any). Home buttons are clicked with
+        :meth:`view_action` on ``fake.home(user).id``."""
+        home = self.fake.home(user)
+        event: JSON = {
+            "type": "app_home_opened",
+            "user": user,
+            "channel": f"D{user[1:]}",
+            "tab": tab,
+            "event_ts": f"{time.time():.6f}",
+        }
+        if home is not None:
+            event["view"] = dict(home.view, hash=home.hash)
+        payload: JSON = {
+            "token": self._token,
+            "team_id": self.team_id,
+            "api_app_id": self.fake.app_id,
+            "event": event,
+            "type": "event_callback",
+            "event_id": f"Ev{self.fake.workspace.team.seq():010d}",
+            "event_time": int(time.time()),
+            "authorizations": [
+                {"team_id": self.team_id, "user_id": self.fake.bot_user_id, "is_bot": True}
+            ],
+        }
+        body = json.dumps(payload).encode()
+        return await self.raw(body, content_type="application/json")
+
     # ---- modals ----------------------------------------------------------------------------
 
     async def submit_view(

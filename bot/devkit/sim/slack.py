@@ -180,6 +180,10 @@ class FakeSlack(AsyncService):
     def view(self, view_id: str) -> FakeView | None:
         return self._ws.views.view(view_id)
 
+    def home(self, user: str) -> FakeView | None:
+        """``user``'s App Home tab as last published (``views.publish``), or None."""
+        return self._ws.views.home(user)
+
     @property
     def files(self) -> list[FakeFile]:
         """Uploads the bot completed (files.completeUploadExternal), in order."""

@@ -304,6 +304,23 @@ def check_modal(view: object) -> list[str]:
     return errors
 
 
+def check_home(view: object) -> list[str]:
+    """Problems with a Home tab view passed to views.publish (``type: home``)."""
+    if not isinstance(view, dict):
+        return [_err("must be a view object", "/view")]
+    errors: list[str] = []
+    if view.get("type") != "home":
+        errors.append(_err("type must be home", "/view/type"))
+    errors += [
+        e.replace("[json-pointer:/blocks", "[json-pointer:/view/blocks")
+        for e in check_blocks(view.get("blocks"), limit=MODAL_BLOCK_LIMIT)
+    ]
+    errors += _check_max(view.get("private_metadata"), 3000, "/view/private_metadata")
+    errors += _check_max(view.get("callback_id"), 255, "/view/callback_id")
+    errors += _check_max(view.get("external_id"), 255, "/view/external_id")
+    return errors
+
+
 def view_too_large(view: object) -> bool:
     return len(json.dumps(view).encode()) > VIEW_MAX_BYTES
 

@@ -10,6 +10,7 @@ from bot.devkit.sim.slack_common import SlackError, Team, invalid_arguments, tex
 from bot.devkit.sim.slack_model import JSON, FakeView
 from bot.devkit.sim.slack_validate import (
     ArgumentError,
+    check_home,
     check_modal,
     fill_ids,
     parse_json_arg,
@@ -51,12 +52,21 @@ class Views:
     def __init__(self, team: Team) -> None:
         self.team = team
         self._views: dict[str, FakeView] = {}
+        self._homes: dict[str, FakeView] = {}  # user -> their Home tab as last published
         self._triggers: dict[str, _Trigger] = {}
 
     # ---- reading ---------------------------------------------------------------------------
 
     def view(self, view_id: str) -> FakeView | None:
-        return self._views.get(view_id)
+        """A modal, or a Home tab, by its id."""
+        found = self._views.get(view_id)
+        if found is None:
+            found = next((h for h in self._homes.values() if h.id == view_id), None)
+        return found
+
+    def home(self, user: str) -> FakeView | None:
+        """``user``'s Home tab as last published (None: never)."""
+        return self._homes.get(user)
 
     def all(self) -> list[FakeView]:
         return list(self._views.values())
@@ -192,6 +202,56 @@ class Views:
             raise SlackError("hash_conflict")
         self._check_external_id(view, keep=current.id)
         return {"view": self.replace_view(current.id, view).view}
+
+    def views_publish(self, args: Mapping[str, Any]) -> JSON:
+        """Publish a user's Home tab: the whole view, replaced (its id stays the same)."""
+        user = text_arg(args.get("user_id"))
+        if not user:
+            raise invalid_arguments(["[ERROR] missing required field: user_id"])
+        if args.get("view") in (None, ""):
+            raise invalid_arguments(["[ERROR] missing required field: view"])
+        try:
+            view = parse_json_arg(args["view"], name="view")
+        except ArgumentError:
+            raise invalid_arguments(["[ERROR] view is not valid JSON"]) from None
+        errors = check_home(view)
+        if errors:
+            raise invalid_arguments(errors)
+        if view_too_large(view):
+            raise SlackError("view_too_large")
+        current = self._homes.get(user)
+        wanted_hash = text_arg(args.get("hash"))
+        if wanted_hash and current is not None and wanted_hash != current.hash:
+            raise SlackError("hash_conflict")
+        view_id = current.id if current is not None else self.team.new_id("V")
+        team = self.team
+        rendered: JSON = {
+            "id": view_id,
+            "team_id": team.team_id,
+            "type": "home",
+            "blocks": fill_ids(view.get("blocks") or [], team.short_id),
+            "private_metadata": view.get("private_metadata", ""),
+            "callback_id": view.get("callback_id", ""),
+            "external_id": view.get("external_id", ""),
+            "state": {"values": {}},
+            "hash": f"{team.clock():.6f}.{team.seq():08x}",
+            "root_view_id": view_id,
+            "previous_view_id": None,
+            "app_id": team.app_id,
+            "app_installed_team_id": team.team_id,
+            "bot_id": team.bot_id,
+        }
+        self._homes[user] = FakeView(
+            id=view_id,
+            hash=rendered["hash"],
+            view=rendered,
+            user=user,
+            root_view_id=view_id,
+            previous_view_id=None,
+            external_id=view.get("external_id") or None,
+            updates=current.updates + 1 if current is not None else 0,
+        )
+        return {"view": rendered}
 
     # ---- what the user's client does -------------------------------------------------------
 

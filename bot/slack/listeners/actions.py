@@ -1,4 +1,5 @@
-"""Buttons on request messages: Approve, Reject, Cancel, Retry.
+"""Buttons on request messages: Approve, Reject, Cancel, Retry (Approve and Reject also on
+the App Home, where a refusal is said in a modal, there being no channel to answer in).
 
 A button's value is a request id and nothing more; every click looks the request up and
 re-checks the clicking user against the policy at that moment.
@@ -18,7 +19,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.core.request import StartRequest
 from bot.service import Service, freezes
 from bot.service.model import Reply
-from bot.slack.ui import answers, decisions
+from bot.slack.ui import answers, decisions, views
 from bot.slack.ui import freeze as freeze_ui
 from bot.slack.ui.ids import ActionId
 
@@ -55,7 +56,11 @@ def register(app: AsyncApp, service: Service) -> None:
         user, channel, rid = _click(body)
         check = await service.commands.check_decision(rid, user, action)
         if not check.ok or check.request is None:
-            await tell(client, channel, user, check)
+            if channel:
+                await tell(client, channel, user, check)
+            else:  # clicked on the App Home: no channel to answer in, so a modal says it
+                text = answers.refusal_message(check.text).text
+                await _open(client, body, views.notice_modal("Not done", text, markup=True))
             return
         await _open(client, body, form(check.request, now=service.ctx.clock()))
 

@@ -37,6 +37,8 @@ class ActionId(StrEnum):
     TYPE_FILTER = "sj_type_filter"
     UPLOAD = "sj_upload"
     RUN_PRECHECK = "sj_run_precheck"
+    HOME_OLDER = "sj_home_older"  # the App Home: a section's next page
+    HOME_NEWEST = "sj_home_newest"  # the App Home: a section back at its newest
 
 
 class BlockId(StrEnum):

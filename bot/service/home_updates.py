@@ -1,0 +1,131 @@
+"""Publishing Home tabs in the background: coalesced per person, isolated, retried.
+
+A change to a request is noted (:meth:`HomeUpdates.request_changed`, never blocking: it only
+records the request id); ``window`` seconds after the first note of a burst, the people who
+see that request (its audience) are due, each once however many of their requests changed.
+A person is published as one work item of :class:`bot.service.work.WorkItems`: a failure
+(Slack refusing, the database down) is logged and that person alone is tried again after the
+item's backoff, up to :data:`MAX_TRIES` times; nobody else waits for them. A flusher task runs
+while there is something due and ends when there is nothing left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from bot.service.work import WorkItems
+
+log = logging.getLogger(__name__)
+
+MAX_TRIES = 5  # a person's Home that fails this often in a row waits for the next change
+IN_FLIGHT = 4  # Home tabs published at once (views.publish is Tier 4: 100+ per minute)
+
+
+class HomeUpdates:
+    """Coalesces requests for Home publishes and runs them as isolated work items."""
+
+    def __init__(
+        self,
+        publish: Callable[[str], Awaitable[None]],
+        audience: Callable[[str], Awaitable[frozenset[str]]],
+        *,
+        spawn: Callable[..., Any],
+        window: float,
+        clock: Callable[[], float],
+    ) -> None:
+        self._publish = publish
+        self._audience = audience
+        self._spawn = spawn
+        self.window = window  # seconds a burst is gathered for (settable while running)
+        self._clock = clock
+        self._people: dict[str, float] = {}  # person -> when their publish is due
+        self._requests: dict[str, float] = {}  # changed request -> when to find its audience
+        self._tries: dict[str, int] = {}
+        self._items = WorkItems(clock)
+        self._wake = asyncio.Event()
+        self._flusher: object | None = None
+        self.published = 0  # publishes made (for figures and tests)
+
+    # -- noting what to do (never blocks) ------------------------------------------------------
+
+    def request_changed(self, request_id: str) -> None:
+        """A request changed state: its audience is published with the burst it joins (the
+        first change of a burst is published ``window`` seconds after it, with all since)."""
+        self._requests.setdefault(request_id, self._burst_due())
+        self._kick()
+
+    def _burst_due(self) -> float:
+        return min(self._requests.values(), default=self._clock() + self.window)
+
+    def people(self, users: Iterable[str], *, at_once: bool = False) -> None:
+        """Publish ``users``' Home tabs (at once, or within the window)."""
+        due = self._clock() if at_once else self._burst_due()
+        for user in users:
+            self._people[user] = min(self._people.get(user, due), due)
+        self._kick()
+
+    def _kick(self) -> None:
+        self._wake.set()
+        if self._flusher is None:
+            self._flusher = self._spawn(self._flush(), name="home updates")
+
+    # -- doing it --------------------------------------------------------------------------
+
+    async def _flush(self) -> None:
+        try:
+            while self._people or self._requests:
+                self._wake.clear()
+                now = self._clock()
+                nearest = min([*self._people.values(), *self._requests.values()])
+                if nearest > now:
+                    # Woken early by a newer, sooner item (an opened tab) or at the due time.
+                    sleep = asyncio.ensure_future(asyncio.sleep(nearest - now))
+                    woken = asyncio.ensure_future(self._wake.wait())
+                    await asyncio.wait({sleep, woken}, return_when=asyncio.FIRST_COMPLETED)
+                    for fut in (sleep, woken):
+                        fut.cancel()
+                    continue
+                await self._resolve([r for r, at in self._requests.items() if at <= now], now)
+                due = [u for u, at in self._people.items() if at <= now]
+                for user in due:
+                    del self._people[user]
+                gate = asyncio.Semaphore(IN_FLIGHT)
+                await asyncio.gather(*(self._one(user, gate) for user in due))
+        finally:
+            self._flusher = None
+
+    async def _resolve(self, request_ids: list[str], now: float) -> None:
+        for rid in request_ids:
+            del self._requests[rid]
+            found: set[str] = set()
+
+            async def look(rid: str = rid, found: set[str] = found) -> None:
+                found.update(await self._audience(rid))
+
+            if await self._items.run(f"home audience of {rid}", look):
+                for user in found:
+                    self._people.setdefault(user, now)
+            else:
+                self._retry(f"home audience of {rid}", self._requests, rid)
+
+    async def _one(self, user: str, gate: asyncio.Semaphore) -> None:
+        name = f"home of {user}"
+        async with gate:
+            ok = await self._items.run(name, lambda: self._publish(user))
+        if ok:
+            self._tries.pop(name, None)
+            self.published += 1
+        else:
+            self._retry(name, self._people, user)
+
+    def _retry(self, name: str, queue: dict[str, float], item: str) -> None:
+        tries = self._tries[name] = self._tries.get(name, 0) + 1
+        if tries >= MAX_TRIES:
+            log.warning("%s failed %d times; left until the next change", name, tries)
+            self._tries.pop(name, None)
+            self._items.keep_only(k for k in self._tries)
+            return
+        queue[item] = self._items.waiting(name) or self._clock() + self.window
