@@ -69,3 +69,12 @@ def test_http_urls_point_at_the_events_path(manifest: dict[str, Any]) -> None:
     urls = [manifest["settings"]["interactivity"]["request_url"]]
     urls += [c["url"] for c in manifest["features"]["slash_commands"]]
     assert all(u.startswith("https://") and u.endswith("/slack/events") for u in urls)
+
+
+def test_the_home_tab_and_only_its_event(manifest: dict[str, Any]) -> None:
+    assert manifest["features"]["app_home"]["home_tab_enabled"] is True
+    assert manifest["features"]["app_home"]["messages_tab_enabled"] is True
+    events = manifest["settings"]["event_subscriptions"]
+    assert events["bot_events"] == ["app_home_opened"]
+    assert "user_events" not in events
+    assert events["request_url"].endswith("/slack/events")
