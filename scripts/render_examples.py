@@ -42,6 +42,7 @@ from bot.core.freeze import FreezeWindow, freeze_verdict
 from bot.core.model import CallFailure, CallFailureKind, Outcome
 from bot.core.policy import Membership, membership
 from bot.core.policy_file import load_policy
+from bot.core.precheck import FailedItem, JobPrecheck, PrecheckRule, PrecheckState
 from bot.core.request import (
     Approval,
     AuditEvent,
@@ -52,7 +53,7 @@ from bot.core.request import (
 )
 from bot.core.status import is_retryable
 from bot.service.freezes import ApprovalFreeze, block_text
-from bot.slack.ui import answers, blocks, decisions, outcome, views
+from bot.slack.ui import answers, blocks, decisions, outcome, precheck, views
 from bot.slack.ui.forms import channel_metadata
 from bot.slack.ui.freeze import with_freeze
 
@@ -95,6 +96,31 @@ TABLES = (
 )
 
 Json = dict[str, Any]
+
+
+def _precheck_example() -> list[dict[str, Any]]:
+    """A pending request whose jobs' prechecks passed, failed, are running and never ran."""
+    req = _request(tuple(_job(i) for i in range(6)))
+    ids = req.job_ids
+    failed = JobPrecheck(
+        ids[1],
+        PrecheckState.FAILED,
+        passed_rate="60%",
+        failed_items=(
+            FailedItem("Destination database tables are empty", "FAILED", "orders: 12 rows"),
+            FailedItem("Source database binlog retention", "ALARM", "kept 1 day"),
+        ),
+    )
+    found = {
+        ids[0]: JobPrecheck(ids[0], PrecheckState.PASSED, passed_rate="100%"),
+        ids[1]: failed,
+        ids[2]: JobPrecheck(ids[2], PrecheckState.RUNNING),
+        ids[3]: JobPrecheck(ids[3], PrecheckState.NEVER_RUN),
+        ids[4]: JobPrecheck(ids[4], PrecheckState.PASSED, passed_rate="100%"),
+        ids[5]: JobPrecheck(ids[5], PrecheckState.PASSED, passed_rate="100%"),
+    }
+    msg = blocks.request_message(req, now=NOW)
+    return precheck.with_prechecks(msg, req, found, PrecheckRule.REQUIRE).blocks
 
 
 def _job(i: int, **changes: Any) -> RequestJob:
@@ -330,6 +356,7 @@ def examples() -> dict[str, Json | list[Json]]:
         "request-overlap": blocks.request_message(
             overlapping, now=NOW, overlaps={OTHER_REQUEST_ID: 2}
         ).blocks,
+        "request-precheck": _precheck_example(),
         "outcome": outcome.outcome_message(sent).blocks
         + outcome.retry_button_blocks(sent, sum(is_retryable(j) for j in sent.jobs)),
         "outcome-call-failure": outcome.outcome_message(failed, failures=[call_failure]).blocks,
