@@ -53,7 +53,8 @@ from bot.core.request import (
 )
 from bot.core.status import is_retryable
 from bot.service.freezes import ApprovalFreeze, block_text
-from bot.slack.ui import answers, blocks, decisions, outcome, precheck, views
+from bot.service.home import HomeModel, HomePage, Section
+from bot.slack.ui import answers, blocks, decisions, home, outcome, precheck, views
 from bot.slack.ui.forms import channel_metadata
 from bot.slack.ui.freeze import with_freeze
 
@@ -306,6 +307,39 @@ def _frozen() -> ApprovalFreeze:
     return ApprovalFreeze(block, text, may_override=True, who=window.override)
 
 
+def _home(
+    pending: StartRequest, late: StartRequest, done: StartRequest, sent: StartRequest
+) -> Json:
+    """bob's Home tab: two of alice's requests wait for him, two of his own, one batch
+    still followed up; more of his own requests than one page holds."""
+    own = (
+        dataclasses.replace(done, id="SJ-2M8RX4KD", requester_id=BOB, created_at=NOW - 7200),
+        dataclasses.replace(
+            dataclasses.replace(_decided(pending, RequestState.REJECTED), decided_by=CAROL),
+            id="SJ-9WQ3ZP7E",
+            requester_id=BOB,
+            decision_comment="wait for the CHG window",
+            created_at=NOW - 86_400,
+        ),
+    )
+    following = (dataclasses.replace(sent, id=OTHER_REQUEST_ID),)
+    model = HomeModel(
+        user=BOB,
+        now=NOW,
+        page=HomePage(),
+        pending=(pending, dataclasses.replace(late, id="SJ-3H6VN8CA")),
+        own=own,
+        following=following,
+        older={Section.OWN: (own[-1].created_at, own[-1].id)},
+        overlaps={REQUEST_ID: {"SJ-3H6VN8CA": 2}},
+    )
+    links = {
+        r.id: f"https://startjobs.slack.com/archives/{OPS}/p17900000{n:02d}000100"
+        for n, r in enumerate((*model.pending, *own, *following))
+    }
+    return home.home_view(model, links=links)
+
+
 def examples() -> dict[str, Json | list[Json]]:
     """Example name -> what the renderer draws (a message's blocks, a thread or a modal)."""
     pending = _pending()
@@ -384,6 +418,7 @@ def examples() -> dict[str, Json | list[Json]]:
         "approve-modal": decisions.approve_modal(pending, now=NOW),
         "approve-modal-late": decisions.approve_modal(late, now=NOW),
         "reject-modal": decisions.reject_modal(pending, now=NOW),
+        "home": _home(pending, late, done, sent),
         "freeze-refused": with_freeze(decisions.approve_modal(pending, now=NOW), _frozen()),
     }
 

@@ -93,7 +93,7 @@ def _pending(req: StartRequest, model: HomeModel, links: Mapping[str, str]) -> l
 
 def _where(req: StartRequest, links: Mapping[str, str]) -> str:
     link = links.get(req.id)
-    return f"<{link}|thread in <#{req.channel_id}>>" if link else f"in <#{req.channel_id}>"
+    return f"<{link}|thread> in <#{req.channel_id}>" if link else f"in <#{req.channel_id}>"
 
 
 def _own_line(req: StartRequest, now: float, links: Mapping[str, str]) -> str:
