@@ -69,8 +69,6 @@ class Draft:
     source: str | None = None
     # The requester's timezone (IANA), for times in what they are told; None: UTC.
     tz: str | None = None
-    # The requester's timezone (IANA), for times in what they are told; None: UTC.
-    tz: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
