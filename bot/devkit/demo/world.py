@@ -59,7 +59,12 @@ class Person:
 PEOPLE: tuple[Person, ...] = (
     Person("U01ALICE", "alice", "Europe/Berlin", "requester in prod and sandbox (group dba-team)"),
     Person("U02BOB", "bob", "Asia/Singapore", "approver in prod and sandbox"),
-    Person("U03CAROL", "carol", "America/New_York", "approver in prod (group dba-leads)"),
+    Person(
+        "U03CAROL",
+        "carol",
+        "America/New_York",
+        "approver in prod (group dba-leads), requester in reports (in a change freeze)",
+    ),
     Person("U09MALLORY", "mallory", "UTC", "in #ops, but in no project of the policy"),
 )
 GROUPS: dict[str, tuple[str, list[str]]] = {
@@ -111,7 +116,7 @@ def policy_toml(drs_url: str) -> str:
         'approval = "none"                      # the requester\'s submit starts it\n\n'
         "[projects.reports]\n"
         f"{common}"
-        'requesters = ["U01ALICE"]\n'
+        'requesters = ["U03CAROL"]\n'
         'approvers = ["U02BOB"]\n\n'
         "# A change freeze on reports, open every day all day: no start there (and no override).\n"
         "[[freeze]]\n"
