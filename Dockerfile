@@ -24,8 +24,8 @@ VOLUME ["/data"]
 USER 10001
 WORKDIR /data
 EXPOSE 3000
-# In HTTP mode (no SLACK_APP_TOKEN) /healthz answers on PORT; in Socket Mode nothing listens,
-# so the check passes when the process is alive and its database opens.
+# In HTTP mode (no SLACK_APP_TOKEN) the check asks /healthz on PORT; in Socket Mode it makes
+# /healthz's database write itself (PORT serves /healthz and /metrics there too).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-m", "bot.healthcheck"]
 ENTRYPOINT ["startjobs"]

@@ -53,7 +53,7 @@ def cli_main(argv: Sequence[str]) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
-    logs.setup(settings.log_level, secrets_of(settings))
+    logs.setup(settings.log_level, secrets_of(settings), settings.log_format)
     if not policy.projects:
         log.warning("no projects are configured: every request will be refused")
     from bot.bootstrap import run

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import logging
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -32,14 +33,18 @@ from bot.drs.auth import Authenticator
 from bot.service import Service
 from bot.service.context import Context
 from bot.service.followup import TICK as FOLLOWUP_TICK
+from bot.service.metrics import StoreGauges
 from bot.service.model import Tuning
 from bot.slack import server
 from bot.slack.app import build_app
 from bot.slack.directory import Directory
 from bot.slack.home import SlackHomeTab
+from bot.slack.instruments import AckTimer, SlackCalls
+from bot.slack.metrics import PromMetrics
 from bot.slack.notifier import SlackNotifier
 from bot.slack.server import bound_url
 from bot.store import AsyncStore, PostgresStore, Store, StoreUnavailable
+from bot.store.gauges import postgres_gauges, sqlite_gauges
 
 __all__ = ["Bot", "bound_url", "build_bot", "run", "serve_http"]
 
@@ -62,6 +67,7 @@ class Bot:
     maintenance_every: float = 5.0
     checkpoint_every: float = CHECKPOINT_SECONDS
     last_checkpoint: tuple[int, int] | None = None  # pages in the log, pages copied
+    metrics: PromMetrics | None = None  # GET /metrics
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start_background(self) -> None:
@@ -103,6 +109,14 @@ class Bot:
             self.app,
             signing_secret=signing.reveal() if signing else None,
             probe=lambda: self.store.probe(within=server.HEALTH_WRITE_SECONDS),
+            metrics=self.metrics.render if self.metrics else None,
+        )
+
+    def status_web(self) -> aiohttp.web.Application:
+        """What Socket Mode serves on PORT: ``/healthz`` and ``/metrics`` only."""
+        return server.status_app(
+            probe=lambda: self.store.probe(within=server.HEALTH_WRITE_SECONDS),
+            metrics=self.metrics.render if self.metrics else None,
         )
 
     async def aclose(self) -> None:
@@ -127,6 +141,7 @@ def build_bot(
     maintenance_every: float | None = None,
 ) -> Bot:
     logs.quiet_wire_loggers()
+    metrics = PromMetrics(clock)
     slack = AsyncWebClient(
         token=settings.slack_bot_token.reveal(),
         base_url=settings.slack_api_url,
@@ -134,9 +149,15 @@ def build_bot(
     )
     # slack_sdk retries only connection errors by default; Slack's 429s carry Retry-After.
     slack.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=3))
+    # First, so it sees every exchange before a handler after it asks for a retry.
+    slack.retry_handlers.insert(0, SlackCalls(metrics, settings.slack_api_url))
     http = new_http_client(read_timeout=settings.drs_timeout, max_connections=DRS_IN_FLIGHT)
     in_flight = InFlight(DRS_IN_FLIGHT)  # shared by every project's client: see InFlight
     store = new_store(settings)
+    if isinstance(store, PostgresStore):
+        store.count_with(metrics)
+    else:
+        store.metrics = metrics
     directory = Directory(slack, ttl=settings.group_cache_ttl)
     clients: dict[str, DrsClient] = {}
 
@@ -151,6 +172,7 @@ def build_bot(
                 chunk_size=settings.drs_chunk_size or policy.defaults.chunk_size,
                 concurrency=settings.drs_concurrency,
                 in_flight=in_flight,
+                metrics=metrics,
             )
             clients[project.name] = client
         return client
@@ -163,6 +185,7 @@ def build_bot(
         drs_for=drs_for,
         tuning=tuning or tuning_from(settings, policy),
         clock=clock,
+        metrics=metrics,
     )
     service = Service(ctx, home_tab=SlackHomeTab(slack))
     signing = settings.slack_signing_secret
@@ -173,6 +196,10 @@ def build_bot(
         signing_secret=signing.reveal() if signing else None,
         max_jobs=settings.max_jobs,
     )
+    app.use(AckTimer(metrics))
+    metrics.watch(
+        store=_gauge_reader(store, settings, metrics), backlog=service.recovery.items.backlog
+    )
     return Bot(
         app=app,
         service=service,
@@ -181,7 +208,19 @@ def build_bot(
         http=http,
         settings=settings,
         maintenance_every=maintenance_every or settings.maintenance_interval,
+        metrics=metrics,
     )
+
+
+def _gauge_reader(
+    store: AsyncStore | PostgresStore, settings: Settings, metrics: PromMetrics
+) -> Callable[[], Awaitable[StoreGauges]] | None:
+    """How a scrape reads the database's gauges (None: an in-memory database)."""
+    if isinstance(store, PostgresStore):
+        return functools.partial(postgres_gauges, store)
+    if settings.db_path == ":memory:":
+        return None
+    return functools.partial(sqlite_gauges, settings.db_path, metrics)
 
 
 def new_store(settings: Settings) -> AsyncStore | PostgresStore:
@@ -258,7 +297,13 @@ async def run(settings: Settings, policy: Policy) -> None:
             from bot.slack import socket_mode
 
             token, api_url = settings.slack_app_token.reveal(), settings.slack_api_url
-            await socket_mode.serve(bot.app, token, api_url, stop)
+            # Slack's requests come over the WebSocket; PORT serves /healthz and /metrics.
+            runner = await server.serve(bot.status_web(), host="0.0.0.0", port=settings.port)  # noqa: S104
+            log.info("startjobs serving /healthz and /metrics on port %d", settings.port)
+            try:
+                await socket_mode.serve(bot.app, token, api_url, stop)
+            finally:
+                await runner.cleanup()
         else:
             runner = await serve_http(bot, port=settings.port)
             log.info("startjobs listening on port %d (POST /slack/events)", settings.port)

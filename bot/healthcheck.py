@@ -1,8 +1,8 @@
 """Container health check: ``python -m bot.healthcheck``.
 
-In HTTP mode asks ``GET /healthz`` on ``PORT``; in Socket Mode (``SLACK_APP_TOKEN`` set, nothing
-listens) makes a write to the database (PostgreSQL at ``STARTJOBS_DATABASE_URL`` if set, else
-SQLite at ``STARTJOBS_DB``), as ``/healthz`` does. Exit status 0 = healthy.
+In HTTP mode asks ``GET /healthz`` on ``PORT``; in Socket Mode (``SLACK_APP_TOKEN`` set) makes
+a write to the database itself (PostgreSQL at ``STARTJOBS_DATABASE_URL`` if set, else SQLite at
+``STARTJOBS_DB``), as ``/healthz`` does. Exit status 0 = healthy.
 """
 
 from __future__ import annotations

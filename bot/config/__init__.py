@@ -75,6 +75,7 @@ class Settings:
     db_path: str
     credentials: Credentials
     log_level: str = "INFO"
+    log_format: str = "text"  # or "json": one JSON object per line (bot/logs.py)
     drs_chunk_size: int | None = None  # None: the policy's [defaults] chunk_size
     drs_concurrency: int = DEFAULT_DRS_CONCURRENCY
     drs_timeout: float = 30.0
@@ -190,6 +191,12 @@ def _load_settings(env: Mapping[str, str], problems: list[str]) -> Settings | No
     log_level = (get("STARTJOBS_LOG_LEVEL") or "INFO").upper()
     if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         problems.append(f"STARTJOBS_LOG_LEVEL={log_level!r}: use DEBUG, INFO, WARNING or ERROR")
+    log_format = (get("STARTJOBS_LOG_FORMAT") or "text").lower()
+    if log_format not in {"text", "json"}:
+        problems.append(
+            f"STARTJOBS_LOG_FORMAT={log_format!r}: use text (the default) or json "
+            "(one JSON object per line)"
+        )
 
     settings_kw = {
         "drs_chunk_size": number("STARTJOBS_DRS_CHUNK_SIZE", None, int, 1),
@@ -223,6 +230,7 @@ def _load_settings(env: Mapping[str, str], problems: list[str]) -> Settings | No
         db_path=database.path,
         credentials=credentials,
         log_level=log_level,
+        log_format=log_format,
         database=database,
         **settings_kw,  # type: ignore[arg-type]
     )

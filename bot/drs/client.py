@@ -21,6 +21,7 @@ from bot.drs import precheck, wire
 from bot.drs.auth import Authenticator
 from bot.drs.calls import Answer, Caller, InFlight, unreadable
 from bot.drs.starting import start_batch
+from bot.service.metrics import Metrics
 
 OP_STATUS = "batch-status"
 OP_DETAIL = "batch-detail"
@@ -45,6 +46,7 @@ class DrsClient:
         max_retry_after: float = 10.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         in_flight: InFlight | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         url = httpx.URL(endpoint)
         if url.scheme not in ("http", "https") or not url.host:
@@ -61,6 +63,7 @@ class DrsClient:
             max_retry_after=max_retry_after,
             sleep=sleep,
             in_flight=in_flight,
+            metrics=metrics,
         )
         self._chunk_size = chunk_size
         self._concurrency = concurrency

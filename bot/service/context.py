@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.core.policy import Policy
+from bot.service.metrics import Metrics, NoMetrics
 from bot.service.model import Tuning
 from bot.service.ports import Clock, Directory, DrsFor, Notifier, Store
 
@@ -75,6 +76,8 @@ class Context:
     # (request, attempt) this process is working on now; attempt 0 is the request message.
     # Maintenance leaves them alone: leases and the recovery grace protect other processes'.
     working: set[tuple[str, int]] = field(default_factory=set)
+    # What operators count (bot.slack.metrics in production).
+    metrics: Metrics = field(default_factory=NoMetrics)
     # Told the id of each request whose state changed (the App Home refreshes who sees it);
     # each listener only takes note, it never blocks.
     on_change: list[Callable[[str], None]] = field(default_factory=list)

@@ -33,8 +33,9 @@ from bot.core.request import (
     StartState,
 )
 from bot.core.text import utc_text
-from bot.service import failpoints, freezes
+from bot.service import failpoints, freezes, logcontext
 from bot.service.context import Context
+from bot.service.metrics import record_outcome
 from bot.service.model import NOT_SENT_CODE, schedule_passed
 from bot.service.outcomes import outcome_view
 from bot.service.ports import (
@@ -69,6 +70,7 @@ class Steps:
         requester's Start instead (they have not seen it yet).
         """
         ctx = self.ctx
+        logcontext.bind(request_id=request_id)
         await self.publishing.publish(request_id)
         req = await ctx.store.get(request_id)
         if req is None or req.message_ts is None:
@@ -107,6 +109,7 @@ class Steps:
         req = await ctx.store.get(request_id)
         if start is None or req is None or start.state is not StartState.CLAIMED:
             return False
+        logcontext.bind(request_id=request_id, project=req.project)
         project = ctx.policy.project(req.project)
         if project is None:
             log.error("request %s: project %s is gone; not starting", request_id, req.project)
@@ -290,6 +293,7 @@ class Steps:
         req = await ctx.store.get(request_id)
         if start is None or req is None or start.state is not StartState.RECORDED:
             return
+        logcontext.bind(request_id=request_id, project=req.project)
         if req.message_ts is None:
             await self.publishing.publish(request_id)
             req = await ctx.store.get(request_id)
@@ -307,7 +311,10 @@ class Steps:
         if ts is None:
             await ctx.notifier.tell(req, OutcomeDirect(view))
         failpoints.hit("after_post")
-        if await ctx.store.mark_posted(request_id, attempt, ts) and ts is not None:
+        posted = await ctx.store.mark_posted(request_id, attempt, ts)
+        if posted:  # once per attempt, whichever process posted it
+            record_outcome(ctx.metrics, req, start)
+        if posted and ts is not None:
             await self.publishing.refresh_message(request_id)
         ctx.changed(request_id)  # its outcome shows on Home tabs
 

@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from bot.core.request import StartRequest
+from bot.service.metrics import Metrics, NoMetrics, record_decision
 from bot.service.ports import Decision, StoreUnavailable, Verdict
 from bot.store.sqlite import Store
 
@@ -47,20 +48,28 @@ class AsyncStore:
     """:class:`Store`'s methods as coroutines, made one at a time in a dedicated thread: the
     service's :class:`bot.service.ports.Store`."""
 
-    def __init__(self, backend: Store) -> None:
+    def __init__(self, backend: Store, *, metrics: Metrics | None = None) -> None:
         self.backend = backend
+        self.metrics: Metrics = metrics or NoMetrics()
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
 
     async def run(self, fn: Callable[[], T], *, within: float | None = None) -> T:
         """Run ``fn`` in the store's thread. With ``within``, it is made only if it can be
         made in that many seconds (see the module's docstring), else :class:`StoreUnavailable`
         is raised and nothing was made; SQLite's errors are raised as that too."""
-        if within is None:
-            return await asyncio.get_running_loop().run_in_executor(self._thread, fn)
-        deadline = time.monotonic() + within
-        return await asyncio.get_running_loop().run_in_executor(
-            self._thread, functools.partial(self._bounded, fn, deadline)
-        )
+        try:
+            if within is None:
+                return await asyncio.get_running_loop().run_in_executor(self._thread, fn)
+            deadline = time.monotonic() + within
+            return await asyncio.get_running_loop().run_in_executor(
+                self._thread, functools.partial(self._bounded, fn, deadline)
+            )
+        except StoreUnavailable:
+            self.metrics.database_error("unavailable")
+            raise
+        except sqlite3.Error:
+            self.metrics.database_error("error")
+            raise
 
     def _bounded(self, fn: Callable[[], T], deadline: float) -> T:
         left = deadline - time.monotonic()
@@ -94,8 +103,11 @@ class AsyncStore:
         await self.run(write, within=within)
 
     async def decide(self, verdict: Verdict, *, within: float | None = None) -> Decision:
-        """:meth:`Store.decide`; with ``within``, as :meth:`run` says."""
-        return await self.run(functools.partial(self.backend.decide, verdict), within=within)
+        """:meth:`Store.decide`; with ``within``, as :meth:`run` says. A decision that won is
+        counted (:func:`~bot.service.metrics.record_decision`)."""
+        decision = await self.run(functools.partial(self.backend.decide, verdict), within=within)
+        record_decision(self.metrics, verdict.target, decision.won, decision.request)
+        return decision
 
     get = _off_loop(Store.get)
     recent = _off_loop(Store.recent)

@@ -6,7 +6,8 @@ import asyncio
 import logging
 import time
 
-from bot.service.ports import StoreUnavailable
+from bot.service.metrics import Metrics, NoMetrics, record_decision
+from bot.service.ports import Decision, StoreUnavailable, Verdict
 from bot.store.postgres.connection import Database
 from bot.store.postgres.followups import PgFollowUpRows
 from bot.store.postgres.home import PgHomeRows
@@ -42,8 +43,13 @@ class PostgresStore(PgRequestRows, PgStartRows, PgFollowUpRows, PgHomeRows, PgPr
             url, pool_min=pool_min, pool_max=pool_max, connect_timeout=connect_timeout
         )
         self._migrate = migrate
+        self.metrics: Metrics = NoMetrics()  # decisions are counted here
         self._ready = False
         self._opening = asyncio.Lock()
+
+    def count_with(self, metrics: Metrics) -> None:
+        """Count decisions and database errors in ``metrics``."""
+        self.metrics = self.db.metrics = metrics
 
     @property
     def shown(self) -> str:
@@ -101,6 +107,12 @@ class PostgresStore(PgRequestRows, PgStartRows, PgFollowUpRows, PgHomeRows, PgPr
                 ON CONFLICT (id) DO UPDATE SET at = EXCLUDED.at""",
                 (time.time(),),
             )
+
+    async def decide(self, verdict: Verdict, *, within: float | None = None) -> Decision:
+        """The rows' :meth:`decide`, and a decision that won counted."""
+        decision = await super().decide(verdict, within=within)
+        record_decision(self.metrics, verdict.target, decision.won, decision.request)
+        return decision
 
     async def aclose(self) -> None:
         await self.db.close()
