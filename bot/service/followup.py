@@ -24,6 +24,7 @@ from bot.core.model import DrsCallError, JobInfo, Outcome
 from bot.core.policy import ProjectPolicy
 from bot.core.request import AuditKind, StartRequest
 from bot.core.status import Phase, is_settled, phase_of
+from bot.service import logcontext
 from bot.service.context import Context
 from bot.service.outcomes import retry_opens_at
 from bot.service.ports import FailedAfterStart, Settled, StoppedFollowing
@@ -87,6 +88,7 @@ class FollowUp:
         if req is None or project is None:
             await ctx.store.schedule_followup(request_id, next_at=None)
             return
+        logcontext.bind(request_id=request_id, project=req.project)
         watched = [j for j in req.jobs if j.outcome in (Outcome.SUCCESS, Outcome.UNKNOWN)]
         calls = status_calls(len({j.job_id for j in watched}))
         try:

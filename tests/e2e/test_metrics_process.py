@@ -155,6 +155,10 @@ async def test_json_log_lines_carry_the_request_and_no_secret(tmp_path: Path) ->
         assert entry["request_id"] == rid, entry
         assert entry["project"] == "dev", entry
         assert entry["drs_request_id"] and entry["drs_request_id"] in entry["message"], entry
+    # The follow-up's rounds (their own tasks) name the request too.
+    statuses = [e for e in entries if e["message"].startswith("drs batch-status")]
+    assert statuses, text
+    assert all(e.get("request_id") == rid and e.get("project") == "dev" for e in statuses)
     ours = [e for e in entries if e.get("request_id") == rid]
     assert all(e.get("project") in (None, "dev") for e in ours)
     for secret in (BOT_TOKEN, SIGNING_SECRET, DEFAULT_SK):
