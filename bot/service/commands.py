@@ -118,7 +118,7 @@ class Commands:
         decision = await self.check_request(draft.requester_id, draft.project, draft.channel_id)
         if not decision.allowed:
             return Reply(False, decision.reason)
-        frozen = freezes.submit_refusal(ctx, draft.project, draft.start_time_ms, draft.tz)
+        frozen = await freezes.submit_refusal(ctx, draft.project, draft.start_time_ms, draft.tz)
         if frozen is not None:
             return Reply(False, frozen, code="freeze")
         if not self._limiter.allow(draft.requester_id):

@@ -23,6 +23,7 @@ stopped at the pre-send check, which is the safe side.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -93,17 +94,28 @@ def _who(ids: frozenset[str]) -> str:
     return ", ".join(f"user group {i}" if GROUP_ID_RE.match(i) else mention(i) for i in sorted(ids))
 
 
-def block_now(ctx: Context, project: str, start_time_ms: int | None) -> Block | None:
-    t = start_moment(start_time_ms, ctx.clock())
-    return freeze_verdict(ctx.policy.freezes, project, t)
+async def verdict(
+    ctx: Context, project: str, t: float, overridden: frozenset[str] = frozenset()
+) -> Block | None:
+    """:func:`freeze_verdict` off the event loop: a window opening every minute walks up to a
+    year of openings (tens of milliseconds), which the answers to Slack must not wait on."""
+    if not ctx.policy.freezes:
+        return None
+    return await asyncio.to_thread(
+        freeze_verdict, ctx.policy.freezes, project, t, overridden=overridden
+    )
 
 
-def submit_refusal(
+async def block_now(ctx: Context, project: str, start_time_ms: int | None) -> Block | None:
+    return await verdict(ctx, project, start_moment(start_time_ms, ctx.clock()))
+
+
+async def submit_refusal(
     ctx: Context, project: str, start_time_ms: int | None, tz: str | None
 ) -> str | None:
     """Why a new request is refused by a freeze, or None (no freeze, or one that approvers
     listed in its override may break)."""
-    block = block_now(ctx, project, start_time_ms)
+    block = await block_now(ctx, project, start_time_ms)
     if block is None or overriders(block):
         return None
     moment = "now" if start_time_ms is None else f"at {when(start_time_ms / 1000, tz)}"
@@ -184,7 +196,7 @@ async def at_approval(
     now instead of at its passed time), minus windows already overridden on the record."""
     t = ctx.clock() if start_now else start_moment(req.start_time_ms, ctx.clock())
     done = await recorded_overrides(ctx, req.id)
-    block = freeze_verdict(ctx.policy.freezes, req.project, t, overridden=done)
+    block = await verdict(ctx, req.project, t, done)
     if block is None:
         return None
     return ApprovalFreeze(
@@ -233,16 +245,11 @@ async def broke_glass(
 async def before_send(ctx: Context, req: StartRequest) -> str | None:
     """Why a start must not be sent now (a window holds its moment that nobody overrode on the
     record), or None."""
-    block = block_now(ctx, req.project, req.start_time_ms)
+    block = await block_now(ctx, req.project, req.start_time_ms)
     if block is None:
         return None
     done = await recorded_overrides(ctx, req.id)
-    block = freeze_verdict(
-        ctx.policy.freezes,
-        req.project,
-        start_moment(req.start_time_ms, ctx.clock()),
-        overridden=done,
-    )
+    block = await verdict(ctx, req.project, start_moment(req.start_time_ms, ctx.clock()), done)
     if block is None:
         return None
     return block_text(block, req.project, None)
@@ -253,8 +260,8 @@ async def for_asker(
 ) -> list[tuple[str, list[WindowState]]]:
     """``/startjobs freezes``: for each project ``user`` is a requester or approver of (the
     projects help shows them; no other), the windows applying to it now and next."""
-    now = ctx.clock()
+    now, freezes = ctx.clock(), ctx.policy.freezes
     return [
-        (m.project.name, window_states(ctx.policy.freezes, m.project.name, now))
+        (m.project.name, await asyncio.to_thread(window_states, freezes, m.project.name, now))
         for m in await reading.memberships(user, channel)
     ]

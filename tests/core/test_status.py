@@ -97,7 +97,8 @@ def test_settled_means_waiting_transferring_failed_or_gone() -> None:
 
 
 def test_retryable_codes() -> None:
-    assert {"DRS.M01504", "DRS.M01503", "APIGW.0308"} == RETRYABLE_CODES
+    # DRS's passing refusals, and a job the bot held back until its precheck passes.
+    assert {"DRS.M01504", "DRS.M01503", "APIGW.0308", "PRECHECK_NOT_PASSED"} == RETRYABLE_CODES
 
 
 @pytest.mark.parametrize(
@@ -107,6 +108,7 @@ def test_retryable_codes() -> None:
         (RequestJob(JOB, outcome=Outcome.FAILED, error_code="DRS.M01503"), True),
         (RequestJob(JOB, outcome=Outcome.FAILED, error_code="APIGW.0308"), True),
         (RequestJob(JOB, outcome=Outcome.FAILED, error_code=" APIGW.0308 "), True),
+        (RequestJob(JOB, outcome=Outcome.FAILED, error_code="PRECHECK_NOT_PASSED"), True),
         # Already started, or a hard failure: sending again cannot help.
         (RequestJob(JOB, outcome=Outcome.FAILED, error_code="DRS.M00304"), False),
         (RequestJob(JOB, outcome=Outcome.FAILED, error_code="DRS.M05003"), False),
