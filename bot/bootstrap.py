@@ -82,6 +82,8 @@ class Bot:
             # Connect and bring the schema up to date before anything is served: a database
             # that cannot be reached stops the start with what to check.
             await self.store.open()
+        alive = self.service.recovery.keep_alive()
+        self._tasks.append(asyncio.create_task(alive, name="alive"))
         run = self.service.recovery.run(self.maintenance_every)
         self._tasks.append(asyncio.create_task(run, name="maintenance"))
         follow = self.service.followup.run(min(self.maintenance_every, FOLLOWUP_TICK))

@@ -666,6 +666,45 @@ async def test_the_app_home_sees_what_is_being_followed_up(store: StorePort) -> 
     assert await store.following(["prod"], requester="U1") == []
 
 
+async def test_work_of_a_process_no_longer_alive_is_found_at_once(store: StorePort) -> None:
+    """A request made by a process whose ``replicas`` row lapsed is unconfirmed work at
+    once, not only after the recovery grace; a live owner's is left to it."""
+    created = make_request().created_at
+    await store.keep_alive("host-a:1", now=created, until=created + 10)
+    await store.keep_alive("host-b:2", now=created, until=created + 30)
+    await store.insert_request(make_request(), actor="U1", detail={}, owner="host-a:1")
+    other = make_request("SJ-OTHER001")
+    await store.insert_request(other, actor="U1", detail={}, owner="host-b:2")
+    before_grace = created - 1  # nothing is old enough for the grace alone
+    assert await store.unconfirmed(before_grace, now=created + 5) == []
+    assert await store.live_owners(created + 5) == {"host-a:1", "host-b:2"}
+    assert await store.unconfirmed(before_grace, now=created + 11) == [RID]
+    assert await store.live_owners(created + 11) == {"host-b:2"}
+    assert await store.unconfirmed(before_grace) == []  # without ``now``: the grace only
+    # Renewed, it is alive again; rows lapsed an hour ago are forgotten.
+    await store.keep_alive("host-a:1", now=created + 12, until=created + 22)
+    assert await store.unconfirmed(before_grace, now=created + 13) == []
+    await store.keep_alive("host-c:3", now=created + 4_000, until=created + 4_010)
+    assert await store.live_owners(created + 4_000) == {"host-c:3"}
+    assert sorted(await store.unconfirmed(before_grace, now=created + 4_000)) == sorted(
+        [RID, "SJ-OTHER001"]
+    )
+
+
+async def test_a_claimed_start_names_the_process_that_claimed_it(store: StorePort) -> None:
+    await store.insert_request(make_request(), actor="U1", detail={})
+    verdict = Verdict(RID, RequestState.APPROVED, "U2", now=1_001, owner="host-a:1")
+    assert (await store.decide(verdict)).won
+    start = await store.start(RID, 1)
+    assert start is not None and start.state is StartState.CLAIMED
+    assert start.lease_owner == "host-a:1" and start.lease_until is None
+    assert await store.mark_sent(RID, 1, now=1_002, owner="host-a:1", lease=15)
+    results = [JobResult(j, Outcome.FAILED, "DRS.X", "no") for j in JOBS]
+    await store.record_outcomes(RID, 1, results, **KW)
+    retry = await store.claim_retry(RID, [JOBS[0]], actor="U2", now=1_200, owner="host-b:2")
+    assert retry is not None and retry.lease_owner == "host-b:2"
+
+
 async def test_prechecks_are_stored_per_job_and_a_newer_read_is_never_undone(
     store: StorePort,
 ) -> None:

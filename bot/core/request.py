@@ -226,8 +226,8 @@ class AuditKind(StrEnum):
     TAKEN_OVER = "taken_over"  # another process took over a start whose owner's lease expired
     MERGED = "merged"  # DRS's own answer arrived after a takeover and was merged in
     START_FAILED = "start_failed"  # DRS accepted a start, then the task failed
-    PRECHECK = "precheck"  # someone ran DRS's precheck of the request's jobs
     FREEZE_OVERRIDE = "freeze_override"  # an approver broke the glass of a change freeze
+    PRECHECK = "precheck"  # someone ran DRS's precheck of the request's jobs
 
 
 @dataclass(frozen=True, slots=True)

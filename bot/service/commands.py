@@ -152,7 +152,11 @@ class Commands:
             detail["source"] = draft.source
         try:
             await ctx.store.insert_request(
-                req, actor=draft.requester_id, detail=detail, within=INTERACTIVE_WRITE_SECONDS
+                req,
+                actor=draft.requester_id,
+                detail=detail,
+                within=INTERACTIVE_WRITE_SECONDS,
+                owner=ctx.owner,
             )
         except StoreUnavailable as exc:
             log.error("could not store a request of %s: %s", draft.requester_id, exc)
@@ -317,6 +321,7 @@ class Commands:
             now=self.ctx.clock(),
             comment=comment,
             start_now=start_now,
+            owner=self.ctx.owner,
         )
         try:
             result = await self.ctx.store.decide(verdict, within=INTERACTIVE_WRITE_SECONDS)
@@ -354,7 +359,9 @@ class Commands:
                 f"DRS may still act on it: Retry is possible from {utc_text(until)}",
                 req,
             )
-        start = await ctx.store.claim_retry(request_id, job_ids, actor=user, now=ctx.clock())
+        start = await ctx.store.claim_retry(
+            request_id, job_ids, actor=user, now=ctx.clock(), owner=ctx.owner
+        )
         if start is None:
             return Reply(False, "a start of this request is already in progress", req)
         ctx.tasks.spawn(self.steps.run_start(request_id, start.attempt), name=f"retry {request_id}")

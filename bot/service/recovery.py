@@ -4,8 +4,15 @@ Run at start-up and then every few seconds (:meth:`Recovery.run`). Each piece of
 item of its own (:class:`bot.service.work.WorkItems`): one that fails is retried with backoff
 and never stops the others. Safe to run in several processes at once: every step is claimed
 by a conditional update; a sent start is reconciled only once its sender's lease expired,
-other work only once it is older than ``recovery_grace`` (so a live process's in-flight work
-is left to it).
+other work (a request not yet posted, a start claimed but not yet sent, an outcome not yet
+posted) once the process that began it is no longer alive, or once it is older than
+``recovery_grace`` (work of an earlier version, which recorded no owner, or of a process stuck
+on it).
+
+A process is alive while its ``replicas`` row is: :meth:`Recovery.keep_alive` renews it every
+third of ``lease_seconds`` for two thirds of it, so a process killed is known gone at most
+``2/3 * lease_seconds`` later, and its work is taken over by the next maintenance round: with
+the defaults (15 s lease, rounds every 5 s) within 15 s.
 """
 
 from __future__ import annotations
@@ -43,13 +50,20 @@ class Recovery:
     async def _work(self) -> list[Item]:
         ctx, steps = self.ctx, self.steps
         store, now, grace = ctx.store, ctx.clock(), ctx.tuning.recovery_grace
+        live = await store.live_owners(now) | {ctx.owner}
+
+        def orphaned(start: Start) -> bool:
+            if now - start.created_at >= grace:
+                return True
+            return start.lease_owner is not None and start.lease_owner not in live
+
         items: list[Item] = []
         for rid in await store.expired_pending(now):
             items.append((f"expiring {rid}", functools.partial(steps.publishing.expire, rid)))
-        for rid in await store.unconfirmed(now - grace):
+        for rid in await store.unconfirmed(now - grace, now=now):
             items.append((f"publishing {rid}", functools.partial(steps.publish_and_run, rid)))
         for start in await store.starts_in(StartState.CLAIMED):
-            if now - start.created_at >= grace:
+            if orphaned(start):
                 key = f"starting {start.request_id}#{start.attempt}"
                 items.append((key, functools.partial(self._resume_claimed, start)))
         for start in await store.starts_in(StartState.SENT):
@@ -62,7 +76,7 @@ class Recovery:
         for start in await store.starts_in(StartState.RECORDED):
             if (start.request_id, start.attempt) in ctx.working:
                 continue
-            if now - start.created_at >= grace:
+            if orphaned(start):
                 key = f"posting the outcome of {start.request_id}#{start.attempt}"
                 post = functools.partial(steps.post_outcome, start.request_id, start.attempt)
                 items.append((key, post))
@@ -78,6 +92,20 @@ class Recovery:
         if req is not None and req.message_ts is None:
             await self.steps.publishing.publish(start.request_id)
         await self.steps.run_start(start.request_id, start.attempt)
+
+    async def keep_alive(self) -> None:
+        """Keep this process's ``replicas`` row alive (a background task). A failed renewal
+        is logged and tried again a third of a lease later; meanwhile other processes may
+        take this one's unfinished work over, which the conditional updates make safe."""
+        ctx = self.ctx
+        every = ctx.tuning.lease_seconds / 3
+        while True:
+            now = ctx.clock()
+            try:
+                await ctx.store.keep_alive(ctx.owner, now=now, until=now + 2 * every)
+            except Exception as exc:
+                log.warning("could not record this process as alive: %s", exc)
+            await asyncio.sleep(every)
 
     async def run(self, every: float) -> None:
         """Run :meth:`round` forever, ``every`` seconds apart (a background task). A round

@@ -85,6 +85,7 @@ class Steps:
                     actor=req.requester_id,
                     now=ctx.clock(),
                     comment="confirmed by the requester; the project needs no approval",
+                    owner=ctx.owner,
                 )
             )
             if not decided.won:
@@ -312,11 +313,11 @@ class Steps:
             await ctx.notifier.tell(req, OutcomeDirect(view))
         failpoints.hit("after_post")
         posted = await ctx.store.mark_posted(request_id, attempt, ts)
+        ctx.changed(request_id)  # its outcome shows on Home tabs
         if posted:  # once per attempt, whichever process posted it
             record_outcome(ctx.metrics, req, start)
         if posted and ts is not None:
             await self.publishing.refresh_message(request_id)
-        ctx.changed(request_id)  # its outcome shows on Home tabs
 
     async def update_outcome(self, req: StartRequest) -> None:
         """Bring the thread's outcome message up to date (best effort: logged)."""

@@ -32,11 +32,21 @@ from bot.store.rows import Rows, audit_row, insert_start
 class RequestRows(Rows):
     """The requests table, its jobs and its audit trail."""
 
-    def insert_request(self, req: StartRequest, *, actor: str, detail: dict[str, object]) -> None:
+    def insert_request(
+        self,
+        req: StartRequest,
+        *,
+        actor: str,
+        detail: dict[str, object],
+        owner: str | None = None,
+    ) -> None:
         """Store a new request with its jobs and a ``requested`` audit event, atomically;
-        raises what storing it raised (its id taken...)."""
+        raises what storing it raised (its id taken...). ``owner``: the process that will post
+        it (another takes it over once that process is no longer alive)."""
         with self._tx() as db:
             _insert_request(db, req=req, actor=actor, detail=detail)
+            if owner is not None:
+                db.execute("UPDATE requests SET owner = ? WHERE id = ?", (owner, req.id))
 
     def get(self, request_id: str) -> StartRequest | None:
         row = self._db.execute("SELECT * FROM requests WHERE id = ?", (request_id,)).fetchone()
@@ -87,13 +97,16 @@ class RequestRows(Rows):
         )
         return {str(rid): int(n) for rid, n in rows}
 
-    def unconfirmed(self, created_before: float) -> list[str]:
+    def unconfirmed(self, created_before: float, *, now: float | None = None) -> list[str]:
         """Pending requests left half-way by a crash: never posted, or (approval "none")
-        posted but not yet confirmed."""
+        posted but not yet confirmed; made before ``created_before`` or, with ``now``, by a
+        process not alive at ``now``."""
         return self._ids(
-            """SELECT id FROM requests WHERE state = ? AND created_at <= ?
-            AND (message_ts IS NULL OR approval = ?)""",
-            (RequestState.PENDING, created_before, Approval.NONE),
+            """SELECT id FROM requests WHERE state = ?
+            AND (message_ts IS NULL OR approval = ?)
+            AND (created_at <= ? OR (? IS NOT NULL AND owner IS NOT NULL
+                AND owner NOT IN (SELECT owner FROM replicas WHERE alive_until > ?)))""",
+            (RequestState.PENDING, Approval.NONE, created_before, now, now),
         )
 
     def mark_message_stale(self, request_id: str, stale: bool) -> None:
@@ -206,7 +219,7 @@ def _decide(db: sqlite3.Connection, *, verdict: Verdict) -> bool:
                     (v.request_id,),
                 )
             ]
-            insert_start(db, v.request_id, 1, job_ids, v.actor, v.now)
+            insert_start(db, v.request_id, 1, job_ids, v.actor, v.now, v.owner)
     return won
 
 

@@ -73,9 +73,12 @@ def insert_start(
     job_ids: Sequence[str],
     actor: str | None,
     now: float,
+    owner: str | None = None,
 ) -> None:
+    """A claimed attempt; ``owner``, the process that will send it, is its lease owner (no
+    expiry until it is sent: while the owner is alive, see ``replicas``)."""
     db.execute(
-        """INSERT INTO starts (request_id, attempt, state, job_ids, actor, created_at)
-        VALUES (?,?,?,?,?,?)""",
-        (request_id, attempt, StartState.CLAIMED, json.dumps(list(job_ids)), actor, now),
+        """INSERT INTO starts (request_id, attempt, state, job_ids, actor, created_at,
+        lease_owner) VALUES (?,?,?,?,?,?,?)""",
+        (request_id, attempt, StartState.CLAIMED, json.dumps(list(job_ids)), actor, now, owner),
     )

@@ -26,7 +26,8 @@ CREATE TABLE IF NOT EXISTS requests (
     settled_notified INTEGER NOT NULL DEFAULT 0,
     message_stale INTEGER NOT NULL DEFAULT 0,
     channel_problem TEXT,
-    message_posting_at REAL
+    message_posting_at REAL,
+    owner TEXT
 );
 CREATE INDEX IF NOT EXISTS requests_channel ON requests (channel_id, created_at);
 CREATE INDEX IF NOT EXISTS requests_state ON requests (state);
@@ -79,6 +80,14 @@ CREATE INDEX IF NOT EXISTS audit_request ON audit (request_id, id);
 CREATE TABLE IF NOT EXISTS health (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     at REAL NOT NULL
+);
+
+-- Each running process (replica) and until when it is known alive: it renews its row every
+-- third of STARTJOBS_LEASE_SECONDS. Work a process began (requests.owner, starts.lease_owner)
+-- is taken over by another as soon as its owner's row has lapsed.
+CREATE TABLE IF NOT EXISTS replicas (
+    owner TEXT PRIMARY KEY,
+    alive_until REAL NOT NULL
 );
 
 -- Each job's DRS precheck as last read (bot/store/prechecks.py); a newer read replaces an

@@ -45,10 +45,11 @@ _ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("starts", "lease_until", "REAL"),
     ("starts", "outcome_posting_at", "REAL"),
     ("requests", "followup_changed_at", "REAL"),
+    ("requests", "owner", "TEXT"),
 )
 
 
-class Store(RequestRows, StartRows, FollowUpRows, HomeRows, PrecheckRows):
+class Store(RequestRows, StartRows, FollowUpRows, PrecheckRows, HomeRows):
     """SQLite-backed storage. One instance per process; each method is one short
     transaction."""
 
@@ -89,6 +90,21 @@ class Store(RequestRows, StartRows, FollowUpRows, HomeRows, PrecheckRows):
         """A real write, committed: raises if the database cannot store anything now."""
         with self._tx() as db:
             db.execute("INSERT OR REPLACE INTO health (id, at) VALUES (1, ?)", (now,))
+
+    def keep_alive(self, owner: str, *, now: float, until: float) -> None:
+        """Record that process ``owner`` is alive until ``until``; forget processes whose
+        rows lapsed long ago (an hour), so the table stays as small as the fleet."""
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO replicas (owner, alive_until) VALUES (?, ?)",
+                (owner, until),
+            )
+            db.execute("DELETE FROM replicas WHERE alive_until < ?", (now - 3600,))
+
+    def live_owners(self, now: float) -> frozenset[str]:
+        """The processes alive at ``now``."""
+        rows = self._db.execute("SELECT owner FROM replicas WHERE alive_until > ?", (now,))
+        return frozenset(row[0] for row in rows)
 
     def close(self) -> None:
         self._db.close()

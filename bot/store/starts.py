@@ -24,7 +24,13 @@ class StartRows(Rows):
     """The starts table: claimed, sent (under a lease), recorded, posted."""
 
     def claim_retry(
-        self, request_id: str, job_ids: Sequence[str], *, actor: str, now: float
+        self,
+        request_id: str,
+        job_ids: Sequence[str],
+        *,
+        actor: str,
+        now: float,
+        owner: str | None = None,
     ) -> Start | None:
         """Claim a new attempt for ``job_ids`` unless another attempt is still in flight."""
         with self._tx() as db:
@@ -38,7 +44,7 @@ class StartRows(Rows):
                 "SELECT COALESCE(MAX(attempt), 0) FROM starts WHERE request_id = ?",
                 (request_id,),
             ).fetchone()
-            insert_start(db, request_id, last + 1, job_ids, actor, now)
+            insert_start(db, request_id, last + 1, job_ids, actor, now, owner)
             audit_row(db, request_id, now, actor, AuditKind.RETRY, {"jobs": len(job_ids)})
         return self.start(request_id, last + 1)
 

@@ -97,9 +97,12 @@ class AsyncStore:
         actor: str,
         detail: dict[str, object],
         within: float | None = None,
+        owner: str | None = None,
     ) -> None:
         """:meth:`Store.insert_request`; with ``within``, as :meth:`run` says."""
-        write = functools.partial(self.backend.insert_request, req, actor=actor, detail=detail)
+        write = functools.partial(
+            self.backend.insert_request, req, actor=actor, detail=detail, owner=owner
+        )
         await self.run(write, within=within)
 
     async def decide(self, verdict: Verdict, *, within: float | None = None) -> Decision:
@@ -141,11 +144,13 @@ class AsyncStore:
     claim_settled_notice = _off_loop(Store.claim_settled_notice)
     audit = _off_loop(Store.audit)
     events = _off_loop(Store.events)
-    save_prechecks = _off_loop(Store.save_prechecks)
-    prechecks = _off_loop(Store.prechecks)
     pending_in = _off_loop(Store.pending_in)
     requested_by = _off_loop(Store.requested_by)
     following = _off_loop(Store.following)
+    save_prechecks = _off_loop(Store.save_prechecks)
+    prechecks = _off_loop(Store.prechecks)
+    keep_alive = _off_loop(Store.keep_alive)
+    live_owners = _off_loop(Store.live_owners)
 
 
 def _plain(exc: sqlite3.Error) -> str:

@@ -29,6 +29,7 @@ from typing import Any
 
 import httpx
 import psycopg
+import pytest
 from psycopg.rows import dict_row
 
 from bench.stack import free_port
@@ -102,11 +103,22 @@ class Replicas:
 
 
 @contextlib.asynccontextmanager
-async def three_replicas(tmp_path: Path, pg_url: str, **env: str) -> AsyncIterator[Replicas]:
+async def three_replicas(
+    tmp_path: Path, pg_url: str, *, failpoint_of_1: str | None = None, **env: str
+) -> AsyncIterator[Replicas]:
+    """``failpoint_of_1``: replica 1 kills itself there (``STARTJOBS_FAILPOINT``)."""
     async with ProcessHarness(tmp_path, STARTJOBS_DATABASE_URL=pg_url, **{**ENV, **env}) as h:
         # The first process has migrated the database; the other two start on it.
+        failpoints = {1: failpoint_of_1} if failpoint_of_1 else {}
         others = [
-            BotProcess({**h.env(), "PORT": str(free_port())}, tmp_path / f"replica{i}.log")
+            BotProcess(
+                {
+                    **h.env(),
+                    "PORT": str(free_port()),
+                    **({"STARTJOBS_FAILPOINT": failpoints[i]} if i in failpoints else {}),
+                },
+                tmp_path / f"replica{i}.log",
+            )
             for i in (1, 2)
         ]
         r = Replicas(h, pg_url, [h.p, *others])
@@ -291,6 +303,50 @@ async def test_a_replica_killed_mid_start_is_taken_over_by_another(
         (reply,) = outcome_replies(h, message)
         assert "did not start" not in json.dumps(reply.blocks)
         assert took < LEASE + 4.0, took
+
+
+# -- 2b. a replica dies between the steps of a start ------------------------------------------
+
+# The defaults (a 15 s lease, maintenance rounds every 5 s) and a recovery grace far longer
+# than the test: another replica can only take the work over because its owner is gone.
+DEFAULTS = {
+    "STARTJOBS_LEASE_SECONDS": "15",
+    "STARTJOBS_MAINTENANCE_INTERVAL": "5",
+    "STARTJOBS_RECOVERY_GRACE": "600",
+}
+
+
+@pytest.mark.parametrize(
+    ("failpoint", "left"),
+    [("after_approval", "claimed"), ("after_record", "recorded")],
+)
+async def test_work_of_a_dead_replica_is_taken_over_within_15_s(
+    tmp_path: Path, pg_url: str, failpoint: str, left: str
+) -> None:
+    """Replica 1 dies right after committing an approval (its start claimed, nothing sent) or
+    right after recording DRS's answer (nothing posted). Its ``replicas`` row lapses and a
+    live replica finishes the work: each job started once, the outcome in the thread."""
+    async with three_replicas(tmp_path, pg_url, failpoint_of_1=failpoint, **DEFAULTS) as r:
+        h = r.h
+        jobs = [h.sim.add_job(name=f"mig-orphan-{i}") for i in range(2)]
+        rid = await request_message(r, jobs)
+        message = message_of(r, rid)
+        form = await open_approve_form(r, 1, BOB, rid, message)
+        assert form is not None
+        with contextlib.suppress(httpx.HTTPError):  # the answer may die with the process
+            await r.d(1).submit_view(BOB, form, COMMENT)
+        assert await r.procs[1].wait_exit() == -9
+        killed_at = time.monotonic()
+        assert r.start_states(rid) == [left]
+        (owner,) = r.rows("SELECT lease_owner FROM starts WHERE request_id = %s", rid)
+        assert owner["lease_owner"], owner  # the dead replica's, recorded with the claim
+        await h.wait(lambda: len(outcome_replies(h, message)) >= 1, 25.0)
+        took = time.monotonic() - killed_at
+        print(f"\n{failpoint}: kill -> outcome in the thread {took:.2f} s (defaults)")
+        await r.until(lambda: r.start_states(rid) == ["posted"], 10.0, "start posted")
+        for job in jobs:
+            assert batch_starts(r, job) == 1, job
+        assert took <= 15.0 + 2.0, took  # 2/3 of the lease + one round, and the work itself
 
 
 # -- 3. PostgreSQL stopped in the middle of traffic ----------------------------------------------

@@ -84,6 +84,7 @@ class _Row:
     followup_changed_at: float | None = None
     settled_notified: bool = False
     message_stale: bool = False
+    owner: str | None = None
 
 
 @dataclass
@@ -99,6 +100,7 @@ class FakeStore:
     audit_log: list[AuditEvent] = field(default_factory=list)
     broken: dict[str, Exception] = field(default_factory=dict)
     calls: list[str] = field(default_factory=list)
+    alive: dict[str, float] = field(default_factory=dict)  # the replicas table
     precheck_rows: dict[str, dict[str, JobPrecheck]] = field(default_factory=dict)
 
     async def _enter(self, method: str) -> None:
@@ -171,7 +173,13 @@ class FakeStore:
         return state
 
     def _new_start(
-        self, request_id: str, attempt: int, job_ids: Sequence[str], actor: str | None, now: float
+        self,
+        request_id: str,
+        attempt: int,
+        job_ids: Sequence[str],
+        actor: str | None,
+        now: float,
+        owner: str | None = None,
     ) -> None:
         key = (request_id, attempt)
         if key in self.starts:
@@ -185,6 +193,7 @@ class FakeStore:
             created_at=now,
             sent_at=None,
             outcome_ts=None,
+            lease_owner=owner,
         )
 
     def _move_start(
@@ -206,11 +215,12 @@ class FakeStore:
         actor: str,
         detail: dict[str, object],
         within: float | None = None,
+        owner: str | None = None,
     ) -> None:
         await self._enter("insert_request")
         if req.id in self.rows:
             raise StoreUnavailable("UNIQUE constraint failed: requests.id")
-        self.rows[req.id] = _Row(req=replace(req, jobs=()), jobs=list(req.jobs))
+        self.rows[req.id] = _Row(req=replace(req, jobs=()), jobs=list(req.jobs), owner=owner)
         self._record(req.id, req.created_at, actor, AuditKind.REQUESTED, detail)
 
     async def decide(self, verdict: Verdict, *, within: float | None = None) -> Decision:
@@ -235,7 +245,8 @@ class FakeStore:
                 self._set(row, start_time_ms=None)
             self._record(v.request_id, v.now, v.actor, DECIDED[v.target], detail)
             if v.target is RequestState.APPROVED:
-                self._new_start(v.request_id, 1, [j.job_id for j in row.jobs], v.actor, v.now)
+                job_ids = [j.job_id for j in row.jobs]
+                self._new_start(v.request_id, 1, job_ids, v.actor, v.now, v.owner)
         return Decision(won=won, request=self._view(row))
 
     async def get(self, request_id: str) -> StartRequest | None:
@@ -352,14 +363,20 @@ class FakeStore:
         return max((a for (r, a) in self.starts if r == request_id), default=0)
 
     async def claim_retry(
-        self, request_id: str, job_ids: Sequence[str], *, actor: str, now: float
+        self,
+        request_id: str,
+        job_ids: Sequence[str],
+        *,
+        actor: str,
+        now: float,
+        owner: str | None = None,
     ) -> Start | None:
         await self._enter("claim_retry")
         mine = [s for (r, _), s in self.starts.items() if r == request_id]
         if any(s.state in (StartState.CLAIMED, StartState.SENT) for s in mine):
             return None
         attempt = max((s.attempt for s in mine), default=0) + 1
-        self._new_start(request_id, attempt, job_ids, actor, now)
+        self._new_start(request_id, attempt, job_ids, actor, now, owner)
         self._record(request_id, now, actor, AuditKind.RETRY, {"jobs": len(job_ids)})
         return self.starts[(request_id, attempt)]
 
@@ -606,15 +623,26 @@ class FakeStore:
             if r.req.state is RequestState.PENDING and r.req.expires_at <= now
         ]
 
-    async def unconfirmed(self, created_before: float) -> list[str]:
+    async def unconfirmed(self, created_before: float, *, now: float | None = None) -> list[str]:
         await self._enter("unconfirmed")
+        gone = set() if now is None else {r.owner for r in self.rows.values()}
+        gone -= {o for o, until in self.alive.items() if now is not None and until > now}
+        gone.discard(None)
         return [
             rid
             for rid, r in self.rows.items()
             if r.req.state is RequestState.PENDING
-            and r.req.created_at <= created_before
+            and (r.req.created_at <= created_before or r.owner in gone)
             and (r.req.message_ts is None or r.req.approval is Approval.NONE)
         ]
+
+    async def keep_alive(self, owner: str, *, now: float, until: float) -> None:
+        await self._enter("keep_alive")
+        self.alive[owner] = until
+
+    async def live_owners(self, now: float) -> frozenset[str]:
+        await self._enter("live_owners")
+        return frozenset(o for o, until in self.alive.items() if until > now)
 
     async def starts_in(self, *states: StartState) -> list[Start]:
         await self._enter("starts_in")

@@ -94,9 +94,12 @@ async def submitted(svc: Service, d: Draft | None = None) -> str:
     return reply.request.id
 
 
-async def approve_in_store(store: FakeStore, request_id: str, now: float, actor: str = BOB) -> None:
-    """Approve straight in the store (attempt 1 claimed), as another process would have."""
+async def approve_in_store(
+    store: FakeStore, request_id: str, now: float, actor: str = BOB, owner: str | None = None
+) -> None:
+    """Approve straight in the store (attempt 1 claimed), as another process would have;
+    ``owner``: that process."""
     decision = await store.decide(
-        Verdict(request_id, target=RequestState.APPROVED, actor=actor, now=now)
+        Verdict(request_id, target=RequestState.APPROVED, actor=actor, now=now, owner=owner)
     )
     assert decision.won

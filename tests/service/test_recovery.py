@@ -41,6 +41,45 @@ async def test_a_claimed_start_older_than_the_grace_is_started(
     assert start.state is StartState.POSTED
 
 
+async def test_a_claimed_start_of_a_process_no_longer_alive_is_started_at_once(
+    service: Service, store: FakeStore, notifier: FakeNotifier, drs: FakeDrs, fake_clock: FakeClock
+) -> None:
+    rid = await submitted(service)
+    await store.keep_alive("proc-B", now=fake_clock(), until=fake_clock() + 10)
+    await approve_in_store(store, rid, fake_clock(), owner="proc-B")
+
+    fake_clock.advance(9)
+    await service.recovery.round()
+    assert drs.started == []  # proc-B is alive: its own work
+
+    fake_clock.advance(2)  # proc-B did not renew its row: it is gone, long before the grace
+    await service.recovery.round()
+    await settle(service)
+    await service.recovery.round()
+
+    assert drs.started == [(JOBS, None, "en-us")]
+    assert len(notifier.outcomes_of(rid)) == 1
+
+
+async def test_this_process_keeps_itself_alive_for_two_thirds_of_a_lease(
+    service: Service, store: FakeStore, fake_clock: FakeClock
+) -> None:
+    lease = service.ctx.tuning.lease_seconds
+    task = asyncio.create_task(service.recovery.keep_alive())
+    try:
+        for _ in range(100):  # its first write is made at once, before its first sleep
+            if service.ctx.owner in store.alive:
+                break
+            await asyncio.sleep(0)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    assert store.alive[service.ctx.owner] == fake_clock() + 2 * lease / 3
+    assert await store.live_owners(fake_clock() + 2 * lease / 3 - 0.1) == {service.ctx.owner}
+    assert await store.live_owners(fake_clock() + 2 * lease / 3) == frozenset()
+
+
 async def _sent_by_another(service: Service, store: FakeStore, clock: FakeClock) -> str:
     """A start another process marked sent (lease 15 s) and then went silent."""
     rid = await submitted(service)

@@ -142,6 +142,17 @@ CREATE TABLE request_prechecks (
 """,
     ),
     Migration(
+        6,
+        "replicas alive and who owns a request's posting",
+        """
+CREATE TABLE replicas (
+    owner TEXT PRIMARY KEY,
+    alive_until DOUBLE PRECISION NOT NULL
+);
+ALTER TABLE requests ADD COLUMN owner TEXT;
+""",
+    ),
+    Migration(
         3,
         "the App Home's index of each person's requests",
         """
@@ -150,7 +161,7 @@ CREATE INDEX requests_requester ON requests (requester_id, created_at);
     ),
 )
 
-SCHEMA_VERSION = MIGRATIONS[-1].version
+SCHEMA_VERSION = max(m.version for m in MIGRATIONS)
 
 _TRACKING = """CREATE TABLE IF NOT EXISTS schema_migrations (
     version INTEGER PRIMARY KEY,
@@ -204,7 +215,7 @@ async def migrate(conn: AsyncConnection[Any]) -> list[int]:
         await conn.execute("SELECT pg_advisory_xact_lock(%s)", (ADVISORY_LOCK_KEY,))
         await conn.execute(_TRACKING)
         done = (await status(conn)).applied
-        for step in MIGRATIONS:
+        for step in sorted(MIGRATIONS, key=lambda m: m.version):
             if step.version in done:
                 continue
             await conn.execute(step.sql.encode())  # several statements, no parameters

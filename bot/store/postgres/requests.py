@@ -40,11 +40,15 @@ class PgRequestRows(PgRows):
         actor: str,
         detail: dict[str, object],
         within: float | None = None,
+        owner: str | None = None,
     ) -> None:
-        """Store a new request with its jobs and a ``requested`` audit event, atomically."""
+        """Store a new request with its jobs and a ``requested`` audit event, atomically;
+        ``owner``: the process that will post it."""
         db = await self.ready(within)
         async with db.tx(within) as conn:
             await _insert_request(conn, req=req, actor=actor, detail=detail)
+            if owner is not None:
+                await conn.execute("UPDATE requests SET owner = %s WHERE id = %s", (owner, req.id))
 
     async def get(self, request_id: str) -> StartRequest | None:
         db = await self.ready()
@@ -101,16 +105,20 @@ class PgRequestRows(PgRows):
             )
             return {str(row["rid"]): int(row["n"]) for row in await cur.fetchall()}
 
-    async def unconfirmed(self, created_before: float) -> list[str]:
+    async def unconfirmed(self, created_before: float, *, now: float | None = None) -> list[str]:
         """Pending requests left half-way by a crash: never posted, or (approval "none")
-        posted but not yet confirmed."""
+        posted but not yet confirmed; made before ``created_before`` or, with ``now``, by a
+        process not alive at ``now``."""
         db = await self.ready()
         async with db.connection() as conn:
             return await ids(
                 conn,
-                """SELECT id FROM requests WHERE state = %s AND created_at <= %s
-                AND (message_ts IS NULL OR approval = %s) ORDER BY created_at, id""",
-                (RequestState.PENDING.value, created_before, Approval.NONE.value),
+                """SELECT id FROM requests WHERE state = %s
+                AND (message_ts IS NULL OR approval = %s)
+                AND (created_at <= %s OR (%s::float8 IS NOT NULL AND owner IS NOT NULL
+                    AND owner NOT IN (SELECT owner FROM replicas WHERE alive_until > %s)))
+                ORDER BY created_at, id""",
+                (RequestState.PENDING.value, Approval.NONE.value, created_before, now, now),
             )
 
     async def mark_message_stale(self, request_id: str, stale: bool) -> None:
@@ -254,7 +262,7 @@ async def _decide(conn: Conn, *, verdict: Verdict) -> bool:
             "SELECT job_id FROM request_jobs WHERE request_id = %s ORDER BY seq",
             (v.request_id,),
         )
-        await insert_start(conn, v.request_id, 1, job_ids, v.actor, v.now)
+        await insert_start(conn, v.request_id, 1, job_ids, v.actor, v.now, v.owner)
     return True
 
 

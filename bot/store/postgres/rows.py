@@ -81,11 +81,13 @@ async def insert_start(
     job_ids: Sequence[str],
     actor: str | None,
     now: float,
+    owner: str | None = None,
 ) -> None:
+    """A claimed attempt; ``owner``, the process that will send it, is its lease owner."""
     await conn.execute(
-        """INSERT INTO starts (request_id, attempt, state, job_ids, actor, created_at)
-        VALUES (%s, %s, %s, %s, %s, %s)""",
-        (request_id, attempt, StartState.CLAIMED.value, Jsonb(list(job_ids)), actor, now),
+        """INSERT INTO starts (request_id, attempt, state, job_ids, actor, created_at,
+        lease_owner) VALUES (%s, %s, %s, %s, %s, %s, %s)""",
+        (request_id, attempt, StartState.CLAIMED.value, Jsonb(list(job_ids)), actor, now, owner),
     )
 
 

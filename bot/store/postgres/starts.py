@@ -37,7 +37,13 @@ class PgStartRows(PgRows):
     """The starts table: claimed, sent (under a lease), recorded, posted."""
 
     async def claim_retry(
-        self, request_id: str, job_ids: Sequence[str], *, actor: str, now: float
+        self,
+        request_id: str,
+        job_ids: Sequence[str],
+        *,
+        actor: str,
+        now: float,
+        owner: str | None = None,
     ) -> Start | None:
         """Claim a new attempt for ``job_ids`` unless another attempt is still in flight."""
         db = await self.ready()
@@ -54,7 +60,7 @@ class PgStartRows(PgRows):
             if row["busy"]:
                 return None
             attempt = int(row["last"]) + 1
-            await insert_start(conn, request_id, attempt, job_ids, actor, now)
+            await insert_start(conn, request_id, attempt, job_ids, actor, now, owner)
             await audit_row(conn, request_id, now, actor, AuditKind.RETRY, {"jobs": len(job_ids)})
             return await _start(conn, request_id, attempt)
 

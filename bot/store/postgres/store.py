@@ -19,7 +19,7 @@ from bot.store.postgres.starts import PgStartRows
 log = logging.getLogger(__name__)
 
 
-class PostgresStore(PgRequestRows, PgStartRows, PgFollowUpRows, PgHomeRows, PgPrecheckRows):
+class PostgresStore(PgRequestRows, PgStartRows, PgFollowUpRows, PgPrecheckRows, PgHomeRows):
     """Durable state in PostgreSQL, natively async: the service's
     :class:`bot.service.ports.Store`, with the same methods and meaning as the SQLite store
     (:class:`bot.store.threaded.AsyncStore`). Several processes may share the database, each
@@ -107,6 +107,25 @@ class PostgresStore(PgRequestRows, PgStartRows, PgFollowUpRows, PgHomeRows, PgPr
                 ON CONFLICT (id) DO UPDATE SET at = EXCLUDED.at""",
                 (time.time(),),
             )
+
+    async def keep_alive(self, owner: str, *, now: float, until: float) -> None:
+        """Record that process ``owner`` is alive until ``until``; forget processes whose
+        rows lapsed long ago (an hour), so the table stays as small as the fleet."""
+        db = await self.ready()
+        async with db.tx() as conn:
+            await conn.execute(
+                """INSERT INTO replicas (owner, alive_until) VALUES (%s, %s)
+                ON CONFLICT (owner) DO UPDATE SET alive_until = EXCLUDED.alive_until""",
+                (owner, until),
+            )
+            await conn.execute("DELETE FROM replicas WHERE alive_until < %s", (now - 3600,))
+
+    async def live_owners(self, now: float) -> frozenset[str]:
+        """The processes alive at ``now``."""
+        db = await self.ready()
+        async with db.connection() as conn:
+            cur = await conn.execute("SELECT owner FROM replicas WHERE alive_until > %s", (now,))
+            return frozenset(row["owner"] for row in await cur.fetchall())
 
     async def decide(self, verdict: Verdict, *, within: float | None = None) -> Decision:
         """The rows' :meth:`decide`, and a decision that won counted."""
