@@ -199,6 +199,8 @@ async def at_approval(
     block = await verdict(ctx, req.project, t, done)
     if block is None:
         return None
+    if tz is None:  # asked only now: approving outside a freeze costs no Slack call
+        tz = await ctx.directory.tz_of(user)
     return ApprovalFreeze(
         block=block,
         text=block_text(block, req.project, tz),

@@ -346,6 +346,10 @@ class Directory(Protocol):
         cannot be read."""
         ...
 
+    async def tz_of(self, user: str) -> str | None:
+        """``user``'s IANA timezone, or None when it cannot be told (never raises)."""
+        ...
+
 
 class Drs(Protocol):
     async def batch_start(

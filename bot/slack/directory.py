@@ -101,6 +101,10 @@ class Directory:
     def forget_groups(self) -> None:
         self._groups.clear()
 
+    async def tz_of(self, user: str) -> str | None:
+        """The service's :meth:`bot.service.ports.Directory.tz_of`."""
+        return (await self.user(user)).tz
+
     async def user(self, user_id: str) -> UserInfo:
         """Timezone and locale of a user; an empty UserInfo when Slack cannot say."""
         cached = self._users.get(user_id)

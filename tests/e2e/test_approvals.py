@@ -222,3 +222,25 @@ async def test_history_and_status_show_the_audit_trail(tmp_path: Path) -> None:
         hidden = h.slack.ephemerals(MALLORY)[-1]
         assert f"No request `{rid}` that you can see." in hidden.text
         assert "CHG-42" not in str(hidden) and "batch-starting" not in str(hidden)
+
+
+async def test_approving_outside_a_freeze_asks_slack_nothing_before_the_answer(
+    tmp_path: Path,
+) -> None:
+    """The approver's timezone is only needed to word a change freeze: outside one, the
+    approve form's submission is answered without a users.info call (one costs a Slack
+    round trip before the answer)."""
+    async with Harness(tmp_path) as h:
+        h.sim.seed_demo()
+        _, msg = await h.request(ALICE, "prod", [ORDERS])
+        rid = h.request_id(msg)
+        view_id = await _click(h, BOB, ActionId.APPROVE, rid, msg)
+        assert view_id is not None
+        asked_before = len(h.slack.calls_to("users.info"))
+        answer = await h.d.submit_view(
+            BOB, view_id, {BlockId.COMMENT.value: {ActionId.COMMENT.value: "go"}}
+        )
+        assert answer.ok and answer.json is None, answer
+        asked = h.slack.calls_to("users.info")[asked_before:]
+        assert [c.args.get("user") for c in asked] == []
+        await h.wait(lambda: _starts(h) == 1)

@@ -860,6 +860,12 @@ class FakeDirectory:
     def __init__(self, members: dict[str, set[str]] | None = None) -> None:
         self.members: dict[str, set[str]] = {u: set(g) for u, g in (members or {}).items()}
         self.unreadable: set[str] = set()
+        self.timezones: dict[str, str] = {}  # users.info's tz, by user
+        self.tz_asked: list[str] = []
+
+    async def tz_of(self, user: str) -> str | None:
+        self.tz_asked.append(user)
+        return self.timezones.get(user)
 
     async def groups_of(self, user: str, group_ids: Iterable[str]) -> frozenset[str]:
         asked = set(group_ids)

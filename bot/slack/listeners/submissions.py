@@ -99,7 +99,6 @@ def register(app: AsyncApp, service: Service, directory: Directory, *, max_jobs:
             comment[:COMMENT_MAX] or None,
             start_now=start_now,
             override=why[:COMMENT_MAX] if override else None,
-            tz=(await directory.user(user)).tz,
         )
         if reply.code in ("freeze", "freeze_override") and reply.request is not None:
             await freeze_answer(ack, service, reply, user, start_now, view)
