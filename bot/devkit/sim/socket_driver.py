@@ -4,7 +4,8 @@ fake Slack's WebSocket connections (:class:`~bot.devkit.sim.slack_socket.SocketM
 instead of signed HTTP requests.
 
 The payloads are the ones the HTTP driver builds: a slash command's form fields as one JSON
-object (``slash_commands``), an ``interactive`` payload as it is. The acknowledgement's
+object (``slash_commands``), an ``interactive`` payload as it is, an Events API callback as it
+is (``events_api``). The acknowledgement's
 payload plays the part of the HTTP answer's body.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 import json
 import urllib.parse
 from collections.abc import Mapping
+from typing import Any
 
 from bot.devkit.sim.driver import DriverResponse, SlackDriver
 from bot.devkit.sim.slack import FakeSlack
@@ -42,12 +44,9 @@ class SocketModeDriver(SlackDriver):
         signature: str | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> DriverResponse:
-        """The form-encoded body the HTTP driver would post, as one envelope."""
-        form = dict(urllib.parse.parse_qsl(body.decode(), keep_blank_values=True))
-        if set(form) == {"payload"}:
-            kind, payload = "interactive", json.loads(form["payload"])
-        else:
-            kind, payload = "slash_commands", dict(form)
+        """The body the HTTP driver would post, as one envelope: an Events API callback
+        (JSON), an interactive payload or a slash command (form-encoded)."""
+        kind, payload = _envelope(body, content_type)
         done = await self.fake.socket.deliver(
             kind, payload, via=self.app_token, within=self.ack_timeout or 10.0
         )
@@ -55,3 +54,13 @@ class SocketModeDriver(SlackDriver):
             return DriverResponse(0, None, "", done.elapsed, timed_out=True)
         text = json.dumps(done.payload) if done.payload else ""
         return DriverResponse(200, done.payload or None, text, done.elapsed)
+
+
+def _envelope(body: bytes, content_type: str) -> tuple[str, dict[str, Any]]:
+    """The envelope type and payload Slack would send over Socket Mode for ``body``."""
+    if content_type == "application/json":
+        return "events_api", json.loads(body)
+    form = dict(urllib.parse.parse_qsl(body.decode(), keep_blank_values=True))
+    if set(form) == {"payload"}:
+        return "interactive", json.loads(form["payload"])
+    return "slash_commands", dict(form)
