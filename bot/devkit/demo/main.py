@@ -35,7 +35,7 @@ from bot.devkit.demo.world import (
     ApprovedJob,
     DemoWorld,
 )
-from bot.devkit.sim.drs_jobs import STARTJOBING, WAITING_FOR_START
+from bot.devkit.sim.drs_jobs import START_JOB_FAILED, STARTJOBING, WAITING_FOR_START
 from bot.logs import scoped_logging
 
 BANNER = """\
@@ -156,10 +156,11 @@ def _under_way(world: DemoWorld, job: ApprovedJob) -> bool:
 
 
 def _verdict(world: DemoWorld, job: ApprovedJob) -> str:
-    """``ok``, ``FAIL``, or ``--`` for a job DRS refused (it was never started)."""
-    if job.outcome == "failed":
-        return "--"
+    """``ok``, ``FAIL``, or ``--`` for a job DRS refused (it was never started). A job whose
+    task failed after DRS accepted its start is recorded failed too, but is a ``FAIL``."""
     status = world.sim.job(job.job_id).status
+    if job.outcome == "failed" and status != START_JOB_FAILED:
+        return "--"
     if status in STARTED_STATUSES:
         return "ok"
     if status == WAITING_FOR_START and job.start_at is not None and job.start_at > time.time():
