@@ -44,9 +44,11 @@ ORDERS = "3f2a9c1e-7b4d-4e8a-9c2f-5d1e0a7bjb01"
 INVOICES = "e8b2d6f4-5a1c-4e7b-9d3f-2c8a6e4bjb12"
 FLAKY = "a9e5c2b8-3f7d-4c1a-8b6e-4d2f8c1ajb07"
 CUSTOMERS = "8c4e2b7a-1d3f-4a6b-8e9c-2f7d5a1cjb02"
+PAYMENTS = "7d1f4a9c-5e2b-4b8f-a3d6-8c2e6f4bjb09"  # its precheck was never run
 
 # What the walk-through must show: the request, both refusals, the approval, the outcome, the
-# follow-up, and the closing check against the simulator.
+# follow-up, DRS faults, a precheck run before approval, a change freeze, and the closing
+# check against the simulator.
 KEY_LINES = (
     "Waiting for an approver",
     "[1] Approve  [2] Reject  [3] Cancel request",
@@ -68,6 +70,15 @@ KEY_LINES = (
     f"❔ mig-customers-prod {CUSTOMERS} outcome unknown",
     f"✅ mig-customers-prod {CUSTOMERS} INCRE_TRANSFER_STARTED",
     f"mig-shop-invoices      {INVOICES} FULL_TRANSFER_STARTED",
+    # The precheck: never run, so approval is refused until Run precheck has it pass.
+    "DRS precheck — ✅ 0 passed · ❔ 1 never run",
+    "[1] Run precheck  [2] Approve  [3] Reject  [4] Cancel request",
+    f"1 of the 1 jobs have not passed theirs: {PAYMENTS}",
+    "(@bob clicks “Run precheck” on",
+    "DRS precheck — ✅ 1 passed",
+    f"mig-payments-prod {PAYMENTS} start accepted",
+    f"mig-payments-prod      {PAYMENTS} FULL_TRANSFER_STARTED",
+    "✔ expected and shown: change freeze “month-end close”",
     "✔ every approved job that DRS accepted is transferring",
 )
 
@@ -134,6 +145,9 @@ def test_typed_at_a_terminal() -> None:
     assert "No such person 'nobody'" in done.stdout
     assert "bob@#ops> " in done.stdout
     assert done.stdout.count("NAME ") == 1  # one job table: quit ended the session
+    assert f"mig-payments-prod    {PAYMENTS}  CONFIGURATION             precheck never run" in (
+        done.stdout
+    )
     assert "== check" not in done.stdout
 
 
@@ -162,6 +176,18 @@ def test_final_check_fails_when_an_approved_job_did_not_start(
     assert f"mig-payments-flaky     {FLAKY} START_JOB_FAILED" in output
     assert "FAIL" in output.split("== check", 1)[1]
     assert "✘ 1 approved job(s) did not reach a transfer status" in output
+
+
+def test_the_seeded_demo_has_one_job_to_precheck_and_reseeding_keeps_its_precheck() -> None:
+    sim = DrsSimulator()
+    sim.seed_demo()
+    never = sim.prechecks.get(PAYMENTS)
+    assert (never.state, never.after_run, never.takes) == ("never", "passed", 2.0)
+    assert [j for j, _, _, _ in DEMO_JOBS if not sim.prechecks.passed(j)] == [PAYMENTS]
+    sim.prechecks.set(PAYMENTS, state="passed")
+    sim.seed_demo()
+    assert sim.prechecks.passed(PAYMENTS)
+    assert len(sim.jobs()) == len(DEMO_JOBS)
 
 
 def test_bad_arguments(tmp_path: Path) -> None:

@@ -226,6 +226,7 @@ class Session:
         width = max([len(j.name) for j in jobs] + [4])
         lines = [f"{'NAME':<{width}}  {'ID':<36}  {'STATUS':<24}  NOTES"]
         for j in jobs:
+            precheck = self.world.sim.prechecks.get(j.id).state
             notes = [
                 note
                 for note, on in (
@@ -233,6 +234,7 @@ class Session:
                     ("incremental", j.incremental),
                     (j.db_use_type, j.db_use_type != "migration"),
                     ("its start fails", j.start_fails),
+                    (f"precheck {precheck.replace('never', 'never run')}", precheck != "passed"),
                 )
                 if on
             ]

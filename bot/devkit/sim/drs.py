@@ -197,10 +197,15 @@ class DrsSimulator(AsyncService):
     def seed_demo(self) -> None:
         """Add the demo tasks (:data:`~bot.devkit.sim.drs_jobs.DEMO_JOBS`): startable,
         incremental, prepaid, running, deleted, still creating, one whose start fails, one
-        disaster-recovery task. Idempotent."""
+        disaster-recovery task, one whose precheck was never run (it passes when run).
+        Idempotent: a task already there, and its precheck, are left as they are."""
         for job_id, name, status, options in DEMO_JOBS:
             if self._jobs.get(job_id) is None:
-                self.add_job(job_id, name=name, status=status, **options)
+                task = dict(options)
+                precheck = task.pop("precheck", None)
+                self.add_job(job_id, name=name, status=status, **task)
+                if precheck is not None:
+                    self.prechecks.set(job_id, **precheck)
 
     def job(self, job_id: str) -> SimJob:
         """The task as it is now; raises KeyError for an unknown id."""

@@ -299,6 +299,8 @@ def list_matches(
 
 
 # Demo tasks: fixed ids so docs and demos can name them. (id, name, status, options)
+# Options go to ``DrsSimulator.add_job``, but ``precheck`` to ``PrecheckBook.set``; a task
+# without it has a passed precheck.
 DEMO_JOBS: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
     ("3f2a9c1e-7b4d-4e8a-9c2f-5d1e0a7bjb01", "mig-orders-prod", CONFIGURATION, {}),
     (
@@ -327,5 +329,11 @@ DEMO_JOBS: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
         "dr-inventory-guard",
         CONFIGURATION,
         {"db_use_type": "cloudDataGuard", "engine_type": "cloudDataGuard-mysql"},
+    ),
+    (
+        "7d1f4a9c-5e2b-4b8f-a3d6-8c2e6f4bjb09",
+        "mig-payments-prod",
+        CONFIGURATION,
+        {"precheck": {"state": "never", "after_run": "passed", "takes": 2.0}},
     ),
 )
