@@ -4,7 +4,11 @@ otherwise; see :mod:`tests.hypothesis_profiles`), loaded before any test module 
 Shared fixtures: ``fake_clock`` (a :class:`FakeClock`, time the test moves),
 ``make_policy`` (a :class:`PolicyFactory`: the two-project policy of :func:`policy_data`,
 optionally edited, loaded as the bot loads it), ``pg_cluster`` and ``pg_url`` (a throwaway
-PostgreSQL server, and a fresh database on it: :mod:`tests.pg_support`)."""
+PostgreSQL server, and a fresh database on it: :mod:`tests.pg_support`).
+
+``STARTJOBS_TEST_DATABASE=postgres`` runs the end-to-end bot on PostgreSQL
+(:mod:`tests.e2e.backend`); a test marked ``@pytest.mark.sqlite_only("why")`` is then skipped
+with its reason."""
 
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ import pytest
 
 from bot.core.policy import Policy
 from bot.core.policy_file import load_policy
+from tests.e2e import backend
 from tests.hypothesis_profiles import load_profile
 from tests.pg_support import PgCluster, start_cluster
 
@@ -25,8 +30,24 @@ except ValueError as exc:
     raise pytest.UsageError(str(exc)) from None
 
 
-def pytest_report_header() -> str:
-    return f"hypothesis profile: {PROFILE}"
+try:
+    DATABASE = backend.backend()
+except ValueError as exc:
+    raise pytest.UsageError(str(exc)) from None
+
+
+def pytest_report_header() -> list[str]:
+    return [f"hypothesis profile: {PROFILE}", f"end-to-end database: {DATABASE}"]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    if DATABASE == "sqlite":
+        return
+    for item in items:
+        marker = item.get_closest_marker("sqlite_only")
+        if marker is not None:
+            why = marker.args[0] if marker.args else "about SQLite itself"
+            item.add_marker(pytest.mark.skip(reason=f"SQLite only: {why}"))
 
 
 # -- time -----------------------------------------------------------------------------------

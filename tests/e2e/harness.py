@@ -2,7 +2,8 @@
 
 ``async with Harness(tmp_path) as h:`` starts everything on the test's event loop; ``h.driver``
 sends signed Slack requests into the bot, ``h.slack`` shows what a person would see, ``h.sim``
-what DRS did.
+what DRS did. With ``STARTJOBS_TEST_DATABASE=postgres`` the bot runs on a PostgreSQL database of
+its own instead of the SQLite file at ``db_path`` (:mod:`tests.e2e.backend`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 from bot.bootstrap import Bot, bound_url, build_bot, serve_http
 from bot.config import AkSk, Settings
+from bot.config.database import DatabaseSettings
 from bot.core.policy_file import load_policy
 from bot.core.secret import Secret
 from bot.devkit.sim.driver import DriverResponse, SlackDriver
@@ -25,6 +27,8 @@ from bot.service.model import Tuning
 from bot.slack.scopes import BOT_SCOPES
 from bot.slack.ui.ids import ActionId, BlockId, CallbackId, When
 from bot.store import Store
+from tests.e2e import backend
+from tests.e2e.backend import BlockingStore
 
 SIGNING_SECRET = "e2e-signing-secret-0123456789"
 CHANNEL = "C0OPS"
@@ -90,10 +94,12 @@ class Harness:
         self.tuning = tuning or Tuning(followup_interval=0.2, followup_max=10.0, recovery_grace=0.5)
         self.settings_changes = dict(settings_changes or {})
         self.db_path = db_path or tmp / "startjobs.db"
+        # PostgreSQL's stand-in for the file at db_path (None: the bot uses that file).
+        self.database_url = backend.database_url(self.db_path)
         self.clock = clock
         self.bot: Bot | None = None
         self.driver: SlackDriver | None = None
-        self._db: Store | None = None
+        self._db: Store | BlockingStore | None = None
 
     async def __aenter__(self) -> Harness:
         sim_url = await self.sim.start()
@@ -117,6 +123,9 @@ class Harness:
             db_path=str(self.db_path),
             credentials=AkSk(Secret(DEFAULT_AK), Secret(DEFAULT_SK)),
         )
+        if self.database_url is not None:
+            database = DatabaseSettings(path=str(self.db_path), url=Secret(self.database_url))
+            settings = replace(settings, database=database)
         settings = replace(settings, **self.settings_changes)
         kwargs: dict[str, Any] = {"tuning": self.tuning, "maintenance_every": 0.2}
         if self.clock is not None:
@@ -160,10 +169,14 @@ class Harness:
     @property
     def db(self) -> Store:
         """The bot's database read through a connection of the test's own, as another
-        program would see it (only what the bot committed)."""
+        program would see it (only what the bot committed): a SQLite :class:`Store`, or on
+        PostgreSQL a :class:`BlockingStore` with the same methods."""
         if self._db is None:
-            self._db = Store(self.db_path)
-        return self._db
+            if self.database_url is None:
+                self._db = Store(self.db_path)
+            else:
+                self._db = BlockingStore(self.database_url)
+        return self._db  # type: ignore[return-value]  # the same methods either way
 
     async def open_modal(self, user: str, text: str = "", channel: str = CHANNEL) -> str:
         """Run the slash command and return the id of the new start modal once it is filled."""

@@ -5,7 +5,8 @@ moved out of the test process: the DRS simulator and the fake Slack still run on
 event loop, while the bot reads its settings from the environment and a TOML policy file exactly
 as in production, and can be killed with SIGKILL (by a failpoint or by the test) and started
 again on the same database. The test talks to it only over loopback HTTP and reads its database
-read-only.
+read-only (the SQLite file, or with ``STARTJOBS_TEST_DATABASE=postgres`` its PostgreSQL
+database: :mod:`tests.e2e.backend`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import signal
 import sqlite3
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from bot.devkit.sim.driver import DriverResponse, SlackDriver
 from bot.devkit.sim.drs import DEFAULT_AK, DEFAULT_SK
 from bot.devkit.sim.slack_model import FakeMessage
 from bot.slack.ui.ids import ActionId, BlockId, CallbackId
+from tests.e2e.backend import database_env, query_postgres
 from tests.e2e.harness import ALICE, BOB, CHANNEL, SIGNING_SECRET, Harness, policy_data
 
 BOT_TOKEN = "xoxb-fake-token"  # the fake Slack's default bot token
@@ -92,6 +94,8 @@ class ProcessHarness(Harness):
         self.edit_projects = projects  # changes the policy's projects before they are written
         self.failpoint = failpoint
         self.extra_env = env
+        # A test that gives the bot a database URL of its own reads that database.
+        self.database_url = env.get("STARTJOBS_DATABASE_URL", self.database_url)
         self.process: BotProcess | None = None
         self.config_path = tmp / "startjobs.toml"
         self.log_path = tmp / "bot.log"
@@ -108,7 +112,7 @@ class ProcessHarness(Harness):
             SLACK_API_URL=self.slack.url,
             PORT=str(free_port()),
             STARTJOBS_CONFIG=str(self.config_path),
-            STARTJOBS_DB=str(self.db_path),
+            **database_env(self.db_path),
             HUAWEICLOUD_SDK_AK=DEFAULT_AK,
             HUAWEICLOUD_SDK_SK=DEFAULT_SK,
             STARTJOBS_RECOVERY_GRACE="0.5",
@@ -161,8 +165,11 @@ class ProcessHarness(Harness):
 
     # -- the bot's database, read-only ----------------------------------------------------------
 
-    def query(self, sql: str, *params: object) -> list[sqlite3.Row]:
-        """Rows from the bot's database, opened read-only (the bot may be running)."""
+    def query(self, sql: str, *params: object) -> Sequence[Mapping[str, Any]]:
+        """Rows from the bot's database, opened read-only (the bot may be running); ``sql``
+        as SQLite takes it (``?`` placeholders), run as it is on PostgreSQL too."""
+        if self.database_url is not None:
+            return query_postgres(self.database_url, sql, params)
         db = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=5.0)
         try:
             db.row_factory = sqlite3.Row
@@ -170,7 +177,7 @@ class ProcessHarness(Harness):
         finally:
             db.close()
 
-    def request_row(self, request_id: str) -> sqlite3.Row:
+    def request_row(self, request_id: str) -> Mapping[str, Any]:
         rows = self.query("SELECT * FROM requests WHERE id = ?", request_id)
         assert rows, f"request {request_id} is not in the database"
         return rows[0]

@@ -6,12 +6,15 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
 from bot.devkit.sim.drs_jobs import DEMO_JOBS
 from tests.e2e.harness import ALICE, Harness
 
 ORDERS = DEMO_JOBS[0][0]
 
 
+@pytest.mark.sqlite_only("SQLite's write-ahead log checkpoints")
 async def test_the_running_bot_checkpoints_its_database_in_the_background(
     tmp_path: Path,
 ) -> None:

@@ -30,6 +30,7 @@ async def _health(h: Harness) -> tuple[int, float]:
     return resp.status_code, loop.time() - began
 
 
+@pytest.mark.sqlite_only("another process holds the SQLite file's write lock")
 async def test_a_lock_held_elsewhere_stalls_no_answer(tmp_path: Path) -> None:
     async with Harness(tmp_path) as h:
         job = h.sim.add_job(name="mig-locked")
@@ -93,6 +94,7 @@ def _fill(path: Path) -> None:
         os.close(fd)
 
 
+@pytest.mark.sqlite_only("the SQLite file's own disk fills up")
 async def test_a_full_disk_is_reported_and_nothing_is_half_stored(tmp_path: Path) -> None:
     with _small_disk(tmp_path / "disk") as disk:
         async with Harness(tmp_path, db_path=disk / "startjobs.db") as h:

@@ -20,6 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from bench.stack import Child, child_env, free_port, policy_toml, project_table
 from bot.devkit.sim.drs import DEFAULT_AK, DEFAULT_SK
 from bot.devkit.sim.drs_jobs import DEMO_JOBS
+from tests.e2e.backend import database_env
 from tests.e2e.harness import ALICE, SIGNING_SECRET
 from tests.e2e.process import BOT_TOKEN, ProcessHarness, outcome_replies
 from tests.e2e.test_socket_mode_stop import FakeSlack, stop_by, wait_for
@@ -106,7 +107,7 @@ async def test_socket_mode_serves_healthz_and_metrics_on_port(tmp_path: Path) ->
         SLACK_API_URL=f"{slack.url}/api/",
         PORT=str(port),
         STARTJOBS_CONFIG=str(config),
-        STARTJOBS_DB=str(tmp_path / "startjobs.db"),
+        **database_env(tmp_path / "startjobs.db"),
         HUAWEICLOUD_SDK_AK=DEFAULT_AK,
         HUAWEICLOUD_SDK_SK=DEFAULT_SK,
     )

@@ -21,6 +21,7 @@ from aiohttp import web
 
 from bench.stack import Child, child_env, free_port, policy_toml, project_table
 from bot.devkit.sim.drs import DEFAULT_AK, DEFAULT_SK
+from tests.e2e.backend import database_env
 
 STOP_WITHIN = 5.0  # seconds from the signal to the process's exit
 TICKET = "ticket-0123456789abcdef"
@@ -109,7 +110,7 @@ def start_bot(tmp_path: Path, api_url: str) -> Child:
         SLACK_APP_TOKEN="xapp-1-A0FAKE-1-appsecret0123456789",
         SLACK_API_URL=api_url,
         STARTJOBS_CONFIG=str(config),
-        STARTJOBS_DB=str(tmp_path / "startjobs.db"),
+        **database_env(tmp_path / "startjobs.db"),
         HUAWEICLOUD_SDK_AK=DEFAULT_AK,
         HUAWEICLOUD_SDK_SK=DEFAULT_SK,
     )
