@@ -109,6 +109,7 @@ def start_bot(tmp_path: Path, api_url: str) -> Child:
         SLACK_BOT_TOKEN="xoxb-fake-token",
         SLACK_APP_TOKEN="xapp-1-A0FAKE-1-appsecret0123456789",
         SLACK_API_URL=api_url,
+        PORT=str(free_port()),  # /healthz: not the default port, which may be taken
         STARTJOBS_CONFIG=str(config),
         **database_env(tmp_path / "startjobs.db"),
         HUAWEICLOUD_SDK_AK=DEFAULT_AK,

@@ -93,7 +93,9 @@ async def test_a_lost_channel_stops_no_other_channels_work(tmp_path: Path) -> No
 
         # The refusal is recorded once, in the request's audit trail.
         lost = h.query(
-            "SELECT kind, detail FROM audit WHERE request_id = ? AND kind = 'channel_lost'",
+            # The detail as JSON text whatever the column's type (jsonb on PostgreSQL).
+            "SELECT kind, CAST(detail AS TEXT) AS detail FROM audit"
+            " WHERE request_id = ? AND kind = 'channel_lost'",
             rid_lost,
         )
         assert len(lost) == 1 and json.loads(lost[0]["detail"])["error"] == "is_archived"
