@@ -38,16 +38,25 @@ TICK = 1.0
 """At most this many seconds between looks for due rounds (:meth:`FollowUp.run`)."""
 
 
+# Follow-up rounds in flight at once, per process: fewer than the DRS calls a process has in
+# flight (bootstrap's DRS_IN_FLIGHT, 10), so polls never take every slot from the calls that
+# post and start requests.
+ROUNDS_AT_ONCE = 4
+
+
 class FollowUp:
     def __init__(self, ctx: Context, steps: Steps) -> None:
         self.ctx = ctx
         self.steps = steps
-        self.items = WorkItems(ctx.clock)
+        self.items = WorkItems(ctx.clock, foreground=ctx.tasks.foreground)
 
-    async def run(self, every: float = TICK) -> None:
+    async def run(self, every: float = TICK, *, at_once: int = ROUNDS_AT_ONCE) -> None:
         """Start each due round, ``every`` seconds apart (a background task). A round runs
         as a task of its own (a slow DRS answer holds up no other request), at most one per
-        request at a time; a failing one is retried with backoff (:class:`WorkItems`)."""
+        request and ``at_once`` in all at a time (the others wait for the next look, still
+        due): the DRS calls a process may have in flight are shared with posting requests
+        and starting them, which people wait for. A failing round is retried with backoff
+        (:class:`WorkItems`)."""
         running: dict[str, asyncio.Task[bool]] = {}
         failing = 0
         try:
@@ -63,6 +72,8 @@ class FollowUp:
                 else:
                     failing = 0
                 for rid in due:
+                    if len(running) >= at_once:
+                        break
                     if rid in running:
                         continue
                     work = functools.partial(self.round, rid)

@@ -55,7 +55,12 @@ class Prechecking:
     def __init__(self, ctx: Context, publishing: Publishing) -> None:
         self.ctx = ctx
         self.publishing = publishing
-        self.items = WorkItems(ctx.clock, first_delay=POLL_FIRST, max_delay=POLL_MAX_GAP)
+        self.items = WorkItems(
+            ctx.clock,
+            first_delay=POLL_FIRST,
+            max_delay=POLL_MAX_GAP,
+            foreground=ctx.tasks.foreground,
+        )
         self._polling: set[str] = set()
 
     async def refusal(self, req: StartRequest, project: ProjectPolicy) -> str | None:
@@ -65,6 +70,14 @@ class Prechecking:
         held = blocking(project.precheck, req.job_ids, stored)
         if not held:
             return None
+        unread = [j for j in held if j not in stored]
+        if len(unread) == len(held):  # none read (the rule was off when it was posted...)
+            return (
+                f"project {project.name} requires a passed DRS precheck before a start, and the "
+                f"bot has no precheck result of {len(unread):,} of the {len(req.job_ids):,} "
+                "jobs yet: press “Run precheck” on the request message (it reads DRS's results "
+                "first, and runs a precheck only where none passed), then approve."
+            )
         named = ", ".join(f"`{j}`" for j in held[:SHOWN_IN_REFUSAL])
         more = f" and {len(held) - SHOWN_IN_REFUSAL:,} more" if len(held) > SHOWN_IN_REFUSAL else ""
         return (

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from bot.core.request import AuditKind, RequestState, StartState
 from bot.service import Service
 from bot.service.ports import StartedNowInstead
+from bot.service.precheck_reads import read_prechecks
 from tests.conftest import ALICE, BOB, CAROL, DAVE, DBA_LEADS, MALLORY
 from tests.service.fakes import FakeDirectory, FakeDrs, FakeNotifier, FakeStore
 from tests.service.support import JOBS, draft, settle, submitted
@@ -260,3 +261,24 @@ async def test_confirm_is_refused_once_the_schedule_passed(
     assert not reply.ok
     assert "which has passed" in reply.text
     assert drs.started == []
+
+
+async def test_an_approval_with_no_precheck_read_is_told_to_read_them(
+    service: Service, store: FakeStore, drs: FakeDrs
+) -> None:
+    """No precheck of the request's jobs was ever read (it was posted while the rule was off,
+    say): the approver is told the bot has none yet, not that the jobs failed, and nothing
+    starts; once read (all passed here), the approval goes ahead."""
+    rid = await submitted(service)
+    store.precheck_rows.pop(rid, None)
+
+    reply = await service.commands.check_decision(rid, BOB, "approve")
+
+    assert not reply.ok
+    assert "has no precheck result of 3 of the 3 jobs yet" in reply.text
+    assert drs.started == []
+    req = await store.get(rid)
+    project = service.ctx.policy.project("prod")
+    assert req is not None and project is not None
+    await read_prechecks(service.ctx, req, project)
+    assert (await service.commands.check_decision(rid, BOB, "approve")).ok

@@ -3,9 +3,12 @@ settled notice (once), giving up at the deadline."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from bot.core.model import JobResult, Outcome
+from bot.core.model import JobInfo, JobResult, Outcome
 from bot.core.request import AuditKind, RequestState
 from bot.service import Service
 from bot.service.ports import (
@@ -185,3 +188,47 @@ async def test_notes_go_to_the_requester_once_the_channel_is_lost(
     assert NoteDirect(Settled()) in told
     assert store.kinds(rid).count(AuditKind.CHANNEL_LOST) == 1
     assert [n for n in told if isinstance(n, ChannelGone)] == [ChannelGone("is_archived")]
+
+
+async def test_follow_up_rounds_in_flight_are_bounded(
+    service: Service, store: FakeStore, drs: FakeDrs, fake_clock: FakeClock
+) -> None:
+    """Due rounds of many requests at once: at most ``at_once`` of them wait on DRS together,
+    so polling leaves DRS calls for the requests people are waiting on; the others run as
+    soon as those finish."""
+    rids = []
+    for _ in range(6):
+        rids.append(await _started(service))
+        fake_clock.advance(61)  # a requester may make only a few requests a minute
+    _all(drs, "FULL_TRANSFER_STARTED")
+    release = asyncio.Event()
+    in_flight, most = 0, 0
+    polled: list[int] = []
+    status = drs.batch_status
+
+    async def slow_status(job_ids: Sequence[str]) -> list[JobInfo]:
+        nonlocal in_flight, most
+        in_flight += 1
+        most = max(most, in_flight)
+        await release.wait()
+        in_flight -= 1
+        polled.append(1)
+        return await status(job_ids)
+
+    drs.batch_status = slow_status  # type: ignore[method-assign]
+    fake_clock.advance(60)  # every request's next round is due
+    assert sorted(await store.due_followups(fake_clock())) == sorted(rids)
+    runner = asyncio.create_task(service.followup.run(0.01, at_once=4))
+    try:
+        await asyncio.sleep(0.2)
+        assert (in_flight, most) == (4, 4)
+        release.set()
+        for _ in range(200):
+            if len(polled) >= 6:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        runner.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await runner
+    assert len(polled) >= 6 and most == 4
