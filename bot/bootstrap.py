@@ -198,7 +198,7 @@ def build_bot(
         signing_secret=signing.reveal() if signing else None,
         max_jobs=settings.max_jobs,
     )
-    app.use(AckTimer(metrics, service.ctx.tasks.foreground))
+    app.use(AckTimer(metrics))
     metrics.watch(
         store=_gauge_reader(store, settings, metrics), backlog=service.recovery.items.backlog
     )

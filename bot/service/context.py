@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.core.policy import Policy
-from bot.service.foreground import Foreground, answering
 from bot.service.metrics import Metrics, NoMetrics
 from bot.service.model import Tuning
 from bot.service.ports import Clock, Directory, DrsFor, Notifier, Store
@@ -33,10 +32,8 @@ class Tasks:
     A task that fails is logged with its traceback; maintenance finds what it left undone in
     the store and does it again, so nothing depends on the task finishing."""
 
-    def __init__(self, foreground: Foreground | None = None) -> None:
+    def __init__(self) -> None:
         self._running: set[asyncio.Task[None]] = set()
-        # The answers this work lets go first (bot.service.foreground).
-        self.foreground = foreground or Foreground()
 
     def spawn(self, coro: Coroutine[Any, Any, object], *, name: str) -> asyncio.Task[None]:
         task = asyncio.create_task(self._guard(coro, name), name=name)
@@ -44,10 +41,9 @@ class Tasks:
         task.add_done_callback(self._running.discard)
         return task
 
-    async def _guard(self, coro: Coroutine[Any, Any, object], name: str) -> None:
-        answering(False)  # spawned from an answer, it is background work all the same
+    @staticmethod
+    async def _guard(coro: Coroutine[Any, Any, object], name: str) -> None:
         try:
-            await self.foreground.turn()
             await coro
         except asyncio.CancelledError:
             raise

@@ -48,7 +48,7 @@ class FollowUp:
     def __init__(self, ctx: Context, steps: Steps) -> None:
         self.ctx = ctx
         self.steps = steps
-        self.items = WorkItems(ctx.clock, foreground=ctx.tasks.foreground)
+        self.items = WorkItems(ctx.clock)
 
     async def run(self, every: float = TICK, *, at_once: int = ROUNDS_AT_ONCE) -> None:
         """Start each due round, ``every`` seconds apart (a background task). A round runs

@@ -55,12 +55,7 @@ class Prechecking:
     def __init__(self, ctx: Context, publishing: Publishing) -> None:
         self.ctx = ctx
         self.publishing = publishing
-        self.items = WorkItems(
-            ctx.clock,
-            first_delay=POLL_FIRST,
-            max_delay=POLL_MAX_GAP,
-            foreground=ctx.tasks.foreground,
-        )
+        self.items = WorkItems(ctx.clock, first_delay=POLL_FIRST, max_delay=POLL_MAX_GAP)
         self._polling: set[str] = set()
 
     async def refusal(self, req: StartRequest, project: ProjectPolicy) -> str | None:

@@ -38,7 +38,7 @@ class Recovery:
         self.ctx = ctx
         self.steps = steps
         self.followup = followup
-        self.items = WorkItems(ctx.clock, foreground=ctx.tasks.foreground)
+        self.items = WorkItems(ctx.clock)
 
     async def round(self) -> None:
         """One round: expire, publish, start, reconcile, post, refresh, follow up."""

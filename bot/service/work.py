@@ -19,7 +19,6 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 from bot.service import logcontext
-from bot.service.foreground import Foreground
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +45,8 @@ class WorkItems:
         *,
         first_delay: float = FIRST_DELAY,
         max_delay: float = MAX_DELAY,
-        foreground: Foreground | None = None,
     ) -> None:
-        """``foreground``: each item first lets waiting answers go (see
-        :mod:`bot.service.foreground`)."""
         self._clock = clock
-        self._foreground = foreground
         self._first = first_delay
         self._max = max_delay
         self._failing: dict[str, _Failing] = {}
@@ -72,8 +67,6 @@ class WorkItems:
         if failing is not None and now < failing.next_at:
             return False
         try:
-            if self._foreground is not None:
-                await self._foreground.turn()
             with logcontext.scope():
                 await work()
         except asyncio.CancelledError:

@@ -9,8 +9,6 @@
 * :class:`AckTimer`: a Bolt middleware that hands listeners an ``ack`` which records, when
   called, how long after the request reached the bot it was acknowledged (and binds who and
   which request the log lines are about). It adds no work before the ack but a clock read.
-  It also tells :class:`~bot.service.foreground.Foreground` which requests wait for their
-  ack, and makes what a listener does after its ack let those go first.
 """
 
 from __future__ import annotations
@@ -30,7 +28,6 @@ from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 
 from bot.service import logcontext
-from bot.service.foreground import Foreground, answering
 from bot.service.metrics import OTHER, Metrics
 
 RECEIVED_AT = "startjobs_received_at"  # context key: time.perf_counter() when the body was read
@@ -107,44 +104,26 @@ def request_kind(body: Any) -> str:
 class TimedAck(AsyncAck):
     """Bolt's ``ack``, recording the time from the request's arrival on its first call."""
 
-    def __init__(
-        self, metrics: Metrics, kind: str, since: float, foreground: Foreground | None = None
-    ) -> None:
+    def __init__(self, metrics: Metrics, kind: str, since: float) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self._metrics = metrics
         self._kind = kind
         self._since = since
         self._timed = False
-        self._foreground = foreground
-        self._released = foreground is None
-
-    def release(self) -> None:
-        """This request no longer waits for its ack (once)."""
-        if not self._released:
-            self._released = True
-            assert self._foreground is not None
-            self._foreground.answered()
 
     async def __call__(self, *args: Any, **kwargs: Any) -> BoltResponse:
         if not self._timed:
             self._timed = True
             self._metrics.acked(self._kind, time.perf_counter() - self._since)
-        response = await super().__call__(*args, **kwargs)
-        self.release()
-        if self._foreground is not None:
-            # What the listener does next is background work: the other answers go first.
-            answering(False)
-            await self._foreground.turn()
-        return response
+        return await super().__call__(*args, **kwargs)
 
 
 class AckTimer(AsyncMiddleware):
     """Bolt middleware: a :class:`TimedAck` for the listener; who and which request the log
     lines of this Slack request are about."""
 
-    def __init__(self, metrics: Metrics, foreground: Foreground | None = None) -> None:
+    def __init__(self, metrics: Metrics) -> None:
         self._metrics = metrics
-        self._foreground = foreground or Foreground()
 
     async def async_process(
         self,
@@ -157,16 +136,10 @@ class AckTimer(AsyncMiddleware):
         if not isinstance(since, float):
             since = time.perf_counter()  # Socket Mode: from when Bolt got the envelope
         body = req.body
-        ack = TimedAck(self._metrics, request_kind(body), since, self._foreground)
-        req.context["ack"] = ack
+        req.context["ack"] = TimedAck(self._metrics, request_kind(body), since)
         if isinstance(body, dict):
             logcontext.bind(user=_user_of(body), request_id=_request_of(body))
-        self._foreground.arrived()
-        answering(True)  # the listener, until its ack, works on the answer
-        try:
-            return await next()
-        finally:
-            ack.release()  # no listener acked (none matched, or it failed): not waited for
+        return await next()
 
 
 def _user_of(body: dict[str, Any]) -> str | None:
