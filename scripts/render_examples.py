@@ -51,7 +51,7 @@ from bot.core.request import (
     RequestState,
     StartRequest,
 )
-from bot.core.status import is_retryable
+from bot.core.status import FREEZE_CODE, is_retryable
 from bot.service.freezes import ApprovalFreeze, block_text
 from bot.service.home import HomeModel, HomePage, Section
 from bot.slack.ui import answers, blocks, decisions, home, outcome, precheck, views
@@ -307,6 +307,22 @@ def _frozen() -> ApprovalFreeze:
     return ApprovalFreeze(block, text, may_override=True, who=window.override)
 
 
+def _stopped_by_freeze() -> Json:
+    """A thread: approved before the quarter-end freeze opened, the start was due after it
+    had: the bot checked the freeze right before sending and sent nothing."""
+    why = "not sent: " + _frozen().text + " before it could be sent; make a new request"
+    jobs = tuple(
+        _job(i, outcome=Outcome.FAILED, error_code=FREEZE_CODE, error_msg=why) for i in range(3)
+    )
+    req = _decided(_request(jobs), RequestState.FAILED, decision_comment="go ahead")
+    return {
+        "thread": [
+            blocks.request_message(req, now=NOW).as_kwargs(),
+            outcome.outcome_message(req).as_kwargs(),
+        ]
+    }
+
+
 def _home(
     pending: StartRequest, late: StartRequest, done: StartRequest, sent: StartRequest
 ) -> Json:
@@ -395,6 +411,7 @@ def examples() -> dict[str, Json | list[Json]]:
         + outcome.retry_button_blocks(sent, sum(is_retryable(j) for j in sent.jobs)),
         "outcome-call-failure": outcome.outcome_message(failed, failures=[call_failure]).blocks,
         "outcome-failed-after-start": _failed_after_start(),
+        "outcome-freeze": _stopped_by_freeze(),
         "status": answers.status_message(sent, _status_events(), now=NOW).blocks,
         "help": answers.help_message(projects=_memberships(), user=ALICE).blocks,
         # As `/startjobs prod <id> <id> <id>` opens it, with the options the bot offers.

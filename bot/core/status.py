@@ -79,6 +79,17 @@ KNOWN_STATUSES: frozenset[str] = frozenset(
 
 _SETTLED = frozenset({Phase.WAITING, Phase.TRANSFERRING, Phase.FAILED, Phase.GONE})
 
+# Codes of jobs the bot itself held back right before sending, without asking DRS.
+SCHEDULE_PASSED_CODE = "SCHEDULE_PASSED"  # the scheduled start time passed before it was sent
+FREEZE_CODE = "CHANGE_FREEZE"  # a change-freeze window holds the moment it would start
+HELD_BY_BOT_CODES: frozenset[str] = frozenset({SCHEDULE_PASSED_CODE, FREEZE_CODE, HELD_CODE})
+
+
+def held_by_bot(job: RequestJob) -> bool:
+    """The job failed without DRS being asked: the bot held it back before sending."""
+    return job.outcome is Outcome.FAILED and (job.error_code or "").strip() in HELD_BY_BOT_CODES
+
+
 RETRYABLE_CODES: frozenset[str] = frozenset(
     {
         "DRS.M01504",  # another operation is running on the task

@@ -291,7 +291,7 @@ class InFlight:
     is in bench/README.md (ack latency at 50 senders).
     """
 
-    def __init__(self, limit: int, *, wait: float = 10.0) -> None:
+    def __init__(self, limit: int, *, wait: float = 60.0) -> None:
         self._slots = asyncio.Semaphore(limit)
         self._wait = wait
 

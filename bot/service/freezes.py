@@ -44,7 +44,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FREEZE_CODE = "CHANGE_FREEZE"
 """The error code of jobs the bot did not send because a change freeze held their start."""
 
 OVERRIDE_REASON_MAX = 500

@@ -8,8 +8,9 @@ from typing import Any
 
 from bot.core.followup_schedule import Pace
 from bot.core.request import StartRequest
+from bot.core.status import SCHEDULE_PASSED_CODE
 
-NOT_SENT_CODE = "SCHEDULE_PASSED"
+NOT_SENT_CODE = SCHEDULE_PASSED_CODE
 """The error code of jobs the bot did not send because their scheduled time had passed."""
 
 INTERACTIVE_WRITE_SECONDS = 1.0

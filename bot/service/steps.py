@@ -32,6 +32,7 @@ from bot.core.request import (
     StartRequest,
     StartState,
 )
+from bot.core.status import FREEZE_CODE
 from bot.core.text import utc_text
 from bot.service import failpoints, freezes, logcontext
 from bot.service.context import Context
@@ -163,7 +164,7 @@ class Steps:
             return
         frozen = await freezes.before_send(ctx, req)
         if frozen is not None:  # a window opened since the approval: not sent at all
-            await self._not_sent(req, attempt, frozen, code=freezes.FREEZE_CODE)
+            await self._not_sent(req, attempt, frozen, code=FREEZE_CODE)
             return
         held = await self.prechecking.hold_back(req, start.job_ids, project)
         to_send = [j for j in start.job_ids if j not in held]

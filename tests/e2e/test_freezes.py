@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from bot.core.request import AuditKind, RequestState
+from bot.core.status import FREEZE_CODE
 from bot.service import freezes
-from bot.service.freezes import FREEZE_CODE
 from bot.slack.ui.freeze import OVERRIDE_VALUE
 from bot.slack.ui.ids import ActionId, BlockId, CallbackId
 from bot.store import Verdict

@@ -22,7 +22,15 @@ from sample_requests import (
 
 from bot.core.model import CallFailure, CallFailureKind, JobInfo, Outcome
 from bot.core.policy import Membership, ProjectPolicy
-from bot.core.request import Approval, AuditEvent, AuditKind, RequestState, StartRequest
+from bot.core.request import (
+    Approval,
+    AuditEvent,
+    AuditKind,
+    RequestJob,
+    RequestState,
+    StartRequest,
+)
+from bot.core.status import HELD_BY_BOT_CODES
 from bot.slack.ui import answers, blocks, outcome
 from bot.slack.ui.ids import ActionId, BlockId
 from bot.slack.ui.message import Message
@@ -384,6 +392,22 @@ def test_per_job_refusals_in_an_accepted_call_are_not_called_a_refused_call() ->
     status = all_text(blocks.request_message(req, now=NOW).blocks)
     assert "refused the call" not in status
     assert "no job was started" in status
+
+
+@pytest.mark.parametrize("code", sorted(HELD_BY_BOT_CODES))
+def test_jobs_the_bot_held_back_are_not_said_to_be_refused_by_drs(code: str) -> None:
+    """A freeze, a passed schedule or a precheck stopped the start before any DRS call: the
+    outcome says the bot held the jobs back, not that DRS answered for each."""
+    held = tuple(
+        RequestJob(j.job_id, name=j.name, outcome=Outcome.FAILED, error_code=code, error_msg="x")
+        for j in request(3).jobs
+    )
+    req = decided(request(3, jobs=held), RequestState.FAILED)
+    text = all_text(outcome.outcome_message(req).blocks)
+    assert "*3 jobs not sent* — held back before DRS was asked" in text
+    assert "DRS answered" not in text and "went through" not in text
+    status = all_text(blocks.request_message(req, now=NOW).blocks)
+    assert "no job was started" in status and "DRS's reasons" not in status
 
 
 def test_a_whole_call_failure_is_not_described_as_per_job_refusals() -> None:

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 
 from bot.core.model import CallFailure, CallFailureKind, JobInfo, Outcome
 from bot.core.request import Approval, RequestJob, RequestState, StartRequest
-from bot.core.status import Phase, failed_after_start, is_startable, phase_of
+from bot.core.status import Phase, failed_after_start, held_by_bot, is_startable, phase_of
 from bot.core.summary import NO_ERROR_CODE, Summary, summarize
 from bot.slack.ui import mrkdwn as m
 
@@ -265,12 +265,17 @@ def job_refusals_text(summary: Summary, failures: Sequence[CallFailure]) -> str 
     read as a refusal of the whole call (which :func:`call_failure_text` describes). None when
     no job was refused (a task failing after its start is not a refusal), or when a refused
     call may account for the failures."""
-    n = summary.failed - sum(1 for j in summary.rows if failed_after_start(j))
+    held, icon = sum(1 for j in summary.rows if held_by_bot(j)), OUTCOME_ICON[Outcome.FAILED]
+    n = summary.failed - held - sum(1 for j in summary.rows if failed_after_start(j))
+    if held and n <= 0:  # the bot held every one back: DRS was not asked
+        return (
+            f"{icon} *{m.count(held, 'job')} not sent* — held back before DRS was asked: see below."
+        )
     if n <= 0 or any(not f.maybe_processed for f in failures):
         return None
     reasons = "for it: the reason is" if n == 1 else "for each: the reasons are"
     return (
-        f"{OUTCOME_ICON[Outcome.FAILED]} *{m.count(n, 'job')} did not start* — DRS answered "
+        f"{icon} *{m.count(n, 'job')} did not start* — DRS answered "
         f"{reasons} below. The call as a whole went through."
     )
 
@@ -366,11 +371,8 @@ def state_line(req: StartRequest, now: float) -> str:
         icon = icon if summary.failed == 0 else WARN
         return f"{icon} *{title}* — {counts}\n{approved}. Details in the thread."
     if state is RequestState.FAILED:
-        # Either DRS refused the whole call or it refused each job: the thread says which.
-        return (
-            f"{icon} *Failed* — no job was started: {counts}\n"
-            f"{approved}. DRS's reasons are in the thread."
-        )
+        # DRS refused the call or each job, or the bot held them back: the thread says which.
+        return f"{icon} *Failed* — no job was started: {counts}\n{approved}. Why: in the thread."
     return (
         f"{icon} *Outcome unknown* — {counts}\nDRS may have started some jobs; the bot checks "
         f"their status and reports in the thread. {approved}."
