@@ -209,54 +209,62 @@ def said(resp: DriverResponse) -> str:
 # -- 1. fifty approvals at once ---------------------------------------------------------------
 
 
+async def fifty_approvals_start_once(r: Replicas, name: str) -> list[DriverResponse]:
+    """Fifty approvers open the approve form of one request and submit it at once, each
+    through replica ``i % 3``: one wins, 49 are told it was already approved, each job is
+    started once and the thread shows one outcome. The answers, in the approvers' order."""
+    h = r.h
+    approvers = [f"U7APPR{i:02d}" for i in range(48)] + [BOB, CAROL]
+    people = h.slack.workspace.people
+    assert people.users is not None
+    for user in approvers[:48]:
+        people.users[user] = FakeUser(name=user.lower())
+    h.slack.set_usergroup("S0DBALEADS", approvers)
+    jobs = [h.sim.add_job(name=f"{name}-{i}") for i in range(3)]
+    rid = await request_message(r, jobs)
+    message = message_of(r, rid)
+
+    forms = await asyncio.gather(
+        *(open_approve_form(r, i, u, rid, message) for i, u in enumerate(approvers))
+    )
+    assert all(forms), [u for u, f in zip(approvers, forms, strict=True) if not f]
+    answers = await asyncio.gather(
+        *(
+            r.d(i).submit_view(user, form, COMMENT)
+            for i, (user, form) in enumerate(zip(approvers, forms, strict=True))
+            if form is not None
+        )
+    )
+    assert all(a.ok for a in answers), [a for a in answers if not a.ok]
+    slowest = max(a.elapsed for a in answers)
+    print(f"\n50 approvals over 3 replicas ({name}): slowest answer {slowest:.2f} s")
+    assert not any(a.late for a in answers), slowest
+    won = [a for a in answers if a.json is None]  # the form closed: approved
+    lost = [a for a in answers if a.json is not None]
+    assert len(won) == 1, [said(a) for a in answers]
+    assert len(lost) == 49
+    for a in lost:
+        assert a.json is not None and a.json.get("response_action") == "update", said(a)
+        assert "was already approved" in said(a), said(a)
+
+    await h.wait(lambda: len(outcome_replies(h, message)) >= 1, 15.0)
+    await r.until(lambda: r.start_states(rid) == ["posted"], 10.0, "start posted")
+    await asyncio.sleep(1.0)  # several maintenance rounds on every replica
+    for job in jobs:
+        assert batch_starts(r, job) == 1, job
+        assert h.sim.job(job).status != "CONFIGURATION", job
+    assert r.audit_kinds(rid).count("approved") == 1
+    assert len(outcome_replies(h, message)) == 1, [m.text for m in h.thread(message)]
+    assert r.rows("SELECT state FROM requests WHERE id = %s", rid)[0]["state"] in (
+        "done",
+        "starting",
+    )
+    return list(answers)
+
+
 async def test_fifty_approvals_over_three_replicas_start_once(tmp_path: Path, pg_url: str) -> None:
     async with three_replicas(tmp_path, pg_url) as r:
-        h = r.h
-        approvers = [f"U7APPR{i:02d}" for i in range(48)] + [BOB, CAROL]
-        people = h.slack.workspace.people
-        assert people.users is not None
-        for user in approvers[:48]:
-            people.users[user] = FakeUser(name=user.lower())
-        h.slack.set_usergroup("S0DBALEADS", approvers)
-        jobs = [h.sim.add_job(name=f"mig-race-{i}") for i in range(3)]
-        rid = await request_message(r, jobs)
-        message = message_of(r, rid)
-
-        forms = await asyncio.gather(
-            *(open_approve_form(r, i, u, rid, message) for i, u in enumerate(approvers))
-        )
-        assert all(forms), [u for u, f in zip(approvers, forms, strict=True) if not f]
-        answers = await asyncio.gather(
-            *(
-                r.d(i).submit_view(user, form, COMMENT)
-                for i, (user, form) in enumerate(zip(approvers, forms, strict=True))
-                if form is not None
-            )
-        )
-        assert all(a.ok for a in answers), [a for a in answers if not a.ok]
-        slowest = max(a.elapsed for a in answers)
-        print(f"\n50 approvals over 3 replicas: slowest answer {slowest:.2f} s")
-        assert not any(a.late for a in answers), slowest
-        won = [a for a in answers if a.json is None]  # the form closed: approved
-        lost = [a for a in answers if a.json is not None]
-        assert len(won) == 1, [said(a) for a in answers]
-        assert len(lost) == 49
-        for a in lost:
-            assert a.json is not None and a.json.get("response_action") == "update", said(a)
-            assert "was already approved" in said(a), said(a)
-
-        await h.wait(lambda: len(outcome_replies(h, message)) >= 1, 15.0)
-        await r.until(lambda: r.start_states(rid) == ["posted"], 10.0, "start posted")
-        await asyncio.sleep(1.0)  # several maintenance rounds on every replica
-        for job in jobs:
-            assert batch_starts(r, job) == 1, job
-            assert h.sim.job(job).status != "CONFIGURATION", job
-        assert r.audit_kinds(rid).count("approved") == 1
-        assert len(outcome_replies(h, message)) == 1, [m.text for m in h.thread(message)]
-        assert r.rows("SELECT state FROM requests WHERE id = %s", rid)[0]["state"] in (
-            "done",
-            "starting",
-        )
+        await fifty_approvals_start_once(r, "mig-race")
 
 
 # -- 2. the sender killed mid-call ---------------------------------------------------------

@@ -29,9 +29,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from bot.devkit.sim.drs_bodies import fail, read_job_ids
 from bot.devkit.sim.drs_jobs import is_job_id, new_job_id
 from bot.devkit.sim.drs_model import CallNote, Result
-from bot.devkit.sim.drs_wire import drs_message, error_body, loads_object
+from bot.devkit.sim.drs_wire import drs_message, loads_object
 
 MAX_JOBS = 10
 MODES = frozenset({"forStartJob", "forRetryJob"})
@@ -137,23 +138,23 @@ class PrecheckBook:
     ) -> Result:
         data = loads_object(body)
         if data is None:
-            return _fail(call, 400, "DRS.M00200", language)
+            return fail(call, 400, "DRS.M00200", language)
         jobs = data.get("jobs")
         if not isinstance(jobs, list) or not jobs:
-            return _fail(call, 400, "DRS.M00201", language, "jobs")
+            return fail(call, 400, "DRS.M00201", language, "jobs")
         if len(jobs) > MAX_JOBS:
-            return _fail(call, 400, "DRS.M00202", language, "jobs")
+            return fail(call, 400, "DRS.M00202", language, "jobs")
         asked: list[tuple[str, str]] = []
         for item in jobs:
             if not isinstance(item, dict):
-                return _fail(call, 400, "DRS.M00200", language)
+                return fail(call, 400, "DRS.M00200", language)
             job_id, mode = item.get("job_id"), item.get("precheck_mode")
             if not isinstance(job_id, str) or not is_job_id(job_id):
-                return _fail(call, 400, "DRS.M00202", language, "job_id")
+                return fail(call, 400, "DRS.M00202", language, "job_id")
             if mode not in MODES:
-                return _fail(call, 400, "DRS.M00202", language, "precheck_mode")
+                return fail(call, 400, "DRS.M00202", language, "precheck_mode")
             if any(job_id == j for j, _ in asked):
-                return _fail(call, 400, "DRS.M00301", language, job_id)
+                return fail(call, 400, "DRS.M00301", language, job_id)
             asked.append((job_id, str(mode)))
         call.job_ids = tuple(j for j, _ in asked)
         results: list[dict[str, Any]] = []
@@ -172,16 +173,12 @@ class PrecheckBook:
     def results(
         self, call: CallNote, body: bytes, language: str, known: Callable[[str], bool]
     ) -> Result:
-        data = loads_object(body)
-        if data is None:
-            return _fail(call, 400, "DRS.M00200", language)
-        ids = data.get("jobs")
-        if not isinstance(ids, list) or not ids:
-            return _fail(call, 400, "DRS.M00201", language, "jobs")
-        if not all(isinstance(i, str) and is_job_id(i) for i in ids):
-            return _fail(call, 400, "DRS.M00202", language, "jobs")
+        read = read_job_ids(call, body, language)
+        if isinstance(read, Result):
+            return read
+        _, ids = read
         if len(set(ids)) != len(ids):
-            return _fail(call, 400, "DRS.M00301", language, "jobs")
+            return fail(call, 400, "DRS.M00301", language, "jobs")
         call.job_ids = tuple(ids)
         entries = [self._entry(i, language, known) for i in ids]
         return Result(200, {"results": entries, "count": len(entries)})
@@ -242,8 +239,3 @@ class PrecheckBook:
             "total_passed_rate": f"{rate}%",
             "precheck_result": failing + passing,
         }
-
-
-def _fail(call: CallNote, status: int, code: str, language: str, arg: str = "") -> Result:
-    call.error_code = code
-    return Result(status, error_body(code, drs_message(code, language, arg)))

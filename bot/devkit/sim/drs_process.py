@@ -28,6 +28,7 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from bot.devkit.sim.drs_bodies import fail, read_job_ids
 from bot.devkit.sim.drs_jobs import (
     CONFIGURATION,
     DB_USE_TYPES,
@@ -41,7 +42,7 @@ from bot.devkit.sim.drs_jobs import (
 )
 from bot.devkit.sim.drs_model import CallNote, Result
 from bot.devkit.sim.drs_precheck import PrecheckBook
-from bot.devkit.sim.drs_wire import drs_message, error_body, loads_object
+from bot.devkit.sim.drs_wire import drs_message, loads_object
 
 
 class JobCalls:
@@ -57,28 +58,28 @@ class JobCalls:
     def start(self, call: CallNote, body: bytes, language: str) -> Result:
         data = loads_object(body)
         if data is None:
-            return _fail(call, 400, "DRS.M00200", language)
+            return fail(call, 400, "DRS.M00200", language)
         jobs = data.get("jobs")
         if not isinstance(jobs, list) or not jobs:
-            return _fail(call, 400, "DRS.M00201", language, "jobs")
+            return fail(call, 400, "DRS.M00201", language, "jobs")
         plan: dict[str, float | None] = {}
         for item in jobs:
             if not isinstance(item, dict):
-                return _fail(call, 400, "DRS.M00200", language)
+                return fail(call, 400, "DRS.M00200", language)
             job_id = item.get("job_id")
             if not isinstance(job_id, str) or not job_id:
-                return _fail(call, 400, "DRS.M00201", language, "job_id")
+                return fail(call, 400, "DRS.M00201", language, "job_id")
             if not is_job_id(job_id):
-                return _fail(call, 400, "DRS.M00202", language, "job_id")
+                return fail(call, 400, "DRS.M00202", language, "job_id")
             if job_id in plan:
-                return _fail(call, 400, "DRS.M00301", language, job_id)
+                return fail(call, 400, "DRS.M00301", language, job_id)
             start_time = item.get("start_time")
             if start_time is None or start_time == "":
                 plan[job_id] = None
             elif isinstance(start_time, str) and start_time.isascii() and start_time.isdigit():
                 plan[job_id] = int(start_time) / 1000
             else:
-                return _fail(call, 400, "DRS.M00202", language, "start_time")
+                return fail(call, 400, "DRS.M00202", language, "start_time")
         results: list[dict[str, str]] = []
         for job_id, start_at in plan.items():
             refused = self._precheck_refusal(job_id, language)
@@ -109,21 +110,17 @@ class JobCalls:
     def _query(
         self, call: CallNote, body: bytes, language: str, entry: Callable[[str], dict[str, Any]]
     ) -> Result:
-        data = loads_object(body)
-        if data is None:
-            return _fail(call, 400, "DRS.M00200", language)
-        ids = data.get("jobs")
-        if not isinstance(ids, list) or not ids:
-            return _fail(call, 400, "DRS.M00201", language, "jobs")
-        if not all(isinstance(i, str) and is_job_id(i) for i in ids):
-            return _fail(call, 400, "DRS.M00202", language, "jobs")
+        read = read_job_ids(call, body, language)
+        if isinstance(read, Result):
+            return read
+        data, ids = read
         page = data.get("page_req", {})
         if not isinstance(page, dict):
-            return _fail(call, 400, "DRS.M00202", language, "page_req")
+            return fail(call, 400, "DRS.M00202", language, "page_req")
         # DRS's documented defaults when page_req leaves them out: page 1 of 5.
         window = _page_window(page, len(dict.fromkeys(ids)), default_per_page=5, strict=True)
         if isinstance(window, str):
-            return _fail(call, 400, "DRS.M00202", language, window)
+            return fail(call, 400, "DRS.M00202", language, window)
         entries = [entry(i) for i in dict.fromkeys(ids)]
         return Result(200, {"count": len(entries), "results": entries[window[0] : window[1]]})
 
@@ -147,15 +144,15 @@ class JobCalls:
     def list_jobs(self, call: CallNote, body: bytes, language: str) -> Result:
         data = loads_object(body) if body.strip() else {}
         if data is None:
-            return _fail(call, 400, "DRS.M00200", language)
+            return fail(call, 400, "DRS.M00200", language)
         filters: dict[str, str | None] = {}
         for name in ("name", "status", "db_use_type"):
             value = data.get(name)
             if value is not None and not isinstance(value, str):
-                return _fail(call, 400, "DRS.M00202", language, name)
+                return fail(call, 400, "DRS.M00202", language, name)
             filters[name] = value
         if filters["db_use_type"] and filters["db_use_type"] not in DB_USE_TYPES:
-            return _fail(call, 400, "DRS.M00202", language, "db_use_type")
+            return fail(call, 400, "DRS.M00202", language, "db_use_type")
         matching = [
             list_entry(j)
             for j in self.jobs.all()
@@ -163,13 +160,8 @@ class JobCalls:
         ]
         window = _page_window(data, len(matching), default_per_page=10, strict=False)
         if isinstance(window, str):
-            return _fail(call, 400, "DRS.M00202", language, window)
+            return fail(call, 400, "DRS.M00202", language, window)
         return Result(200, {"total_record": len(matching), "jobs": matching[window[0] : window[1]]})
-
-
-def _fail(call: CallNote, status: int, code: str, language: str, arg: str = "") -> Result:
-    call.error_code = code
-    return Result(status, error_body(code, drs_message(code, language, arg)))
 
 
 def _page_window(
