@@ -10,9 +10,13 @@ limits (50 blocks, 3,000 characters per section, the ~13k aggregate cap) and cou
 
 Printed per size: the submission's ack and the time until the request message is posted
 (the batch-detail look-up is on that path), then from the approving submission: the time
-to the outcome message in the thread and to the CSV upload, beside the lower bound
-``ceil(chunks / concurrency) x latency`` (the batch-starting rounds; no other DRS call is on
-this path), the DRS calls made (batch-starting and batch-detail), the Slack API calls made
+to the outcome message in the thread and to the CSV upload, beside the lower bound: the
+rounds of DRS calls on that path times the latency, that is ``ceil(chunks / concurrency)``
+batch-starting rounds plus, under the project's precheck rule ``require`` (the default;
+``--precheck`` sets it), the ``ceil(ceil(jobs / 10) / concurrency)`` rounds of
+batch-precheck-result that re-read every job's precheck right before sending (10 jobs a call,
+Huawei's limit). Then the DRS calls made (batch-starting, batch-precheck-result after the
+approval, and batch-detail), the Slack API calls made
 from the approval to the CSV, and the bot's peak RSS. Every run checks that each job was sent
 to DRS exactly once and that the outcome reports all of them started.
 
@@ -55,6 +59,7 @@ from bot.core.policy import Defaults
 from bot.devkit.sim.driver import SlackDriver
 from bot.devkit.sim.slack import FakeSlack, FakeUser
 from bot.devkit.sim.slack_model import FakeMessage
+from bot.drs.precheck import CHUNK as PRECHECK_CHUNK
 from bot.slack.ui.ids import ActionId, BlockId, CallbackId, When
 
 REQUESTER, APPROVER = "U0REQUESTER", "U0APPROVER"
@@ -89,8 +94,14 @@ class Result:
     peak_rss_mib: float | None
     problems: tuple[str, ...]
 
+    precheck_calls: int = 0  # batch-precheck-result calls after the approval
+    prechecked: bool = True  # the project requires a precheck: re-read before sending
+
     def bound(self, latency: float) -> float:
-        return self.shape.rounds(self.jobs) * latency
+        rounds = self.shape.rounds(self.jobs)
+        if self.prechecked:
+            rounds += math.ceil(math.ceil(self.jobs / PRECHECK_CHUNK) / self.shape.concurrency)
+        return rounds * latency
 
 
 class Run:
@@ -109,6 +120,7 @@ class Run:
         self.count += 1
         ids = await self.sim.generate(jobs, prefix=f"scale{self.count}")
         table = project_table(self.sim.url, requesters=[REQUESTER], approvers=[APPROVER])
+        table["precheck"] = self.args.precheck
         policy = policy_toml({"prod": table}, defaults={"max_jobs": max(jobs, 1000)})
         env = {"STARTJOBS_MAX_JOBS": str(max(jobs, 1000))}
         if self.args.database_url:
@@ -196,7 +208,9 @@ class Run:
         refused = [f"{c.method}: {c.error}" for c in fake.calls[calls_before:] if not c.ok]
         problems += [f"Slack refused {r}" for r in refused]
         problems += self._check_outcome(fake, request.ts, len(ids))
-        starts = [c for c in await self.sim.calls() if c["endpoint"] == "batch-starting"]
+        calls = await self.sim.calls()
+        starts = [c for c in calls if c["endpoint"] == "batch-starting"]
+        rereads = sum(1 for c in calls if c["endpoint"] == "batch-precheck-result")
         # Throttled calls (429) were not processed; every job must be in one processed call.
         sent = Counter(j for c in starts if c["status"] == 202 for j in c["job_ids"])
         if sorted(sent) != sorted(ids) or any(n != 1 for n in sent.values()):
@@ -210,6 +224,8 @@ class Run:
             to_csv=None if t_csv is None else t_csv - t0,
             start_calls=len(starts),
             detail_calls=detail_calls,
+            precheck_calls=rereads,
+            prechecked=self.args.precheck == "require",
             slack_calls=slack_calls,
             peak_rss_mib=bot.peak_rss_mib(),
             problems=tuple(problems),
@@ -296,7 +312,8 @@ def print_table(title: str, results: list[Result], latency: float) -> None:
     print(f"\n{title}")
     head = (
         f"{'jobs':>6} {'shape':>12} | {'ack':>5} {'request':>8} | {'outcome':>8} {'csv':>6}"
-        f" {'bound':>6} {'x bound':>7} | {'DRS start':>9} {'detail':>6} | {'Slack calls':>11}"
+        f" {'bound':>6} {'x bound':>7} | {'DRS start':>9} {'precheck':>8} {'detail':>6} |"
+        f" {'Slack calls':>11}"
         f" | {'peak RSS':>8}"
     )
     print(head)
@@ -308,7 +325,8 @@ def print_table(title: str, results: list[Result], latency: float) -> None:
             f"{r.jobs:>6,} {r.shape.chunk_size:>5}x{r.shape.concurrency:<6} |"
             f" {_seconds(r.submit_ack):>5} {_seconds(r.to_request):>8} |"
             f" {_seconds(r.to_outcome):>8} {_seconds(r.to_csv):>6} {_seconds(bound):>6}"
-            f" {slowest / bound:>7.2f} | {r.start_calls:>9} {r.detail_calls:>6} |"
+            f" {slowest / bound:>7.2f} | {r.start_calls:>9} {r.precheck_calls:>8}"
+            f" {r.detail_calls:>6} |"
             f" {sum(r.slack_calls.values()):>11} | {r.peak_rss_mib or 0:>5.0f} MiB"
         )
         for problem in r.problems:
@@ -354,7 +372,8 @@ async def run(args: argparse.Namespace) -> int:
                 f"Batch scaling: DRS simulator {args.latency * 1000:.0f} ms per call, Slack "
                 f"{args.slack_latency * 1000:.0f} ms per call; {default}. Times in seconds; "
                 "'ack' and 'request'\nfrom the start submission, 'outcome' and 'csv' from the "
-                "approving submission; bound = ceil(chunks / concurrency) x latency."
+                "approving submission; bound = the rounds of DRS calls on that path x latency"
+                f" (precheck rule {args.precheck})."
                 + faults
                 + f" Database: {'PostgreSQL' if args.database_url else 'SQLite'}."
             )
@@ -403,6 +422,12 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         metavar="SPEC",
         help="a simulator fault for the whole run, e.g. batch-starting:status_429:count=20",
+    )
+    parser.add_argument(
+        "--precheck",
+        choices=["require", "warn", "off"],
+        default="require",
+        help="the project's precheck rule (default require, as in the bot)",
     )
     parser.add_argument(
         "--database-url",
