@@ -270,47 +270,55 @@ async def test_fifty_approvals_over_three_replicas_start_once(tmp_path: Path, pg
 # -- 2. the sender killed mid-call ---------------------------------------------------------
 
 
+async def killed_sender_is_taken_over(r: Replicas, sender: int, name: str) -> float:
+    """The approval of a three-job request goes through replica ``sender``, which marks the
+    start sent; DRS starts the jobs but takes 3 s to answer, and the sender is killed while it
+    waits. Another replica takes the start over once the lease expired, asks DRS instead of
+    sending again, and posts the outcome: each job started once, all started, one takeover.
+    The seconds from the kill to the outcome in the thread."""
+    h = r.h
+    jobs = [h.sim.add_job(name=f"{name}-{i}") for i in range(3)]
+    rid = await request_message(r, jobs)
+    message = message_of(r, rid)
+    h.sim.add_fault(
+        Fault("batch-starting", "hang", count=1, params={"seconds": 3.0, "processed": True})
+    )
+    form = await open_approve_form(r, sender, BOB, rid, message)
+    assert form is not None
+    answer = await r.d(sender).submit_view(BOB, form, COMMENT)
+    assert answer.ok and answer.json is None, answer
+    await r.until(lambda: r.start_states(rid) == ["sent"], 10.0, "start sent")
+    (lease,) = r.rows("SELECT lease_owner, lease_until FROM starts WHERE request_id = %s", rid)
+    assert lease["lease_owner"], lease
+    await asyncio.sleep(0.3)  # the call is in flight
+    killed_at = time.monotonic()
+    assert await r.procs[sender].kill() == -9
+    await h.wait(lambda: len(outcome_replies(h, message)) >= 1, 20.0)
+    took = time.monotonic() - killed_at
+    print(f"\n{name}: kill of the sender -> outcome in the thread {took:.2f} s (lease {LEASE} s)")
+    await r.until(lambda: r.start_states(rid) == ["posted"], 10.0, "start posted")
+    await asyncio.sleep(1.0)
+    for job in jobs:
+        # The only batch-starting call is the killed sender's, held by the hang (the
+        # simulator records it once its 3 s are up); no replica sent another.
+        calls = [c for c in h.sim.calls if c.endpoint == "batch-starting" and job in c.job_ids]
+        assert [c.fault for c in calls] in ([], ["hang"]), calls
+        assert h.sim.job(job).status != "CONFIGURATION", job
+    rows = r.rows("SELECT outcome FROM request_jobs WHERE request_id = %s", rid)
+    assert [x["outcome"] for x in rows] == ["success"] * 3
+    kinds = r.audit_kinds(rid)
+    assert kinds.count("taken_over") == 1, kinds
+    (reply,) = outcome_replies(h, message)
+    assert "did not start" not in json.dumps(reply.blocks)
+    assert took < LEASE + 4.0, took
+    return took
+
+
 async def test_a_replica_killed_mid_start_is_taken_over_by_another(
     tmp_path: Path, pg_url: str
 ) -> None:
     async with three_replicas(tmp_path, pg_url, STARTJOBS_SEND_SETTLE="0") as r:
-        h = r.h
-        jobs = [h.sim.add_job(name=f"mig-killed-{i}") for i in range(3)]
-        rid = await request_message(r, jobs)
-        message = message_of(r, rid)
-        # DRS starts the jobs but takes 3 s to answer: the sender dies before it answers.
-        h.sim.add_fault(
-            Fault("batch-starting", "hang", count=1, params={"seconds": 3.0, "processed": True})
-        )
-        sender = 1  # the approval goes to replica 1, which sends the start
-        form = await open_approve_form(r, sender, BOB, rid, message)
-        assert form is not None
-        answer = await r.d(sender).submit_view(BOB, form, COMMENT)
-        assert answer.ok and answer.json is None, answer
-        await r.until(lambda: r.start_states(rid) == ["sent"], 10.0, "start sent")
-        (lease,) = r.rows("SELECT lease_owner, lease_until FROM starts WHERE request_id = %s", rid)
-        assert lease["lease_owner"], lease
-        await asyncio.sleep(0.3)  # the call is in flight
-        killed_at = time.monotonic()
-        assert await r.procs[sender].kill() == -9
-        await h.wait(lambda: len(outcome_replies(h, message)) >= 1, 20.0)
-        took = time.monotonic() - killed_at
-        print(f"\nkill of the sender -> outcome in the thread: {took:.2f} s (lease {LEASE} s)")
-        await r.until(lambda: r.start_states(rid) == ["posted"], 10.0, "start posted")
-        await asyncio.sleep(1.0)
-        for job in jobs:
-            # The only batch-starting call is the killed sender's, held by the hang (the
-            # simulator records it once its 3 s are up); no replica sent another.
-            calls = [c for c in h.sim.calls if c.endpoint == "batch-starting" and job in c.job_ids]
-            assert [c.fault for c in calls] in ([], ["hang"]), calls
-            assert h.sim.job(job).status != "CONFIGURATION", job
-        rows = r.rows("SELECT outcome FROM request_jobs WHERE request_id = %s", rid)
-        assert [x["outcome"] for x in rows] == ["success"] * 3
-        kinds = r.audit_kinds(rid)
-        assert kinds.count("taken_over") == 1, kinds
-        (reply,) = outcome_replies(h, message)
-        assert "did not start" not in json.dumps(reply.blocks)
-        assert took < LEASE + 4.0, took
+        await killed_sender_is_taken_over(r, 1, "mig-killed")
 
 
 # -- 2b. a replica dies between the steps of a start ------------------------------------------
