@@ -20,6 +20,7 @@ from bot.core.precheck import JobPrecheck, PrecheckMode
 from bot.drs import precheck, wire
 from bot.drs.auth import Authenticator
 from bot.drs.calls import Answer, Caller, InFlight, unreadable
+from bot.drs.chunks import in_chunks
 from bot.drs.starting import start_batch
 from bot.service.metrics import Metrics
 
@@ -151,27 +152,16 @@ class DrsClient:
         job_ids: Sequence[str],
         parse: Callable[[dict[str, Any], Sequence[str]], list[JobInfo]],
     ) -> list[JobInfo]:
-        ids = list(job_ids)
-        unique = list(dict.fromkeys(ids))
-        size = wire.PAGE_SIZE
-        chunks = [unique[i : i + size] for i in range(0, len(unique), size)]
-        gate = asyncio.Semaphore(self._concurrency)
+        async def one(chunk: list[str]) -> list[JobInfo]:
+            body = wire.encode(wire.query_body(chunk))
+            answer = await self._caller.call(
+                operation, path, body, len(chunk), "en-us", starting=False
+            )
+            return self._parse(operation, answer, lambda b: parse(b, chunk))
 
-        async def run(chunk: list[str]) -> list[JobInfo]:
-            async with gate:
-                body = wire.encode(wire.query_body(chunk))
-                answer = await self._caller.call(
-                    operation, path, body, len(chunk), "en-us", starting=False
-                )
-                return self._parse(operation, answer, lambda b: parse(b, chunk))
-
-        done = await asyncio.gather(*(run(c) for c in chunks), return_exceptions=True)
-        by_id: dict[str, JobInfo] = {}
-        for item in done:
-            if isinstance(item, BaseException):
-                raise item
-            by_id.update((info.job_id, info) for info in item)
-        return [by_id[j] for j in ids]
+        found = await in_chunks(job_ids, wire.PAGE_SIZE, self._concurrency, one)
+        by_id = {info.job_id: info for info in found}
+        return [by_id[j] for j in job_ids]
 
     @staticmethod
     def _parse(operation: str, answer: Answer, parse: Callable[[dict[str, Any]], _T]) -> _T:

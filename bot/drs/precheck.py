@@ -18,7 +18,6 @@ and a chunk whose call fails leaves its jobs :attr:`PrecheckState.UNREADABLE`, n
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -32,6 +31,7 @@ from bot.core.precheck import (
 )
 from bot.drs import wire
 from bot.drs.calls import Answer, Caller, unreadable
+from bot.drs.chunks import in_chunks
 from bot.drs.errors import DrsError
 
 CHUNK = 10  # Huawei: call the precheck APIs for at most 10 jobs at a time
@@ -177,17 +177,13 @@ async def read_results(
     leaves its jobs UNREADABLE with the failure's summary; never raises for a failed call."""
 
     async def one(chunk: list[str]) -> list[JobPrecheck]:
+        body = wire.encode(result_body(chunk))
         answer = await caller.call(
-            OP_RESULT,
-            PATH_RESULT,
-            wire.encode(result_body(chunk)),
-            len(chunk),
-            "en-us",
-            starting=False,
+            OP_RESULT, PATH_RESULT, body, len(chunk), "en-us", starting=False
         )
-        return _parsed(answer, chunk, now(), results)
+        return _parsed(OP_RESULT, answer, chunk, now(), results)
 
-    return await _chunked(job_ids, concurrency, one)
+    return await in_chunks(job_ids, CHUNK, concurrency, one)
 
 
 async def run_prechecks(
@@ -202,16 +198,17 @@ async def run_prechecks(
     modes = dict(jobs)
 
     async def one(chunk: list[str]) -> list[JobPrecheck]:
-        body = precheck_body([(j, modes[j]) for j in chunk])
+        body = wire.encode(precheck_body([(j, modes[j]) for j in chunk]))
         answer = await caller.call(
-            OP_PRECHECK, PATH_PRECHECK, wire.encode(body), len(chunk), "en-us", starting=False
+            OP_PRECHECK, PATH_PRECHECK, body, len(chunk), "en-us", starting=False
         )
-        return _parsed(answer, chunk, now(), started)
+        return _parsed(OP_PRECHECK, answer, chunk, now(), started)
 
-    return await _chunked([j for j, _ in jobs], concurrency, one)
+    return await in_chunks([j for j, _ in jobs], CHUNK, concurrency, one)
 
 
 def _parsed(
+    operation: str,
     answer: Answer,
     chunk: list[str],
     now: float,
@@ -223,25 +220,6 @@ def _parsed(
         try:
             return parse(answer.body, chunk, now)
         except wire.WireError as exc:
-            error = unreadable(OP_RESULT, answer, exc, starting=False)
+            error = unreadable(operation, answer, exc, starting=False)
     why = clip(str(error)) or "the call failed"
     return [_unreadable(j, now, why) for j in chunk]
-
-
-async def _chunked(
-    job_ids: Sequence[str],
-    concurrency: int,
-    one: Callable[[list[str]], Any],
-) -> list[JobPrecheck]:
-    unique = list(dict.fromkeys(job_ids))
-    chunks = [unique[i : i + CHUNK] for i in range(0, len(unique), CHUNK)]
-    gate = asyncio.Semaphore(concurrency)
-
-    async def run(chunk: list[str]) -> list[JobPrecheck]:
-        async with gate:
-            found: list[JobPrecheck] = await one(chunk)
-            return found
-
-    done = await asyncio.gather(*(run(c) for c in chunks))
-    by_id = {p.job_id: p for chunk in done for p in chunk}
-    return [by_id[j] for j in unique]

@@ -22,6 +22,7 @@ from bot.core.secret import Secret
 from bot.devkit.sim.drs import DEFAULT_AK, DEFAULT_PROJECT_ID, DEFAULT_SK, DrsSimulator
 from bot.drs import precheck, wire
 from bot.drs.auth import AkSkAuth
+from bot.drs.calls import Answer
 from bot.drs.client import DrsClient
 
 A, B = "3f2a9c1e-7b4d-4e8a-9c2f-5d1e0a7bjb01", "8c4e2b7a-1d3f-4a6b-8e9c-2f7d5a1cjb02"
@@ -158,3 +159,27 @@ async def test_the_client_chunks_at_ten_and_a_failed_chunk_is_unreadable_not_pas
         failed = await client.precheck_results(ids[:12])
         assert [p.state for p in failed[:10]] == [PrecheckState.UNREADABLE] * 10
         assert all(p.state is not PrecheckState.UNREADABLE for p in failed[10:])
+
+
+class _Garbled:
+    """A caller whose every call is answered 200 with a body that is not DRS's."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    async def call(self, operation: str, *_: object, starting: bool) -> Answer:
+        self.asked.append(operation)
+        return Answer(sent=True, status=200, body={"results": "nope"})
+
+
+async def test_an_unreadable_answer_names_the_call_it_answered() -> None:
+    garbled = _Garbled()
+    caller: Any = garbled
+    jobs = [(A, PrecheckMode.FOR_START), (B, PrecheckMode.FOR_RETRY)]
+    begun = await precheck.run_prechecks(caller, jobs, concurrency=2, now=lambda: 5.0)
+    read = await precheck.read_results(caller, [A, B, A], concurrency=2, now=lambda: 6.0)
+    assert garbled.asked == [precheck.OP_PRECHECK, precheck.OP_RESULT]
+    assert [p.job_id for p in begun] == [A, B] and [p.job_id for p in read] == [A, B]
+    assert all(p.state is PrecheckState.UNREADABLE for p in [*begun, *read])
+    assert all((p.reason or "").startswith("batch-precheck: ") for p in begun)
+    assert all((p.reason or "").startswith("batch-precheck-result: ") for p in read)
