@@ -4,12 +4,14 @@ writes, and the decisions the store makes (a request's state from its jobs, the 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
 from bot.core.model import JobResult, Outcome
 from bot.core.request import (
     Approval,
+    AuditEvent,
     AuditKind,
     RequestJob,
     RequestState,
@@ -84,7 +86,24 @@ def start_from_row(row: Row, job_ids: Iterable[str]) -> Start:
     )
 
 
+def event_from_row(row: Row, detail: dict[str, Any]) -> AuditEvent:
+    """An audit event from its row and its detail (decoded: each backend stores it its own
+    way, both as :func:`audit_json` encodes it)."""
+    return AuditEvent(
+        request_id=row["request_id"],
+        at=row["at"],
+        actor=row["actor"],
+        kind=AuditKind(row["kind"]),
+        detail=detail,
+    )
+
+
 # Domain values to the parameters of the backends' writes, in their SQL's column order.
+
+
+def audit_json(detail: dict[str, object]) -> str:
+    """An audit event's detail as stored: JSON, values it cannot encode as their text."""
+    return json.dumps(detail, sort_keys=True, default=str)
 
 
 def request_params(req: StartRequest) -> tuple[object, ...]:

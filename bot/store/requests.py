@@ -21,6 +21,7 @@ from bot.store.records import (
     OPEN_STATES,
     clears_start_time,
     decision_detail,
+    event_from_row,
     job_info_params,
     job_params,
     request_from_row,
@@ -178,18 +179,10 @@ class RequestRows(Rows):
             audit_row(db, request_id, now, actor, kind, detail or {})
 
     def events(self, request_id: str) -> list[AuditEvent]:
-        return [
-            AuditEvent(
-                request_id=r["request_id"],
-                at=r["at"],
-                actor=r["actor"],
-                kind=AuditKind(r["kind"]),
-                detail=json.loads(r["detail"]),
-            )
-            for r in self._db.execute(
-                "SELECT * FROM audit WHERE request_id = ? ORDER BY id", (request_id,)
-            )
-        ]
+        rows = self._db.execute(
+            "SELECT * FROM audit WHERE request_id = ? ORDER BY id", (request_id,)
+        )
+        return [event_from_row(r, json.loads(r["detail"])) for r in rows]
 
 
 def _decide(db: sqlite3.Connection, *, verdict: Verdict) -> bool:

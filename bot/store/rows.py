@@ -9,7 +9,7 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 
 from bot.core.request import AuditKind, RequestState, StartState, comes_from
-from bot.store.records import request_state_from
+from bot.store.records import audit_json, request_state_from
 
 
 class Rows:
@@ -43,7 +43,7 @@ def audit_row(
 ) -> None:
     db.execute(
         "INSERT INTO audit (request_id, at, actor, kind, detail) VALUES (?,?,?,?,?)",
-        (request_id, at, actor, kind.value, json.dumps(detail, sort_keys=True, default=str)),
+        (request_id, at, actor, kind.value, audit_json(detail)),
     )
 
 

@@ -23,6 +23,7 @@ from bot.store.records import (
     clears_start_time,
     columns,
     decision_detail,
+    event_from_row,
     job_info_params,
     job_params,
     request_from_row,
@@ -212,16 +213,7 @@ class PgRequestRows(PgRows):
                 "SELECT * FROM audit WHERE request_id = %s ORDER BY id", (request_id,)
             )
             rows = await cur.fetchall()
-        return [
-            AuditEvent(
-                request_id=r["request_id"],
-                at=r["at"],
-                actor=r["actor"],
-                kind=AuditKind(r["kind"]),
-                detail=dict(r["detail"]),
-            )
-            for r in rows
-        ]
+        return [event_from_row(r, dict(r["detail"])) for r in rows]
 
 
 async def hydrate(conn: Conn, request_id: str) -> StartRequest | None:

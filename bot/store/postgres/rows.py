@@ -16,14 +16,13 @@ never wait for each other.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 
 from psycopg.types.json import Jsonb
 
 from bot.core.request import AuditKind, RequestState, StartState, comes_from
 from bot.store.postgres.connection import Conn, Database
-from bot.store.records import request_state_from
+from bot.store.records import audit_json, request_state_from
 
 
 class PgRows:
@@ -52,11 +51,9 @@ async def audit_row(
     kind: AuditKind,
     detail: dict[str, object],
 ) -> None:
-    # As SQLite stores it: JSON of the detail, values it cannot encode as their text.
-    value = json.loads(json.dumps(detail, sort_keys=True, default=str))
     await conn.execute(
         "INSERT INTO audit (request_id, at, actor, kind, detail) VALUES (%s, %s, %s, %s, %s)",
-        (request_id, at, actor, kind.value, Jsonb(value)),
+        (request_id, at, actor, kind.value, Jsonb(detail, dumps=audit_json)),
     )
 
 
