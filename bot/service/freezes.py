@@ -44,8 +44,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-"""The error code of jobs the bot did not send because a change freeze held their start."""
-
 OVERRIDE_REASON_MAX = 500
 
 

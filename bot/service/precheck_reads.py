@@ -9,16 +9,14 @@ from bot.core.request import StartRequest
 from bot.service.context import Context
 
 
-async def read_prechecks(
-    ctx: Context, req: StartRequest, project: ProjectPolicy
-) -> dict[str, JobPrecheck] | None:
-    """Read every job's precheck from DRS and store it; None when the project's rule is off.
-    A failed read leaves the jobs unreadable (shown so), never passed."""
+async def read_prechecks(ctx: Context, req: StartRequest, project: ProjectPolicy) -> None:
+    """Read every job's precheck from DRS and store it (nothing when the project's rule is
+    off); :func:`stored_prechecks` gives what was kept. A failed read leaves the jobs
+    unreadable (shown so), never passed."""
     if project.precheck is PrecheckRule.OFF:
-        return None
+        return
     found = await ctx.drs_for(project).precheck_results(req.job_ids)
     await ctx.store.save_prechecks(req.id, found)
-    return await ctx.store.prechecks(req.id)
 
 
 async def stored_prechecks(
