@@ -179,6 +179,13 @@ DECIDED = {
 }
 """The audit event of each decision."""
 
+IN_FLIGHT = (StartState.CLAIMED, StartState.SENT)
+"""Attempts still under way: while a request has one, no retry of it may be claimed."""
+
+ANSWERED = (StartState.RECORDED, StartState.POSTED)
+"""Attempts whose outcome is recorded: DRS's own answer arriving after a takeover recorded
+one is merged into it (:func:`merge_settles`, :func:`merge_adds_order`)."""
+
 
 def decision_detail(v: Verdict, scheduled_for_ms: int | None) -> dict[str, object]:
     """The audit detail of a decision made; ``scheduled_for_ms``, the start time it had."""

@@ -16,7 +16,14 @@ from bot.core.request import (
     start_comes_from,
 )
 from bot.service.ports import Recorded
-from bot.store.records import merge_adds_order, merge_settles, result_params, start_from_row
+from bot.store.records import (
+    ANSWERED,
+    IN_FLIGHT,
+    merge_adds_order,
+    merge_settles,
+    result_params,
+    start_from_row,
+)
 from bot.store.rows import Rows, audit_row, insert_start, restate
 
 
@@ -36,7 +43,7 @@ class StartRows(Rows):
         with self._tx() as db:
             busy = db.execute(
                 "SELECT 1 FROM starts WHERE request_id = ? AND state IN (?, ?)",
-                (request_id, StartState.CLAIMED, StartState.SENT),
+                (request_id, *IN_FLIGHT),
             ).fetchone()
             if busy:
                 return None
@@ -261,7 +268,7 @@ def _merge_answer(
     row = db.execute(
         "SELECT state FROM starts WHERE request_id = ? AND attempt = ?", (request_id, attempt)
     ).fetchone()
-    if row is None or row[0] not in (StartState.RECORDED, StartState.POSTED):
+    if row is None or row[0] not in ANSWERED:
         return Recorded.IGNORED
     for call in calls:
         audit_row(db, request_id, now, None, AuditKind.DRS_CALL, dict(call))

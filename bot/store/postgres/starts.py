@@ -25,6 +25,8 @@ from bot.store.postgres.rows import (
     restate,
 )
 from bot.store.records import (
+    ANSWERED,
+    IN_FLIGHT,
     columns,
     merge_adds_order,
     merge_settles,
@@ -53,7 +55,7 @@ class PgStartRows(PgRows):
                 """SELECT COALESCE(MAX(attempt), 0) AS last,
                 COUNT(*) FILTER (WHERE state = ANY(%s)) AS busy
                 FROM starts WHERE request_id = %s""",
-                ([StartState.CLAIMED.value, StartState.SENT.value], request_id),
+                ([s.value for s in IN_FLIGHT], request_id),
             )
             row = await cur.fetchone()
             assert row is not None
@@ -280,7 +282,7 @@ async def _merge_answer(
         "SELECT state FROM starts WHERE request_id = %s AND attempt = %s", (request_id, attempt)
     )
     row = await cur.fetchone()
-    if row is None or row["state"] not in (StartState.RECORDED, StartState.POSTED):
+    if row is None or row["state"] not in ANSWERED:
         return Recorded.IGNORED
     for call in calls:
         await audit_row(conn, request_id, now, None, AuditKind.DRS_CALL, dict(call))
