@@ -12,6 +12,8 @@ while there is something due and ends when there is nothing left.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
@@ -82,13 +84,14 @@ class HomeUpdates:
                 nearest = min([*self._people.values(), *self._requests.values()])
                 if nearest > now:
                     # Woken early by a newer, sooner item (an opened tab) or at the due time.
-                    sleep = asyncio.ensure_future(asyncio.sleep(nearest - now))
-                    woken = asyncio.ensure_future(self._wake.wait())
-                    await asyncio.wait({sleep, woken}, return_when=asyncio.FIRST_COMPLETED)
-                    for fut in (sleep, woken):
-                        fut.cancel()
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(nearest - now):
+                            await self._wake.wait()
                     continue
-                await self._resolve([r for r, at in self._requests.items() if at <= now], now)
+                for rid in [r for r, at in self._requests.items() if at <= now]:
+                    del self._requests[rid]
+                    look = functools.partial(self._add_audience, rid, now)
+                    await self._run(f"home audience of {rid}", look, self._requests, rid)
                 due = [u for u, at in self._people.items() if at <= now]
                 for user in due:
                     del self._people[user]
@@ -97,35 +100,38 @@ class HomeUpdates:
         finally:
             self._flusher = None
 
-    async def _resolve(self, request_ids: list[str], now: float) -> None:
-        for rid in request_ids:
-            del self._requests[rid]
-            found: set[str] = set()
-
-            async def look(rid: str = rid, found: set[str] = found) -> None:
-                found.update(await self._audience(rid))
-
-            if await self._items.run(f"home audience of {rid}", look):
-                for user in found:
-                    self._people.setdefault(user, now)
-            else:
-                self._retry(f"home audience of {rid}", self._requests, rid)
+    async def _add_audience(self, rid: str, now: float) -> None:
+        for user in await self._audience(rid):
+            self._people.setdefault(user, now)
 
     async def _one(self, user: str, gate: asyncio.Semaphore) -> None:
-        name = f"home of {user}"
         async with gate:
-            ok = await self._items.run(name, lambda: self._publish(user))
-        if ok:
-            self._tries.pop(name, None)
-            self.published += 1
-        else:
-            self._retry(name, self._people, user)
+            name = f"home of {user}"
+            if await self._run(name, lambda: self._publish(user), self._people, user):
+                self.published += 1
 
-    def _retry(self, name: str, queue: dict[str, float], item: str) -> None:
+    async def _run(
+        self,
+        name: str,
+        work: Callable[[], Awaitable[None]],
+        queue: dict[str, float],
+        item: str,
+    ) -> bool:
+        """Run ``name`` as a work item; on failure, queue it again after its backoff, until it
+        has failed :data:`MAX_TRIES` times in a row. An item still backing off is queued for
+        when its backoff ends, without counting a try."""
+        held = self._items.waiting(name)
+        if held is not None and held > self._clock():
+            queue[item] = held
+            return False
+        if await self._items.run(name, work):
+            self._tries.pop(name, None)
+            return True
         tries = self._tries[name] = self._tries.get(name, 0) + 1
         if tries >= MAX_TRIES:
             log.warning("%s failed %d times; left until the next change", name, tries)
             self._tries.pop(name, None)
-            self._items.keep_only(k for k in self._tries)
-            return
+            self._items.keep_only(self._tries)
+            return False
         queue[item] = self._items.waiting(name) or self._clock() + self.window
+        return False
