@@ -232,3 +232,39 @@ async def test_follow_up_rounds_in_flight_are_bounded(
         with contextlib.suppress(asyncio.CancelledError):
             await runner
     assert len(polled) >= 6 and most == 4
+
+
+async def test_a_failing_round_backs_off_alone_and_the_loop_goes_on(
+    service: Service, store: FakeStore, notifier: FakeNotifier, drs: FakeDrs, fake_clock: FakeClock
+) -> None:
+    """A round that raises (the database hiccups mid-round) is retried with backoff; the
+    other requests' rounds and the loop looking for them go on."""
+    broken = await _started(service)
+    fake_clock.advance(61)
+    healthy = await _started(service)
+    _all(drs, "FULL_TRANSFER_STARTED")
+    get = store.get
+
+    async def flaky_get(request_id: str) -> object:
+        if request_id == broken:
+            raise RuntimeError("database hiccup")
+        return await get(request_id)
+
+    store.get = flaky_get  # type: ignore[method-assign,assignment]
+    fake_clock.advance(60)
+    assert sorted(await store.due_followups(fake_clock())) == sorted([broken, healthy])
+    runner = asyncio.create_task(service.followup.run(0.01))
+    try:
+        for _ in range(200):
+            if Settled() in notifier.notes_of(healthy):
+                break
+            await asyncio.sleep(0.01)
+        assert not runner.done()
+    finally:
+        runner.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await runner
+    assert Settled() in notifier.notes_of(healthy)
+    assert Settled() not in notifier.notes_of(broken)
+    assert service.followup.items.waiting(f"following up {broken}") == fake_clock() + 5
+    assert service.followup.items.waiting(f"following up {healthy}") is None
