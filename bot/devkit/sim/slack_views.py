@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -29,20 +29,21 @@ class _Trigger:
     used: bool = False
 
 
-def view_arg(args: Mapping[str, Any]) -> JSON:
-    """The validated modal in ``args["view"]`` (a JSON string or an object)."""
+def view_arg(args: Mapping[str, Any], check: Callable[[object], list[str]] = check_modal) -> JSON:
+    """The view in ``args["view"]`` (a JSON string or an object), validated by ``check`` (a
+    modal's rules unless told)."""
     if args.get("view") in (None, ""):
         raise invalid_arguments(["[ERROR] missing required field: view"])
     try:
         view = parse_json_arg(args["view"], name="view")
     except ArgumentError:
         raise invalid_arguments(["[ERROR] view is not valid JSON"]) from None
-    errors = check_modal(view)
+    errors = check(view)
     if errors:
         raise invalid_arguments(errors)
     if view_too_large(view):
         raise SlackError("view_too_large")
-    assert isinstance(view, dict)  # check_modal refuses anything else
+    assert isinstance(view, dict)  # both checks refuse anything else
     return view
 
 
@@ -208,17 +209,7 @@ class Views:
         user = text_arg(args.get("user_id"))
         if not user:
             raise invalid_arguments(["[ERROR] missing required field: user_id"])
-        if args.get("view") in (None, ""):
-            raise invalid_arguments(["[ERROR] missing required field: view"])
-        try:
-            view = parse_json_arg(args["view"], name="view")
-        except ArgumentError:
-            raise invalid_arguments(["[ERROR] view is not valid JSON"]) from None
-        errors = check_home(view)
-        if errors:
-            raise invalid_arguments(errors)
-        if view_too_large(view):
-            raise SlackError("view_too_large")
+        view = view_arg(args, check_home)
         current = self._homes.get(user)
         wanted_hash = text_arg(args.get("hash"))
         if wanted_hash and current is not None and wanted_hash != current.hash:
