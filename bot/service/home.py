@@ -26,7 +26,6 @@ from enum import StrEnum
 from typing import Protocol
 
 from bot.core.policy import (
-    GROUP_ID_RE,
     ProjectPolicy,
     may_approve,
     may_read_request,
@@ -155,9 +154,8 @@ class Home:
         people = {req.requester_id}
         project = self.ctx.policy.project(req.project)
         if project is not None:
-            named = project.requesters | project.approvers
-            people |= {u for u in named if not GROUP_ID_RE.match(u)}
             groups = project.groups()
+            people |= (project.requesters | project.approvers) - groups
             if groups:
                 # The rule everywhere: a group that cannot be read grants nothing.
                 with contextlib.suppress(LookupError):
