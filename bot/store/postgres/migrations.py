@@ -1,8 +1,8 @@
 """The PostgreSQL schema, as numbered steps applied once each.
 
-:data:`MIGRATIONS` lists every step; a database records the steps it has had in
-``schema_migrations``. :func:`migrate` applies the missing ones in order, in one transaction
-that first takes a transaction-level advisory lock (``pg_advisory_xact_lock``): replicas
+:data:`MIGRATIONS` lists every step, in version order; a database records the steps it has
+had in ``schema_migrations``. :func:`migrate` applies the missing ones in order, in one
+transaction that first takes a transaction-level advisory lock (``pg_advisory_xact_lock``): replicas
 starting at once queue on the lock, and each after the first finds nothing left to do. The
 lock ends with the transaction, so it is safe behind PgBouncer's transaction pooling (a
 session-level lock could be left on a server connection the pooler hands to someone else).
@@ -118,13 +118,6 @@ CREATE TABLE health (
 """,
     ),
     Migration(
-        4,
-        "when the follow-up last saw DRS move a job",
-        """
-ALTER TABLE requests ADD COLUMN followup_changed_at DOUBLE PRECISION;
-""",
-    ),
-    Migration(
         2,
         "each job's DRS precheck with its request",
         """
@@ -142,6 +135,20 @@ CREATE TABLE request_prechecks (
 """,
     ),
     Migration(
+        3,
+        "the App Home's index of each person's requests",
+        """
+CREATE INDEX requests_requester ON requests (requester_id, created_at);
+""",
+    ),
+    Migration(
+        4,
+        "when the follow-up last saw DRS move a job",
+        """
+ALTER TABLE requests ADD COLUMN followup_changed_at DOUBLE PRECISION;
+""",
+    ),
+    Migration(
         6,
         "replicas alive and who owns a request's posting",
         """
@@ -150,13 +157,6 @@ CREATE TABLE replicas (
     alive_until DOUBLE PRECISION NOT NULL
 );
 ALTER TABLE requests ADD COLUMN owner TEXT;
-""",
-    ),
-    Migration(
-        3,
-        "the App Home's index of each person's requests",
-        """
-CREATE INDEX requests_requester ON requests (requester_id, created_at);
 """,
     ),
 )
