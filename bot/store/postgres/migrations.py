@@ -1,10 +1,10 @@
 """The PostgreSQL schema, as numbered steps applied once each.
 
-:data:`MIGRATIONS` lists every step, in version order; a database records the steps it has
-had in ``schema_migrations``. :func:`migrate` applies the missing ones in order, in one
-transaction that first takes a transaction-level advisory lock (``pg_advisory_xact_lock``): replicas
-starting at once queue on the lock, and each after the first finds nothing left to do. The
-lock ends with the transaction, so it is safe behind PgBouncer's transaction pooling (a
+:data:`MIGRATIONS` lists every step, in version order; a database records the steps it has had
+in ``schema_migrations``. :func:`migrate` applies the missing ones in order, in one transaction
+that first takes a transaction-level advisory lock (``pg_advisory_xact_lock``): replicas
+starting at once queue on the lock, and each after the first finds nothing left to do. The lock
+ends with the transaction, so it is safe behind PgBouncer's transaction pooling (a
 session-level lock could be left on a server connection the pooler hands to someone else).
 
 A step is never edited once released: a change to the schema is a new step, and one that a
