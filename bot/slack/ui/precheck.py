@@ -45,12 +45,11 @@ def with_prechecks(
     unchanged when the project's rule is off or nothing was read."""
     if prechecks is None or rule is PrecheckRule.OFF or req.state is not RequestState.PENDING:
         return msg
-    added = precheck_blocks(req.job_ids, prechecks, rule)
     blocks = list(msg.blocks)
     room = kit.MESSAGE_BLOCKS_MAX - len(blocks) - 1
-    added = added[: max(room, 1)] if room < len(added) else added
     if room < 1:
         return msg
+    added = precheck_blocks(req.job_ids, prechecks, rule)[:room]
     at = next((i for i, b in enumerate(blocks) if b.get("type") == "divider"), len(blocks))
     blocks[at:at] = added
     if to_run(req.job_ids, prechecks):
@@ -116,9 +115,11 @@ def _job_line(job_id: str, p: JobPrecheck | None) -> str:
 
 
 def _add_button(blocks: list[kit.Block], request_id: str) -> None:
-    for block in blocks:
+    """Run precheck first in the request's actions (a new block: the message given is kept)."""
+    for at, block in enumerate(blocks):
         if block.get("type") == "actions" and block.get("block_id") == BlockId.REQUEST_ACTIONS:
             elements = block["elements"]
             if len(elements) < 25:
-                elements.insert(0, kit.button("Run precheck", ActionId.RUN_PRECHECK, request_id))
+                button = kit.button("Run precheck", ActionId.RUN_PRECHECK, request_id)
+                blocks[at] = {**block, "elements": [button, *elements]}
             return
