@@ -19,7 +19,6 @@ Guarantees, and the mechanism behind each:
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 from collections.abc import Sequence
 
@@ -159,16 +158,17 @@ class Prechecking:
             while ctx.clock() < until:
                 await asyncio.sleep(max(gap, (self.items.waiting(key) or 0) - ctx.clock()))
                 gap = min(gap * 2, POLL_MAX_GAP)
-                finished: list[bool] = []
-                work = functools.partial(self._poll_into, request_id, finished)
+                finished = False
+
+                async def work() -> None:
+                    nonlocal finished
+                    finished = await self._poll_round(request_id)
+
                 await self.items.run(key, work)
-                if finished and finished[0]:
+                if finished:
                     return
         finally:
             self._polling.discard(request_id)
-
-    async def _poll_into(self, request_id: str, finished: list[bool]) -> None:
-        finished.append(await self._poll_round(request_id))
 
     async def _poll_round(self, request_id: str) -> bool:
         """One read of the running prechecks; True when there is nothing more to wait for."""
