@@ -24,8 +24,8 @@ def freeze_findings(policy: Policy, now: float | None = None) -> list[Finding]:
     for w in policy.freezes:
         projects = [p for p in sorted(policy.projects) if w.applies_to(p)]
         which = ", ".join(w.projects) if w.projects else "every project"
-        span = w.span_at(now)
-        nxt = w.next_opening(now if span is None else span.ends)
+        at = w.state_at(now)
+        span, nxt = at.span, at.next_opening
         state = f"open now until {_utc(span.ends)}" if span is not None else "closed now"
         state += f"; next opens {_utc(nxt)}" if nxt is not None else "; opens no more this year"
         kind = "deny" if w.kind is Kind.DENY else "allow"

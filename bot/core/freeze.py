@@ -109,6 +109,12 @@ class FreezeWindow:
             return None
         return self.schedule.next_after(t, self.zone, within=within)
 
+    def state_at(self, t: float) -> WindowState:
+        """Whether the window is open at ``t``, and when it opens next (after the open span,
+        when open)."""
+        span = self.span_at(t)
+        return WindowState(self, span, self.next_opening(t if span is None else span.ends))
+
     def span_at(self, t: float) -> Span | None:
         """The open span holding ``t`` (following overlapping openings), or None."""
         opened = self.holding_opening(t)
@@ -202,12 +208,7 @@ class WindowState:
 def window_states(windows: Sequence[FreezeWindow], project: str, t: float) -> list[WindowState]:
     """The windows applying to ``project``: whether each is open at ``t``, and when it opens
     next (after the open span, when open)."""
-    states: list[WindowState] = []
-    for w in applying(windows, project):
-        span = w.span_at(t)
-        after = t if span is None else span.ends
-        states.append(WindowState(w, span, w.next_opening(after)))
-    return states
+    return [w.state_at(t) for w in applying(windows, project)]
 
 
 def may_override(window: FreezeWindow, user: str, user_groups: frozenset[str]) -> bool:
