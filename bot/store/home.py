@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from bot.core.request import RequestState, StartRequest
 from bot.service.ports import Cursor
-from bot.store.records import request_from_row
 from bot.store.rows import Rows
 
 PAGE_MAX = 200  # most requests one call reads, whatever the caller asks
@@ -41,6 +40,9 @@ def _page(before: Cursor | None, limit: int) -> list[object]:
 
 class HomeRows(Rows):
     """Reads of the requests table for the App Home."""
+
+    # A request with its jobs, from its row: the store has it from bot.store.requests.RequestRows.
+    _hydrate: Callable[[sqlite3.Row], StartRequest]
 
     def pending_in(
         self, projects: Sequence[str], *, before: Cursor | None = None, limit: int = 20
@@ -69,10 +71,4 @@ class HomeRows(Rows):
         return self._hydrated(self._db.execute(_FOLLOWING, params))
 
     def _hydrated(self, rows: sqlite3.Cursor) -> list[StartRequest]:
-        found: list[StartRequest] = []
-        for row in rows.fetchall():
-            jobs = self._db.execute(
-                "SELECT * FROM request_jobs WHERE request_id = ? ORDER BY seq", (row["id"],)
-            )
-            found.append(request_from_row(row, jobs))
-        return found
+        return [self._hydrate(row) for row in rows.fetchall()]
