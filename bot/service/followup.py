@@ -125,7 +125,7 @@ class FollowUp:
         newly_failed = await self._failed_after_start(req, project, failed) if failed else []
         opens = await retry_opens_at(ctx, request_id)
         # The round right after a takeover's settle time ended shows the Retry it now allows.
-        retry_opened = opens is not None and now - ctx.tuning.followup_interval <= opens <= now
+        retry_opened = opens is not None and now - interval <= opens <= now
         moved = any(before.get(k) != v for k, v in statuses.items())
         changed = moved or bool(confirmed) or bool(newly_failed) or retry_opened
         req = await ctx.store.get(request_id)
