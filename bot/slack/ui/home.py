@@ -11,7 +11,7 @@ the request id and are the channel message's own buttons (same action ids, same 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from bot.core.request import RequestState, StartRequest
@@ -142,7 +142,7 @@ def _paging(section: Section, model: HomeModel) -> kit.Block | None:
 
 
 def _metadata(model: HomeModel) -> str:
-    def cursors(get: Any) -> dict[str, list[object]]:
+    def cursors(get: Callable[[Section], Cursor | None]) -> dict[str, list[object]]:
         return {s.value: [c[0], c[1]] for s in Section if (c := get(s)) is not None}
 
     text = json.dumps(
