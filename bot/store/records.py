@@ -161,6 +161,15 @@ def result_params(r: JobResult, drs_status: str | None) -> tuple[Any, ...]:
     return (r.job_id, r.outcome.value, r.error_code, r.error_msg, r.order_id, drs_status)
 
 
+def recorded_params(
+    results: Iterable[JobResult], drs_statuses: dict[str, str | None] | None
+) -> list[tuple[Any, ...]]:
+    """The jobs' outcomes of an attempt as recorded, each with the DRS status read beside
+    it (if any): :func:`result_params` of each."""
+    statuses = drs_statuses or {}
+    return [result_params(r, statuses.get(r.job_id)) for r in results]
+
+
 def columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
     """Rows of ``width`` values as ``width`` columns (for PostgreSQL's ``unnest``)."""
     return [[row[i] for row in rows] for i in range(width)]

@@ -21,6 +21,7 @@ from bot.store.records import (
     IN_FLIGHT,
     merge_adds_order,
     merge_settles,
+    recorded_params,
     result_params,
     start_from_row,
 )
@@ -191,12 +192,11 @@ class StartRows(Rows):
                 return _merge_answer(db, request_id, attempt, list(results), calls, now)
             for call in calls:
                 audit_row(db, request_id, now, None, AuditKind.DRS_CALL, dict(call))
-            statuses = drs_statuses or {}
             db.executemany(
                 """UPDATE request_jobs SET outcome = ?2, error_code = ?3, error_msg = ?4,
                 order_id = COALESCE(?5, order_id), drs_status = COALESCE(?6, drs_status)
                 WHERE request_id = ?7 AND job_id = ?1""",
-                [(*result_params(r, statuses.get(r.job_id)), request_id) for r in results],
+                [(*p, request_id) for p in recorded_params(results, drs_statuses)],
             )
             state = restate(db, request_id)
             db.execute(

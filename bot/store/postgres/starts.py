@@ -30,6 +30,7 @@ from bot.store.records import (
     columns,
     merge_adds_order,
     merge_settles,
+    recorded_params,
     result_params,
     start_from_row,
 )
@@ -203,8 +204,7 @@ class PgStartRows(PgRows):
                 return await _merge_answer(conn, request_id, attempt, results, calls, now)
             for call in calls:
                 await audit_row(conn, request_id, now, None, AuditKind.DRS_CALL, dict(call))
-            statuses = drs_statuses or {}
-            recorded = [result_params(r, statuses.get(r.job_id)) for r in results]
+            recorded = recorded_params(results, drs_statuses)
             await conn.execute(
                 """UPDATE request_jobs j SET outcome = r.outcome, error_code = r.code,
                 error_msg = r.msg, order_id = COALESCE(r.order_id, j.order_id),
