@@ -48,7 +48,9 @@ class Feed:
         return Viewer(names=names, channels=channels, tz=self.tz, now=time.time())
 
     async def settle(self, limit: float = SETTLE_LIMIT) -> None:
-        """Return once no Slack or DRS call happened for a moment (or after ``limit`` s)."""
+        """Return once no Slack or DRS call happened for a moment (or after ``limit`` s),
+        showing what changes meanwhile as it changes (a message updated again before the bot
+        goes quiet, such as an outcome unknown at first, is shown in each of its states)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + limit
         await self.world.bot.service.tasks.drain(limit)
@@ -58,6 +60,7 @@ class Feed:
             now = self._traffic()
             if now != last:
                 last, quiet_since = now, loop.time()
+                self.show_new()
             elif loop.time() - quiet_since >= QUIET_FOR:
                 return
 
