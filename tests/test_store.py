@@ -10,6 +10,7 @@ import pytest
 
 from bot.core.model import JobResult, Outcome
 from bot.core.request import Approval, AuditKind, RequestJob, RequestState, StartRequest, StartState
+from bot.service.ports import PostTurn
 from bot.store import SCHEMA_VERSION, Recorded, Store, Verdict
 
 JOBS = ("9a470239-2308-4bb5-a6bc-1040402fjb21", "dbb8127c-b093-4b94-b764-7161e151jb2s")
@@ -292,8 +293,10 @@ def test_a_lost_channel_is_recorded_once(store: Store) -> None:
 
 def test_a_post_that_began_is_remembered_until_confirmed(store: Store) -> None:
     store.insert_request(make_request(), actor="U1", detail={})
-    assert store.begin_message_post("SJ-TEST0001", 1_100) is None
-    assert store.begin_message_post("SJ-TEST0001", 1_105) == 1_100
+    first = store.begin_message_post("SJ-TEST0001", 1_100, owner="A", alive_until=1_110)
+    assert first == PostTurn(True, None)
+    again = store.begin_message_post("SJ-TEST0001", 1_105, owner="A", alive_until=1_115)
+    assert again == PostTurn(True, 1_100)
 
 
 def test_a_version_1_database_upgrades_in_place(tmp_path: Path) -> None:

@@ -31,6 +31,7 @@ from bot.core.request import (
     StartRequest,
     StartState,
 )
+from bot.service.ports import PostTurn
 from bot.service.ports import Store as StorePort
 from bot.store import AsyncStore, Recorded, Store, StoreUnavailable, Verdict
 from bot.store.postgres import PostgresStore
@@ -176,6 +177,29 @@ async def test_a_request_reads_back_as_it_was_stored(store: StorePort) -> None:
     ]
 
 
+async def test_one_live_process_at_a_time_posts_the_request_message(store: StorePort) -> None:
+    """The post is claimed: a rival is refused while the holder is alive, takes it over once
+    the holder's lease lapsed (told when the earlier post began), and nobody posts once the
+    message is recorded."""
+    await store.insert_request(make_request(), actor="U1", detail={}, owner="A")
+    first = await store.begin_message_post(RID, 1_100, owner="A", alive_until=1_110)
+    assert first == PostTurn(True, None)
+    again = await store.begin_message_post(RID, 1_105, owner="A", alive_until=1_115)
+    assert again == PostTurn(True, 1_100)
+    rival = await store.begin_message_post(RID, 1_106, owner="B", alive_until=1_116)
+    assert rival == PostTurn(False, 1_100)
+    taken = await store.begin_message_post(RID, 1_120, owner="B", alive_until=1_130)
+    assert taken == PostTurn(True, 1_100)  # A lapsed at 1_115
+    back = await store.begin_message_post(RID, 1_121, owner="A", alive_until=1_131)
+    assert back == PostTurn(False, 1_100)  # B holds it now, alive
+    assert "A" in await store.live_owners(1_125)  # claiming renewed A's own lease
+    await store.set_message_ts(RID, "111.222")
+    done = await store.begin_message_post(RID, 1_200, owner="B", alive_until=1_210)
+    assert done == PostTurn(False, 1_100)
+    missing = await store.begin_message_post("SJ-NOSUCH01", 1_200, owner="B", alive_until=1_210)
+    assert missing == PostTurn(False, None)
+
+
 async def test_message_columns(store: StorePort) -> None:
     await store.insert_request(make_request(), actor="U1", detail={})
     assert await store.unconfirmed(1_000) == [RID]
@@ -188,8 +212,6 @@ async def test_message_columns(store: StorePort) -> None:
     assert await store.stale_messages() == [RID]
     await store.mark_message_stale(RID, False)
     assert await store.stale_messages() == []
-    assert await store.begin_message_post(RID, 1_100) is None
-    assert await store.begin_message_post(RID, 1_105) == 1_100
     await store.set_jobs_info(
         RID, [RequestJob(JOBS[1], name="n1", status_at_request="PAUSED", prepaid=True)]
     )

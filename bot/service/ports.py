@@ -82,6 +82,15 @@ class Decision:
     request: StartRequest | None  # the request as it is after the attempt (None: no such id)
 
 
+@dataclass(frozen=True, slots=True)
+class PostTurn:
+    """Whether the caller may post a request message now (``mine``), and when an earlier post
+    of it began and was never confirmed (``earlier``: the message may exist, look first)."""
+
+    mine: bool
+    earlier: float | None = None
+
+
 class Recorded(StrEnum):
     """What recording an attempt's outcomes did."""
 
@@ -117,7 +126,9 @@ class Store(Protocol):
     ) -> None: ...
     async def set_jobs_info(self, request_id: str, jobs: Sequence[RequestJob]) -> None: ...
     async def set_message_ts(self, request_id: str, ts: str) -> None: ...
-    async def begin_message_post(self, request_id: str, now: float) -> float | None: ...
+    async def begin_message_post(
+        self, request_id: str, now: float, *, owner: str, alive_until: float
+    ) -> PostTurn: ...
     async def overlapping(self, request_id: str) -> dict[str, int]: ...
     async def lose_channel(self, request_id: str, error: str, *, now: float) -> bool: ...
     async def mark_message_stale(self, request_id: str, stale: bool) -> None: ...

@@ -76,9 +76,14 @@ class Publishing:
             prechecks=prechecks,
             precheck_rule=rule,
         )
-        earlier = await ctx.store.begin_message_post(request_id, ctx.clock())
+        now = ctx.clock()
+        turn = await ctx.store.begin_message_post(
+            request_id, now, owner=ctx.owner, alive_until=now + 2 * ctx.tuning.lease_seconds / 3
+        )
+        if not turn.mine:
+            return  # posted, or another live process is posting it: one message
         try:
-            ts = await ctx.notifier.post_request(req, view, earlier=earlier)
+            ts = await ctx.notifier.post_request(req, view, earlier=turn.earlier)
         except ChannelLost as exc:
             await self._cannot_post(req, exc.error)
             return

@@ -15,7 +15,7 @@ from bot.core.request import (
     StartRequest,
     comes_from,
 )
-from bot.service.ports import Decision, Verdict
+from bot.service.ports import Decision, PostTurn, Verdict
 from bot.store.records import (
     DECIDED,
     OPEN_STATES,
@@ -121,18 +121,34 @@ class RequestRows(Rows):
             "SELECT id FROM requests WHERE message_stale = 1 AND message_ts IS NOT NULL"
         )
 
-    def begin_message_post(self, request_id: str, now: float) -> float | None:
-        """As :meth:`begin_outcome_post`, for the request message in the channel."""
+    def begin_message_post(
+        self, request_id: str, now: float, *, owner: str, alive_until: float
+    ) -> PostTurn:
+        """Claim the post of the request message for process ``owner`` (alive, in the same
+        transaction, until ``alive_until``): refused while another live process holds it or
+        once it is posted. ``earlier``: as :meth:`begin_outcome_post`."""
         with self._tx() as db:
-            row = db.execute(
-                "SELECT message_posting_at FROM requests WHERE id = ?", (request_id,)
-            ).fetchone()
             db.execute(
-                """UPDATE requests SET message_posting_at = COALESCE(message_posting_at, ?)
-                WHERE id = ?""",
-                (now, request_id),
+                "INSERT OR REPLACE INTO replicas (owner, alive_until) VALUES (?, ?)",
+                (owner, alive_until),
             )
-        return row[0] if row else None
+            row = db.execute(
+                """SELECT message_posting_at, message_ts, owner,
+                (SELECT alive_until FROM replicas WHERE replicas.owner = requests.owner)
+                FROM requests WHERE id = ?""",
+                (request_id,),
+            ).fetchone()
+            if row is None or row[1] is not None:
+                return PostTurn(False, row[0] if row else None)
+            holder, holder_alive = row[2], row[3]
+            if holder not in (None, owner) and holder_alive is not None and holder_alive > now:
+                return PostTurn(False, row[0])
+            db.execute(
+                """UPDATE requests SET message_posting_at = COALESCE(message_posting_at, ?),
+                owner = ? WHERE id = ?""",
+                (now, owner, request_id),
+            )
+        return PostTurn(True, row[0])
 
     def lose_channel(self, request_id: str, error: str, *, now: float) -> bool:
         """Record, once, that Slack refuses posts in the request's channel for good

@@ -55,6 +55,7 @@ from bot.service.ports import (
     Note,
     Notice,
     OutcomeView,
+    PostTurn,
     Recorded,
     RequestView,
     StoreUnavailable,
@@ -311,15 +312,22 @@ class FakeStore:
         if row is not None and row.req.message_ts is None:
             self._set(row, message_ts=ts)
 
-    async def begin_message_post(self, request_id: str, now: float) -> float | None:
+    async def begin_message_post(
+        self, request_id: str, now: float, *, owner: str, alive_until: float
+    ) -> PostTurn:
         await self._enter("begin_message_post")
+        self.alive[owner] = alive_until
         row = self.rows.get(request_id)
-        if row is None:
-            return None
+        if row is None or row.req.message_ts is not None:
+            return PostTurn(False, row.req.message_posting_at if row else None)
         earlier = row.req.message_posting_at
+        holder = row.owner
+        if holder not in (None, owner) and self.alive.get(holder, 0.0) > now:
+            return PostTurn(False, earlier)
+        row.owner = owner
         if earlier is None:
             self._set(row, message_posting_at=now)
-        return earlier
+        return PostTurn(True, earlier)
 
     async def overlapping(self, request_id: str) -> dict[str, int]:
         await self._enter("overlapping")

@@ -19,7 +19,7 @@ from bot.core.request import (
     StartRequest,
     StartState,
 )
-from bot.service.ports import Recorded, Store, Verdict
+from bot.service.ports import PostTurn, Recorded, Store, Verdict
 from bot.store.sqlite import Store as SqliteStore
 from bot.store.threaded import AsyncStore
 from tests.conftest import ALICE, BOB, CAROL, CHANNEL
@@ -202,8 +202,21 @@ async def messages(s: Store) -> Log:
     await s.decide(Verdict("R4", target=RequestState.CANCELLED, actor=ALICE, now=T0 + 3))
     log.append(("overlapping", await s.overlapping("R1")))
     await s.set_jobs_info("R1", [RequestJob("J2", "two", "CONFIGURATION", prepaid=True)])
-    log.append(("begin message", await s.begin_message_post("R1", T0 + 5)))
-    log.append(("begin message again", await s.begin_message_post("R1", T0 + 9)))
+    log.append(
+        ("begin message", await s.begin_message_post("R1", T0 + 5, owner="P", alive_until=T0 + 20))
+    )
+    log.append(
+        (
+            "begin message again",
+            await s.begin_message_post("R1", T0 + 9, owner="P", alive_until=T0 + 20),
+        )
+    )
+    log.append(
+        (
+            "begin message elsewhere",
+            await s.begin_message_post("R1", T0 + 9, owner="Q", alive_until=T0 + 20),
+        )
+    )
     await s.set_message_ts("R1", "1.1")
     await s.set_message_ts("R1", "2.2")
     await s.set_message_ts("R3", "3.3")
@@ -320,7 +333,11 @@ async def test_messages_and_channels() -> None:
     log = answers(await messages(FakeStore()))
 
     assert log["overlapping"] == {"R2": 2, "R3": 1}  # R4 was cancelled
-    assert (log["begin message"], log["begin message again"]) == (None, T0 + 5)
+    assert (log["begin message"], log["begin message again"]) == (
+        PostTurn(True, None),
+        PostTurn(True, T0 + 5),
+    )
+    assert log["begin message elsewhere"] == PostTurn(False, T0 + 5)  # P is alive
     assert log["get R1"].message_ts == "1.1"
     # R1 is posted and needs an approver; R3 is posted but waits for its own confirmation.
     assert log["unconfirmed"] == ["R2", "R3"]

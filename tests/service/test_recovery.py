@@ -272,3 +272,35 @@ async def test_maintenance_publishes_a_request_a_crash_left_unposted(
     req = await store.get(rid)
     assert req is not None
     assert req.message_ts == posted.ts
+
+
+async def test_a_request_message_another_live_process_holds_is_not_posted_twice(
+    store: FakeStore,
+    notifier: FakeNotifier,
+    directory: FakeDirectory,
+    drs: FakeDrs,
+    fake_clock: FakeClock,
+    make_policy: PolicyFactory,
+) -> None:
+    """proc-A began the post and is alive; proc-B's maintenance, once the grace has passed,
+    finds the request unposted but leaves the post to proc-A, which posts it once."""
+    a = make_service(store, notifier, directory, drs, fake_clock, make_policy, owner="proc-A")
+    b = make_service(
+        store, notifier, directory, drs, fake_clock, make_policy, owner="proc-B", first_id=100
+    )
+    notifier.fail("post_request", NotShown("Slack answers 500"), times=1)
+    rid = await submitted(a)  # proc-A claimed the post; Slack failed it
+    assert notifier.requests == []
+
+    fake_clock.advance(120)  # past the grace: proc-B's maintenance lists it
+    await store.keep_alive("proc-A", now=fake_clock(), until=fake_clock() + 10)
+    await b.recovery.round()
+    await settle(b)
+    assert notifier.requests == []  # proc-A holds the post and is alive
+
+    await a.recovery.round()
+    await settle(a)
+    (posted,) = notifier.requests
+    assert posted.earlier is not None
+    req = await store.get(rid)
+    assert req is not None and req.message_ts == posted.ts

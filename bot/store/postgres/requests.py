@@ -14,7 +14,7 @@ from bot.core.request import (
     StartRequest,
     comes_from,
 )
-from bot.service.ports import Decision, Verdict
+from bot.service.ports import Decision, PostTurn, Verdict
 from bot.store.postgres.connection import Conn, ids
 from bot.store.postgres.rows import PgRows, audit_row, insert_start, lock_request
 from bot.store.records import (
@@ -138,22 +138,39 @@ class PgRequestRows(PgRows):
                 ORDER BY created_at, id""",
             )
 
-    async def begin_message_post(self, request_id: str, now: float) -> float | None:
-        """Note that a post of the request message begins; when an earlier post began and
-        was never confirmed, its time (the message may exist: look for it first)."""
+    async def begin_message_post(
+        self, request_id: str, now: float, *, owner: str, alive_until: float
+    ) -> PostTurn:
+        """Claim the post of the request message for process ``owner`` (alive, in the same
+        transaction, until ``alive_until``): refused while another live process holds it or
+        once it is posted; ``earlier``: when an earlier post began and was never confirmed
+        (the message may exist: look for it first). The request's row lock orders rivals."""
         db = await self.ready()
         async with db.tx() as conn:
+            await conn.execute(
+                """INSERT INTO replicas (owner, alive_until) VALUES (%s, %s)
+                ON CONFLICT (owner) DO UPDATE SET alive_until = EXCLUDED.alive_until""",
+                (owner, alive_until),
+            )
             cur = await conn.execute(
-                "SELECT message_posting_at FROM requests WHERE id = %s FOR NO KEY UPDATE",
+                """SELECT message_posting_at, message_ts, owner,
+                (SELECT alive_until FROM replicas WHERE replicas.owner = requests.owner)
+                AS holder_alive
+                FROM requests WHERE id = %s FOR NO KEY UPDATE""",
                 (request_id,),
             )
             row = await cur.fetchone()
+            if row is None or row["message_ts"] is not None:
+                return PostTurn(False, row["message_posting_at"] if row else None)
+            holder, holder_alive = row["owner"], row["holder_alive"]
+            if holder not in (None, owner) and holder_alive is not None and holder_alive > now:
+                return PostTurn(False, row["message_posting_at"])
             await conn.execute(
-                """UPDATE requests SET message_posting_at = COALESCE(message_posting_at, %s)
-                WHERE id = %s""",
-                (now, request_id),
+                """UPDATE requests SET message_posting_at = COALESCE(message_posting_at, %s),
+                owner = %s WHERE id = %s""",
+                (now, owner, request_id),
             )
-        return row["message_posting_at"] if row else None
+        return PostTurn(True, row["message_posting_at"])
 
     async def lose_channel(self, request_id: str, error: str, *, now: float) -> bool:
         """Record, once, that Slack refuses posts in the request's channel for good
