@@ -116,6 +116,11 @@ class Steps:
         if project is None:
             log.error("request %s: project %s is gone; not starting", request_id, req.project)
             return False
+        # What may hold the start back is read while it is only claimed: a read that fails
+        # (the database or DRS down) leaves it claimed, and maintenance resumes it. Between
+        # the mark "sent" and the DRS call nothing may fail, or it would stay sent unsent.
+        frozen = await freezes.before_send(ctx, req)
+        held = {} if frozen else await self.prechecking.hold_back(req, start.job_ids, project)
         lease = ctx.tuning.lease_seconds
         if not await ctx.store.mark_sent(
             request_id, attempt, now=ctx.clock(), owner=ctx.owner, lease=lease
@@ -124,7 +129,7 @@ class Steps:
         ctx.working.add((request_id, attempt))
         renewing = asyncio.create_task(self._keep_lease(request_id, attempt))
         try:
-            await self._send(req, start, project)
+            await self._send(req, start, project, frozen, held)
         finally:
             renewing.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -153,7 +158,16 @@ class Steps:
                 )
                 return
 
-    async def _send(self, req: StartRequest, start: Start, project: ProjectPolicy) -> None:
+    async def _send(
+        self,
+        req: StartRequest,
+        start: Start,
+        project: ProjectPolicy,
+        frozen: str | None,
+        held: dict[str, JobResult],
+    ) -> None:
+        """Send a sent-marked attempt, unless a change freeze (``frozen``) or its passed time
+        holds it; ``held``: the jobs whose precheck holds them back, with their results."""
         ctx = self.ctx
         request_id, attempt = req.id, start.attempt
         ctx.tasks.spawn(self.publishing.refresh_message(request_id), name=f"refresh {request_id}")
@@ -162,11 +176,9 @@ class Steps:
             # Checked again right before sending: DRS must not get a start time in the past.
             await self._not_sent(req, attempt, f"its scheduled time ({utc_text(passed)}) passed")
             return
-        frozen = await freezes.before_send(ctx, req)
         if frozen is not None:  # a window opened since the approval: not sent at all
             await self._not_sent(req, attempt, frozen, code=FREEZE_CODE)
             return
-        held = await self.prechecking.hold_back(req, start.job_ids, project)
         to_send = [j for j in start.job_ids if j not in held]
         try:
             report = (

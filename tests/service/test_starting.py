@@ -11,7 +11,13 @@ from bot.core.model import CallFailure, CallFailureKind, JobResult, Outcome
 from bot.core.request import AuditKind, RequestState, StartState
 from bot.service import Service
 from bot.service.model import NOT_SENT_CODE
-from bot.service.ports import ChannelGone, ChannelLost, NotShown, OutcomeDirect
+from bot.service.ports import (
+    ChannelGone,
+    ChannelLost,
+    NotShown,
+    OutcomeDirect,
+    StoreUnavailable,
+)
 from tests.conftest import BOB, CAROL
 from tests.service.fakes import FakeDrs, FakeDrsError, FakeNotifier, FakeStore
 from tests.service.support import JOBS, approve_in_store, draft, settle, submitted
@@ -41,6 +47,29 @@ async def test_run_start_sends_once(
     assert start is not None
     assert start.state is StartState.POSTED
     assert start.lease_owner == "proc-A"
+
+
+async def test_a_database_fault_before_sending_leaves_the_start_claimed_then_resumed(
+    service: Service, store: FakeStore, drs: FakeDrs, fake_clock: FakeClock
+) -> None:
+    """The precheck re-read before sending cannot be stored (the database went away): the
+    start is not marked sent, so no DRS call is owed; maintenance sends it once after."""
+    rid = await _claimed(service, store, fake_clock)
+    store.broken["save_prechecks"] = StoreUnavailable("the database is not reachable")
+
+    with pytest.raises(StoreUnavailable):
+        await service.steps.run_start(rid, 1)
+    start = await store.start(rid, 1)
+    assert start is not None and start.state is StartState.CLAIMED
+    assert drs.started == []
+
+    del store.broken["save_prechecks"]
+    fake_clock.advance(120)  # past the grace: maintenance resumes what was claimed
+    await service.recovery.round()
+    await settle(service)
+    assert drs.started == [(JOBS, None, "en-us")]
+    start = await store.start(rid, 1)
+    assert start is not None and start.state is StartState.POSTED
 
 
 async def test_two_run_starts_at_once_send_once(
