@@ -191,6 +191,8 @@ async def at_approval(
 ) -> ApprovalFreeze | None:
     """The freeze holding ``req``'s start when ``user`` approves it (``start_now``: started
     now instead of at its passed time), minus windows already overridden on the record."""
+    if not ctx.policy.freezes:
+        return None  # nothing to read: no window can hold it
     t = ctx.clock() if start_now else start_moment(req.start_time_ms, ctx.clock())
     done = await recorded_overrides(ctx, req.id)
     block = await verdict(ctx, req.project, t, done)

@@ -60,6 +60,8 @@ class Prechecking:
     async def refusal(self, req: StartRequest, project: ProjectPolicy) -> str | None:
         """Why approval is refused under ``require`` (jobs whose precheck has not passed, as
         stored), or None when it may go ahead."""
+        if project.precheck is not PrecheckRule.REQUIRE:
+            return None  # only ``require`` holds an approval: nothing to read
         stored = await self.ctx.store.prechecks(req.id)
         held = blocking(project.precheck, req.job_ids, stored)
         if not held:

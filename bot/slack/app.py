@@ -1,9 +1,13 @@
 """The Bolt app: Slack's payloads screened, listeners registered, errors handled.
 
-Bolt's own listener runner and matchers run the listeners (``process_before_response`` False:
-each listener acks, and what it does after the ack runs on, in Bolt's task). Listeners hand
-slow work to the service's background tasks and answer people through Bolt's ``ack``,
-``respond`` and ``client``.
+Bolt's own listener runner and matchers run the listeners, with ``process_before_response``
+True: Bolt answers Slack as soon as the listener returns, with what it passed to ``ack``. So a
+listener returns right after its ack: work that follows the ack (opening a modal, posting an
+answer, DRS calls) is handed to the service's tasks (``service.tasks.spawn``), a task of its
+own that logs its failure with the traceback. (Bolt's other mode runs the whole listener in a
+task and checks every 10 ms whether it acked; under bursts of fifty requests, the work after
+one request's ack then delays the answers to the others: bench/README.md has the figures.)
+Listeners answer people through Bolt's ``ack``, ``respond`` and ``client``.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ def build_app(
         client=slack,
         signing_secret=signing_secret,
         request_verification_enabled=signing_secret is not None,
-        process_before_response=False,
+        process_before_response=True,
         raise_error_for_unhandled_request=False,
     )
     app.use(Screen())

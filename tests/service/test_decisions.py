@@ -4,7 +4,7 @@ the policy checked again at the click; expiry; a scheduled time that passed."""
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bot.core.request import AuditKind, RequestState, StartState
 from bot.service import Service
@@ -12,10 +12,10 @@ from bot.service.ports import StartedNowInstead
 from bot.service.precheck_reads import read_prechecks
 from tests.conftest import ALICE, BOB, CAROL, DAVE, DBA_LEADS, MALLORY
 from tests.service.fakes import FakeDirectory, FakeDrs, FakeNotifier, FakeStore
-from tests.service.support import JOBS, draft, settle, submitted
+from tests.service.support import JOBS, draft, make_service, settle, submitted
 
 if TYPE_CHECKING:
-    from tests.conftest import FakeClock
+    from tests.conftest import FakeClock, PolicyFactory
 
 
 async def test_approve_starts_the_batch_once(
@@ -282,3 +282,31 @@ async def test_an_approval_with_no_precheck_read_is_told_to_read_them(
     assert req is not None and project is not None
     await read_prechecks(service.ctx, req, project)
     assert (await service.commands.check_decision(rid, BOB, "approve")).ok
+
+
+async def test_an_approval_reads_only_what_can_refuse_it(
+    store: FakeStore,
+    notifier: FakeNotifier,
+    directory: FakeDirectory,
+    drs: FakeDrs,
+    fake_clock: FakeClock,
+    make_policy: PolicyFactory,
+) -> None:
+    """Answering an approval, with no change freeze configured, reads the request, its
+    prechecks (only under ``require``) and makes the decision: no audit trail read."""
+    calls: dict[str, list[str]] = {}
+    for rule in ("require", "warn"):
+
+        def edit(d: dict[str, Any], rule: str = rule) -> None:
+            d["projects"]["prod"]["precheck"] = rule
+
+        store = FakeStore()
+        svc = make_service(store, notifier, directory, drs, fake_clock, make_policy, owner="P")
+        svc.ctx.policy = make_policy(edit)
+        rid = await submitted(svc)
+        store.calls.clear()
+        reply = await svc.commands.approve(rid, BOB, None)
+        assert reply.ok, reply.text
+        calls[rule] = list(store.calls)
+        await settle(svc)
+    assert calls == {"require": ["get", "prechecks", "decide"], "warn": ["get", "decide"]}

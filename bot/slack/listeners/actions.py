@@ -8,7 +8,7 @@ re-checks the clicking user against the policy at that moment.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Protocol
 
 from slack_bolt.app.async_app import AsyncApp
@@ -64,9 +64,13 @@ def register(app: AsyncApp, service: Service) -> None:
             return
         await _open(client, body, form(check.request, now=service.ctx.clock()))
 
-    @app.action(ActionId.APPROVE.value)
-    async def approve(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
-        await ack()
+    def after_ack(work: Coroutine[Any, Any, None], body: dict[str, Any], what: str) -> None:
+        """Hand ``work`` to the service's tasks: Bolt answers Slack when the listener returns
+        (:mod:`bot.slack.app`)."""
+        user, _, rid = _click(body)
+        service.tasks.spawn(work, name=f"{what} of {rid or '?'} by {user or '?'}")
+
+    async def approve_form(body: dict[str, Any], client: AsyncWebClient) -> None:
         user, _, rid = _click(body)
         frozen = await freezes.for_approver(service.ctx, rid, user)
 
@@ -75,10 +79,17 @@ def register(app: AsyncApp, service: Service) -> None:
 
         await decision_form(body, client, "approve", form)
 
+    @app.action(ActionId.APPROVE.value)
+    async def approve(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        after_ack(approve_form(body, client), body, "approve click")
+
     @app.action(ActionId.REJECT.value)
     async def reject(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
-        await decision_form(body, client, "reject", decisions.reject_modal)
+        after_ack(
+            decision_form(body, client, "reject", decisions.reject_modal), body, "reject click"
+        )
 
     async def requester_click(
         body: dict[str, Any], client: AsyncWebClient, use: Callable[[str, str], Awaitable[Reply]]
@@ -92,16 +103,19 @@ def register(app: AsyncApp, service: Service) -> None:
     @app.action(ActionId.CANCEL.value)
     async def cancel(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
-        await requester_click(body, client, service.commands.cancel)
+        after_ack(requester_click(body, client, service.commands.cancel), body, "cancel")
 
     @app.action(ActionId.CONFIRM.value)
     async def confirm(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
-        await requester_click(body, client, service.commands.confirm)
+        after_ack(requester_click(body, client, service.commands.confirm), body, "confirm")
 
     @app.action(ActionId.RETRY.value)
     async def retry(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
+        after_ack(retry_click(body, client), body, "retry")
+
+    async def retry_click(body: dict[str, Any], client: AsyncWebClient) -> None:
         user, channel, rid = _click(body)
         await tell(client, channel, user, await service.commands.retry(rid, user))
 

@@ -70,6 +70,12 @@ def register(app: AsyncApp, service: Service, directory: Directory, *, max_jobs:
             return
         await ack()
         answer = _Answer(client, respond, user, channel)
+        service.tasks.spawn(work(cmd, answer, body), name=f"/startjobs of {user}")
+
+    async def work(cmd: object, answer: _Answer, body: dict[str, Any]) -> None:
+        """What the command asks for, after the ack (Bolt answers Slack when the listener
+        returns: :mod:`bot.slack.app`)."""
+        user, channel, client = answer.user, answer.channel, answer.client
         if isinstance(cmd, Help):
             projects = await reading.memberships(user, channel)
             msg = answers.help_message(command=COMMAND, projects=projects, user=user)

@@ -17,11 +17,16 @@ from bot.slack.ui.ids import ActionId
 def register(app: AsyncApp, service: Service) -> None:
     @app.action(ActionId.RUN_PRECHECK.value)
     async def run_precheck(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
-        # Acked first: Bolt answers Slack then, while the DRS calls go on.
+        # Acked, and the DRS calls handed to the service's tasks: Bolt answers Slack when
+        # this returns (bot.slack.app).
         await ack()
         user = str((body.get("user") or {}).get("id", ""))
         channel = str((body.get("channel") or {}).get("id", ""))
         actions = body.get("actions") or [{}]
-        value = actions[0].get("value") if isinstance(actions[0], dict) else None
-        reply = await service.prechecking.run(str(value or ""), user, channel)
-        await tell(client, channel, user, reply)
+        value = str((actions[0].get("value") if isinstance(actions[0], dict) else None) or "")
+
+        async def run() -> None:
+            reply = await service.prechecking.run(value, user, channel)
+            await tell(client, channel, user, reply)
+
+        service.tasks.spawn(run(), name=f"precheck of {value or '?'} by {user or '?'}")
