@@ -16,6 +16,7 @@ from bot.core.policy import Policy
 from bot.service.metrics import Metrics, NoMetrics
 from bot.service.model import Tuning
 from bot.service.ports import Clock, Directory, DrsFor, Notifier, Store
+from bot.service.urgency import background
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,8 @@ class Tasks:
         self._running: set[asyncio.Task[None]] = set()
 
     def spawn(self, coro: Coroutine[Any, Any, object], *, name: str) -> asyncio.Task[None]:
-        task = asyncio.create_task(self._guard(coro, name), name=name)
+        # Not urgent, even when spawned while answering a person (bot.service.urgency).
+        task = asyncio.create_task(self._guard(coro, name), name=name, context=background())
         self._running.add(task)
         task.add_done_callback(self._running.discard)
         return task

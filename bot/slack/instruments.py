@@ -9,6 +9,7 @@
 * :class:`AckTimer`: a Bolt middleware that hands listeners an ``ack`` which records, when
   called, how long after the request reached the bot it was acknowledged (and binds who and
   which request the log lines are about). It adds no work before the ack but a clock read.
+  It also runs the listener as work a person waits for (:mod:`bot.service.urgency`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from slack_sdk.http_retry.state import RetryState
 
 from bot.service import logcontext
 from bot.service.metrics import OTHER, Metrics
+from bot.service.urgency import answering
 
 RECEIVED_AT = "startjobs_received_at"  # context key: time.perf_counter() when the body was read
 
@@ -139,6 +141,9 @@ class AckTimer(AsyncMiddleware):
         req.context["ack"] = TimedAck(self._metrics, request_kind(body), since)
         if isinstance(body, dict):
             logcontext.bind(user=_user_of(body), request_id=_request_of(body))
+        # Bolt runs the listener in this task once the middleware returned: a person waits
+        # for what it does until it returns (process_before_response, bot.slack.app).
+        answering()
         return await next()
 
 

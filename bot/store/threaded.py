@@ -3,8 +3,15 @@
 :class:`bot.store.sqlite.Store` is plain synchronous SQLite. A write waits for SQLite's lock
 (another process, a checkpoint) and a commit waits for the disk; on the event loop either would
 stall every Slack answer and ``/healthz`` with it. :class:`AsyncStore` runs each call in one
-thread of its own, so calls keep their order and the connection is only ever used by that
-thread, and the loop goes on answering while they wait.
+thread of its own (:class:`StoreThread`), so the connection is only ever used by that thread,
+and the loop goes on answering while they wait.
+
+The thread takes urgent calls first: those made while a person waits for Slack's answer
+(:mod:`bot.service.urgency`) or with ``within``, before background calls queued ahead of them
+(each kind in the order made). A burst of fifty form submissions otherwise waits behind the
+hundreds of background calls the previous burst queued (posting, recording, Home tabs): with
+a single thread in arrival order, ``bench/ack_latency.py`` missed its goal on start-form
+submissions; the figures, with and without, are in bench/README.md.
 
 A call made on a person's behalf (storing a new request, deciding one) passes ``within``: if
 the thread cannot start it in that many seconds, or SQLite cannot take its lock in the time
@@ -16,15 +23,19 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
+import queue
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Coroutine
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from bot.core.request import StartRequest
 from bot.service.metrics import Metrics, NoMetrics, record_decision
 from bot.service.ports import Decision, StoreUnavailable, Verdict
+from bot.service.urgency import urgent
 from bot.store.sqlite import Store
 
 P = ParamSpec("P")
@@ -44,6 +55,43 @@ def _off_loop(
     return call
 
 
+URGENT, BACKGROUND, STOP = 0, 1, 2  # queue ranks: lower runs first
+
+
+class StoreThread:
+    """One thread running calls, urgent ones first, each rank in the order it was queued."""
+
+    def __init__(self, name: str) -> None:
+        self._queue: queue.PriorityQueue[
+            tuple[int, int, Callable[[], Any] | None, Future[Any] | None]
+        ] = queue.PriorityQueue()
+        self._order = itertools.count()
+        self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
+        self._thread.start()
+
+    def submit(self, fn: Callable[[], T], *, rank: int) -> Future[T]:
+        future: Future[T] = Future()
+        self._queue.put((rank, next(self._order), fn, future))
+        return future
+
+    def _serve(self) -> None:
+        while True:
+            _, _, fn, future = self._queue.get()
+            if fn is None or future is None:
+                return
+            if not future.set_running_or_notify_cancel():
+                continue  # its caller stopped waiting before it began: not made
+            try:
+                future.set_result(fn())
+            except BaseException as exc:  # handed to the caller, as an executor does
+                future.set_exception(exc)
+
+    def shutdown(self) -> None:
+        """Stop once every call queued before has run."""
+        self._queue.put((STOP, next(self._order), None, None))
+        self._thread.join()
+
+
 class AsyncStore:
     """:class:`Store`'s methods as coroutines, made one at a time in a dedicated thread: the
     service's :class:`bot.service.ports.Store`."""
@@ -51,19 +99,17 @@ class AsyncStore:
     def __init__(self, backend: Store, *, metrics: Metrics | None = None) -> None:
         self.backend = backend
         self.metrics: Metrics = metrics or NoMetrics()
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
+        self._thread = StoreThread("store")
 
     async def run(self, fn: Callable[[], T], *, within: float | None = None) -> T:
         """Run ``fn`` in the store's thread. With ``within``, it is made only if it can be
         made in that many seconds (see the module's docstring), else :class:`StoreUnavailable`
         is raised and nothing was made; SQLite's errors are raised as that too."""
+        rank = URGENT if within is not None or urgent() else BACKGROUND
         try:
-            if within is None:
-                return await asyncio.get_running_loop().run_in_executor(self._thread, fn)
-            deadline = time.monotonic() + within
-            return await asyncio.get_running_loop().run_in_executor(
-                self._thread, functools.partial(self._bounded, fn, deadline)
-            )
+            if within is not None:
+                fn = functools.partial(self._bounded, fn, time.monotonic() + within)
+            return await asyncio.wrap_future(self._thread.submit(fn, rank=rank))
         except StoreUnavailable:
             self.metrics.database_error("unavailable")
             raise
@@ -83,7 +129,7 @@ class AsyncStore:
 
     async def aclose(self) -> None:
         await self.run(self.backend.close)
-        self._thread.shutdown(wait=True)
+        self._thread.shutdown()
 
     async def probe(self, *, within: float) -> None:
         """Make a real write (a heartbeat row) and commit it: raises
