@@ -14,9 +14,11 @@ its signature:
   Events API's JSON bodies (:func:`bolt_body`). Bolt would decode the form with the standard
   library's pure-Python ``parse_qsl``: about 1.2 ms of the event loop for a 15 kB modal
   submission, which is what a stock Bolt app spends on the whole request; yarl's compiled
-  query decoder (aiohttp's own URL library) takes 0.08 ms. Under bursts of fifty modal
-  submissions that was the difference between missing and meeting the ack goal of
-  bench/ack_latency.py (figures in bench/README.md);
+  query decoder (aiohttp's own URL library) takes 0.08 ms. In paired runs of
+  ``bench/ack_latency.py --concurrency 50``, without it the goal (p99 within 1.5x of a stock
+  Bolt app) was missed in one run of two (worst ratios 1.53, 1.46); with it, met in both
+  (1.32, 1.35; start-form submissions p99 109 and 130 ms against 138 and 120 ms; tables in
+  bench/README.md);
 * a payload Bolt cannot read (not a Slack payload at all) is a 400, not a server error.
 
 ``/healthz`` answers 200 only if the bot can store a request now: it makes a real write

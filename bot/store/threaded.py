@@ -9,9 +9,11 @@ and the loop goes on answering while they wait.
 The thread takes urgent calls first: those made while a person waits for Slack's answer
 (:mod:`bot.service.urgency`) or with ``within``, before background calls queued ahead of them
 (each kind in the order made). A burst of fifty form submissions otherwise waits behind the
-hundreds of background calls the previous burst queued (posting, recording, Home tabs): with
-a single thread in arrival order, ``bench/ack_latency.py`` missed its goal on start-form
-submissions; the figures, with and without, are in bench/README.md.
+hundreds of background calls the previous burst queued (posting, recording, Home tabs). In
+paired runs of ``bench/ack_latency.py --concurrency 50``, the thread in arrival order missed
+the goal (p99 within 1.5x of a stock Bolt app) with worst ratios 2.04 and 1.67, start-form
+submissions at p99 162 and 169 ms; urgent first, 1.53 and 1.46, at 138 and 120 ms (tables in
+bench/README.md).
 
 A call made on a person's behalf (storing a new request, deciding one) passes ``within``: if
 the thread cannot start it in that many seconds, or SQLite cannot take its lock in the time
