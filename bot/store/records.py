@@ -98,6 +98,13 @@ def event_from_row(row: Row, detail: dict[str, Any]) -> AuditEvent:
     )
 
 
+def may_post(holder: str | None, holder_alive: float | None, owner: str, now: float) -> bool:
+    """Whether process ``owner`` may post a request message whose post ``holder`` claimed
+    (None: nobody), that process being alive until ``holder_alive`` (None: no row): yes
+    unless another process holds it and is alive at ``now``."""
+    return holder in (None, owner) or holder_alive is None or holder_alive <= now
+
+
 # Domain values to the parameters of the backends' writes, in their SQL's column order.
 
 

@@ -24,10 +24,11 @@ from bot.store.records import (
     event_from_row,
     job_info_params,
     job_params,
+    may_post,
     request_from_row,
     request_params,
 )
-from bot.store.rows import Rows, audit_row, insert_start
+from bot.store.rows import Rows, alive_row, audit_row, insert_start
 
 
 class RequestRows(Rows):
@@ -128,10 +129,7 @@ class RequestRows(Rows):
         transaction, until ``alive_until``): refused while another live process holds it or
         once it is posted. ``earlier``: as :meth:`begin_outcome_post`."""
         with self._tx() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO replicas (owner, alive_until) VALUES (?, ?)",
-                (owner, alive_until),
-            )
+            alive_row(db, owner, alive_until)
             row = db.execute(
                 """SELECT message_posting_at, message_ts, owner,
                 (SELECT alive_until FROM replicas WHERE replicas.owner = requests.owner)
@@ -140,8 +138,7 @@ class RequestRows(Rows):
             ).fetchone()
             if row is None or row[1] is not None:
                 return PostTurn(False, row[0] if row else None)
-            holder, holder_alive = row[2], row[3]
-            if holder not in (None, owner) and holder_alive is not None and holder_alive > now:
+            if not may_post(row[2], row[3], owner, now):
                 return PostTurn(False, row[0])
             db.execute(
                 """UPDATE requests SET message_posting_at = COALESCE(message_posting_at, ?),

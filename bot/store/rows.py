@@ -33,6 +33,11 @@ class Rows:
         self._db.execute("COMMIT")
 
 
+def alive_row(db: sqlite3.Connection, owner: str, until: float) -> None:
+    """Record that process ``owner`` is alive until ``until`` (its ``replicas`` row)."""
+    db.execute("INSERT OR REPLACE INTO replicas (owner, alive_until) VALUES (?, ?)", (owner, until))
+
+
 def audit_row(
     db: sqlite3.Connection,
     request_id: str,

@@ -26,6 +26,7 @@ from bot.store.followups import FollowUpRows
 from bot.store.home import HomeRows
 from bot.store.prechecks import PrecheckRows
 from bot.store.requests import RequestRows
+from bot.store.rows import alive_row
 from bot.store.starts import StartRows
 
 SCHEMA_VERSION = 2
@@ -95,10 +96,7 @@ class Store(RequestRows, StartRows, FollowUpRows, PrecheckRows, HomeRows):
         """Record that process ``owner`` is alive until ``until``; forget processes whose
         rows lapsed long ago (an hour), so the table stays as small as the fleet."""
         with self._tx() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO replicas (owner, alive_until) VALUES (?, ?)",
-                (owner, until),
-            )
+            alive_row(db, owner, until)
             db.execute("DELETE FROM replicas WHERE alive_until < ?", (now - 3600,))
 
     def live_owners(self, now: float) -> frozenset[str]:

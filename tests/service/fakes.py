@@ -66,6 +66,7 @@ from bot.store.records import (
     OPEN_STATES,
     clears_start_time,
     decision_detail,
+    may_post,
     merge_adds_order,
     merge_settles,
     request_state_from,
@@ -322,7 +323,7 @@ class FakeStore:
             return PostTurn(False, row.req.message_posting_at if row else None)
         earlier = row.req.message_posting_at
         holder = row.owner
-        if holder not in (None, owner) and self.alive.get(holder, 0.0) > now:
+        if not may_post(holder, self.alive.get(holder) if holder else None, owner, now):
             return PostTurn(False, earlier)
         row.owner = owner
         if earlier is None:

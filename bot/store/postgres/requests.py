@@ -16,7 +16,7 @@ from bot.core.request import (
 )
 from bot.service.ports import Decision, PostTurn, Verdict
 from bot.store.postgres.connection import Conn, ids
-from bot.store.postgres.rows import PgRows, audit_row, insert_start, lock_request
+from bot.store.postgres.rows import PgRows, alive_row, audit_row, insert_start, lock_request
 from bot.store.records import (
     DECIDED,
     OPEN_STATES,
@@ -26,6 +26,7 @@ from bot.store.records import (
     event_from_row,
     job_info_params,
     job_params,
+    may_post,
     request_from_row,
     request_params,
 )
@@ -147,11 +148,7 @@ class PgRequestRows(PgRows):
         (the message may exist: look for it first). The request's row lock orders rivals."""
         db = await self.ready()
         async with db.tx() as conn:
-            await conn.execute(
-                """INSERT INTO replicas (owner, alive_until) VALUES (%s, %s)
-                ON CONFLICT (owner) DO UPDATE SET alive_until = EXCLUDED.alive_until""",
-                (owner, alive_until),
-            )
+            await alive_row(conn, owner, alive_until)
             cur = await conn.execute(
                 """SELECT message_posting_at, message_ts, owner,
                 (SELECT alive_until FROM replicas WHERE replicas.owner = requests.owner)
@@ -162,8 +159,7 @@ class PgRequestRows(PgRows):
             row = await cur.fetchone()
             if row is None or row["message_ts"] is not None:
                 return PostTurn(False, row["message_posting_at"] if row else None)
-            holder, holder_alive = row["owner"], row["holder_alive"]
-            if holder not in (None, owner) and holder_alive is not None and holder_alive > now:
+            if not may_post(row["owner"], row["holder_alive"], owner, now):
                 return PostTurn(False, row["message_posting_at"])
             await conn.execute(
                 """UPDATE requests SET message_posting_at = COALESCE(message_posting_at, %s),

@@ -43,6 +43,15 @@ async def lock_request(conn: Conn, request_id: str) -> bool:
     return await cur.fetchone() is not None
 
 
+async def alive_row(conn: Conn, owner: str, until: float) -> None:
+    """Record that process ``owner`` is alive until ``until`` (its ``replicas`` row)."""
+    await conn.execute(
+        """INSERT INTO replicas (owner, alive_until) VALUES (%s, %s)
+        ON CONFLICT (owner) DO UPDATE SET alive_until = EXCLUDED.alive_until""",
+        (owner, until),
+    )
+
+
 async def audit_row(
     conn: Conn,
     request_id: str,

@@ -14,6 +14,7 @@ from bot.store.postgres.home import PgHomeRows
 from bot.store.postgres.migrations import SchemaStatus, migrate, status
 from bot.store.postgres.prechecks import PgPrecheckRows
 from bot.store.postgres.requests import PgRequestRows
+from bot.store.postgres.rows import alive_row
 from bot.store.postgres.starts import PgStartRows
 
 log = logging.getLogger(__name__)
@@ -113,11 +114,7 @@ class PostgresStore(PgRequestRows, PgStartRows, PgFollowUpRows, PgPrecheckRows, 
         rows lapsed long ago (an hour), so the table stays as small as the fleet."""
         db = await self.ready()
         async with db.tx() as conn:
-            await conn.execute(
-                """INSERT INTO replicas (owner, alive_until) VALUES (%s, %s)
-                ON CONFLICT (owner) DO UPDATE SET alive_until = EXCLUDED.alive_until""",
-                (owner, until),
-            )
+            await alive_row(conn, owner, until)
             await conn.execute("DELETE FROM replicas WHERE alive_until < %s", (now - 3600,))
 
     async def live_owners(self, now: float) -> frozenset[str]:
