@@ -122,6 +122,14 @@ async def submit_refusal(
     )
 
 
+async def holding(ctx: Context, req: StartRequest, t: float) -> Block | None:
+    """The freeze holding ``req``'s start at ``t``, minus the windows overridden on its
+    record, which is read only when a window holds (outside a freeze nothing is read)."""
+    if await verdict(ctx, req.project, t) is None:
+        return None
+    return await verdict(ctx, req.project, t, await recorded_overrides(ctx, req.id))
+
+
 async def recorded_overrides(ctx: Context, request_id: str) -> frozenset[str]:
     """The windows overridden for ``request_id`` on the record."""
     names: set[str] = set()
@@ -191,11 +199,8 @@ async def at_approval(
 ) -> ApprovalFreeze | None:
     """The freeze holding ``req``'s start when ``user`` approves it (``start_now``: started
     now instead of at its passed time), minus windows already overridden on the record."""
-    if not ctx.policy.freezes:
-        return None  # nothing to read: no window can hold it
     t = ctx.clock() if start_now else start_moment(req.start_time_ms, ctx.clock())
-    done = await recorded_overrides(ctx, req.id)
-    block = await verdict(ctx, req.project, t, done)
+    block = await holding(ctx, req, t)
     if block is None:
         return None
     if tz is None:  # asked only now: approving outside a freeze costs no Slack call
@@ -246,11 +251,7 @@ async def broke_glass(
 async def before_send(ctx: Context, req: StartRequest) -> str | None:
     """Why a start must not be sent now (a window holds its moment that nobody overrode on the
     record), or None."""
-    block = await block_now(ctx, req.project, req.start_time_ms)
-    if block is None:
-        return None
-    done = await recorded_overrides(ctx, req.id)
-    block = await verdict(ctx, req.project, start_moment(req.start_time_ms, ctx.clock()), done)
+    block = await holding(ctx, req, start_moment(req.start_time_ms, ctx.clock()))
     if block is None:
         return None
     return block_text(block, req.project, None)
