@@ -8,10 +8,6 @@ from typing import Any
 
 from bot.core.followup_schedule import Pace
 from bot.core.request import StartRequest
-from bot.core.status import SCHEDULE_PASSED_CODE
-
-NOT_SENT_CODE = SCHEDULE_PASSED_CODE
-"""The error code of jobs the bot did not send because their scheduled time had passed."""
 
 INTERACTIVE_WRITE_SECONDS = 1.0
 """A write made before a person's click is acknowledged (a new request, a decision) is made

@@ -32,12 +32,12 @@ from bot.core.request import (
     StartRequest,
     StartState,
 )
-from bot.core.status import FREEZE_CODE
+from bot.core.status import FREEZE_CODE, SCHEDULE_PASSED_CODE
 from bot.core.text import utc_text
 from bot.service import failpoints, freezes, logcontext
 from bot.service.context import Context
 from bot.service.metrics import record_outcome
-from bot.service.model import NOT_SENT_CODE, schedule_passed
+from bot.service.model import schedule_passed
 from bot.service.outcomes import outcome_view
 from bot.service.ports import (
     ChannelLost,
@@ -118,9 +118,11 @@ class Steps:
             return False
         # What may hold the start back is read while it is only claimed: a read that fails
         # (the database or DRS down) leaves it claimed, and maintenance resumes it. Between
-        # the mark "sent" and the DRS call nothing may fail, or it would stay sent unsent.
+        # the mark "sent" and the DRS call nothing is read, so none can leave it sent unsent.
         frozen = await freezes.before_send(ctx, req)
-        held = {} if frozen else await self.prechecking.hold_back(req, start.job_ids, project)
+        held = (
+            await self.prechecking.hold_back(req, start.job_ids, project) if frozen is None else {}
+        )
         lease = ctx.tuning.lease_seconds
         if not await ctx.store.mark_sent(
             request_id, attempt, now=ctx.clock(), owner=ctx.owner, lease=lease
@@ -214,7 +216,7 @@ class Steps:
                 await self.publishing.refresh_message(request_id)
 
     async def _not_sent(
-        self, req: StartRequest, attempt: int, why: str, *, code: str = NOT_SENT_CODE
+        self, req: StartRequest, attempt: int, why: str, *, code: str = SCHEDULE_PASSED_CODE
     ) -> None:
         """Record a sent-marked attempt as refused by the bot itself, before any DRS call."""
         ctx = self.ctx

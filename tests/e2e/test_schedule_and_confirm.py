@@ -14,7 +14,8 @@ import time
 from pathlib import Path
 
 from bot.core.request import AuditKind, RequestState
-from bot.service.model import NOT_SENT_CODE, Tuning
+from bot.core.status import SCHEDULE_PASSED_CODE
+from bot.service.model import Tuning
 from bot.slack.ui.decisions import START_NOW_VALUE
 from bot.slack.ui.ids import ActionId, BlockId, CallbackId, When
 from bot.store import Verdict
@@ -128,7 +129,7 @@ async def test_a_start_whose_time_passed_before_sending_is_not_sent(tmp_path: Pa
         assert _starts(h) == []  # DRS never got a time in the past
         req = h.db.get(rid)
         assert req is not None and req.state is RequestState.FAILED
-        assert {j.error_code for j in req.jobs} == {NOT_SENT_CODE}
+        assert {j.error_code for j in req.jobs} == {SCHEDULE_PASSED_CODE}
         await h.wait(lambda: len(outcome_replies(h, message)) == 1)
         (outcome,) = outcome_replies(h, message)
         assert "passed" in json.dumps(outcome.blocks) and "Retry" not in json.dumps(outcome.blocks)

@@ -9,8 +9,8 @@ import pytest
 
 from bot.core.model import CallFailure, CallFailureKind, JobResult, Outcome
 from bot.core.request import AuditKind, RequestState, StartState
+from bot.core.status import SCHEDULE_PASSED_CODE
 from bot.service import Service
-from bot.service.model import NOT_SENT_CODE
 from bot.service.ports import (
     ChannelGone,
     ChannelLost,
@@ -98,7 +98,7 @@ async def test_a_start_whose_time_passed_is_not_sent(
     req = await store.get(rid)
     assert req is not None
     assert req.state is RequestState.FAILED
-    assert {j.error_code for j in req.jobs} == {NOT_SENT_CODE}
+    assert {j.error_code for j in req.jobs} == {SCHEDULE_PASSED_CODE}
     assert all(j.outcome is Outcome.FAILED for j in req.jobs)
     assert len(notifier.outcomes_of(rid)) == 1
 
