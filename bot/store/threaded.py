@@ -89,7 +89,7 @@ class StoreThread:
                 future.set_exception(exc)
 
     def shutdown(self) -> None:
-        """Stop once every call queued before has run."""
+        """Stop once every queued call has run (blocks until then: call it off the loop)."""
         self._queue.put((STOP, next(self._order), None, None))
         self._thread.join()
 
@@ -131,7 +131,7 @@ class AsyncStore:
 
     async def aclose(self) -> None:
         await self.run(self.backend.close)
-        self._thread.shutdown()
+        await asyncio.to_thread(self._thread.shutdown)
 
     async def probe(self, *, within: float) -> None:
         """Make a real write (a heartbeat row) and commit it: raises
