@@ -8,6 +8,7 @@ Every test here runs with sockets closed: opening a connection (or binding an ad
 
 from __future__ import annotations
 
+import functools
 import socket
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
@@ -17,7 +18,7 @@ import pytest
 from bot.service import Service
 from tests.conftest import CAROL, DAVE, DBA_LEADS, DBA_TEAM
 from tests.service.fakes import FakeDirectory, FakeDrs, FakeNotifier, FakeStore
-from tests.service.support import JOBS, make_service, settle
+from tests.service.support import JOBS, ServiceFactory, make_service, settle
 
 if TYPE_CHECKING:
     from tests.conftest import FakeClock, PolicyFactory
@@ -61,14 +62,21 @@ def drs() -> FakeDrs:
 
 
 @pytest.fixture
-async def service(
+def new_service(
     store: FakeStore,
     notifier: FakeNotifier,
     directory: FakeDirectory,
     drs: FakeDrs,
     fake_clock: FakeClock,
     make_policy: PolicyFactory,
-) -> AsyncIterator[Service]:
-    svc = make_service(store, notifier, directory, drs, fake_clock, make_policy, owner="proc-A")
+) -> ServiceFactory:
+    """One process's service over the shared fakes, ``new_service(owner="proc-B",
+    first_id=100)``: several of them are replicas sharing one store."""
+    return functools.partial(make_service, store, notifier, directory, drs, fake_clock, make_policy)
+
+
+@pytest.fixture
+async def service(new_service: ServiceFactory) -> AsyncIterator[Service]:
+    svc = new_service(owner="proc-A")
     yield svc
     await settle(svc)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from bot.core.request import RequestState
@@ -30,6 +30,10 @@ TUNING = Tuning(
 )
 
 JOBS = ("J1", "J2", "J3")
+
+
+ServiceFactory = Callable[..., Service]
+"""``make_service`` with the fakes bound: the ``new_service`` fixture."""
 
 
 def make_service(

@@ -12,7 +12,7 @@ from bot.service.ports import StartedNowInstead
 from bot.service.precheck_reads import read_prechecks
 from tests.conftest import ALICE, BOB, CAROL, DAVE, DBA_LEADS, MALLORY
 from tests.service.fakes import FakeDirectory, FakeDrs, FakeNotifier, FakeStore
-from tests.service.support import JOBS, draft, make_service, settle, submitted
+from tests.service.support import JOBS, ServiceFactory, draft, settle, submitted
 
 if TYPE_CHECKING:
     from tests.conftest import FakeClock, PolicyFactory
@@ -285,23 +285,17 @@ async def test_an_approval_with_no_precheck_read_is_told_to_read_them(
 
 
 async def test_an_approval_reads_only_what_can_refuse_it(
-    store: FakeStore,
-    notifier: FakeNotifier,
-    directory: FakeDirectory,
-    drs: FakeDrs,
-    fake_clock: FakeClock,
-    make_policy: PolicyFactory,
+    new_service: ServiceFactory, store: FakeStore, make_policy: PolicyFactory
 ) -> None:
     """Answering an approval, with no change freeze configured, reads the request, its
     prechecks (only under ``require``) and makes the decision: no audit trail read."""
     calls: dict[str, list[str]] = {}
-    for rule in ("require", "warn"):
+    for n, rule in enumerate(("require", "warn"), start=1):
 
         def edit(d: dict[str, Any], rule: str = rule) -> None:
             d["projects"]["prod"]["precheck"] = rule
 
-        store = FakeStore()
-        svc = make_service(store, notifier, directory, drs, fake_clock, make_policy, owner="P")
+        svc = new_service(owner="P", first_id=100 * n)
         svc.ctx.policy = make_policy(edit)
         rid = await submitted(svc)
         store.calls.clear()

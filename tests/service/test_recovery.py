@@ -12,11 +12,18 @@ from bot.core.request import AuditKind, RequestState, StartState
 from bot.service import Service
 from bot.service.ports import NotShown
 from tests.conftest import BOB, DAVE
-from tests.service.fakes import FakeDirectory, FakeDrs, FakeNotifier, FakeStore
-from tests.service.support import JOBS, approve_in_store, draft, make_service, settle, submitted
+from tests.service.fakes import FakeDrs, FakeNotifier, FakeStore
+from tests.service.support import (
+    JOBS,
+    ServiceFactory,
+    approve_in_store,
+    draft,
+    settle,
+    submitted,
+)
 
 if TYPE_CHECKING:
-    from tests.conftest import FakeClock, PolicyFactory
+    from tests.conftest import FakeClock
 
 
 async def test_a_claimed_start_older_than_the_grace_is_started(
@@ -158,17 +165,14 @@ async def test_retry_waits_until_a_dead_senders_call_can_no_longer_act(
 
 
 async def test_the_senders_late_answer_is_merged_into_the_takeovers_record(
+    new_service: ServiceFactory,
     store: FakeStore,
     notifier: FakeNotifier,
-    directory: FakeDirectory,
     drs: FakeDrs,
     fake_clock: FakeClock,
-    make_policy: PolicyFactory,
 ) -> None:
-    a = make_service(store, notifier, directory, drs, fake_clock, make_policy, owner="proc-A")
-    b = make_service(
-        store, notifier, directory, drs, fake_clock, make_policy, owner="proc-B", first_id=100
-    )
+    a = new_service(owner="proc-A")
+    b = new_service(owner="proc-B", first_id=100)
     rid = await submitted(a)
     await approve_in_store(store, rid, fake_clock())
     drs.hold = asyncio.Event()  # DRS takes its time answering proc-A
@@ -275,19 +279,12 @@ async def test_maintenance_publishes_a_request_a_crash_left_unposted(
 
 
 async def test_a_request_message_another_live_process_holds_is_not_posted_twice(
-    store: FakeStore,
-    notifier: FakeNotifier,
-    directory: FakeDirectory,
-    drs: FakeDrs,
-    fake_clock: FakeClock,
-    make_policy: PolicyFactory,
+    new_service: ServiceFactory, store: FakeStore, notifier: FakeNotifier, fake_clock: FakeClock
 ) -> None:
     """proc-A began the post and is alive; proc-B's maintenance, once the grace has passed,
     finds the request unposted but leaves the post to proc-A, which posts it once."""
-    a = make_service(store, notifier, directory, drs, fake_clock, make_policy, owner="proc-A")
-    b = make_service(
-        store, notifier, directory, drs, fake_clock, make_policy, owner="proc-B", first_id=100
-    )
+    a = new_service(owner="proc-A")
+    b = new_service(owner="proc-B", first_id=100)
     notifier.fail("post_request", NotShown("Slack answers 500"), times=1)
     rid = await submitted(a)  # proc-A claimed the post; Slack failed it
     assert notifier.requests == []
