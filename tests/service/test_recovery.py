@@ -301,3 +301,26 @@ async def test_a_request_message_another_live_process_holds_is_not_posted_twice(
     assert posted.earlier is not None
     req = await store.get(rid)
     assert req is not None and req.message_ts == posted.ts
+
+
+async def test_a_request_message_whose_holder_died_is_posted_by_another_once(
+    new_service: ServiceFactory, store: FakeStore, notifier: FakeNotifier, fake_clock: FakeClock
+) -> None:
+    """proc-A claimed the post and died before Slack answered (its lease lapses); proc-B
+    takes the post over, looks for proc-A's message first, and posts it once."""
+    a = new_service(owner="proc-A")
+    b = new_service(owner="proc-B", first_id=100)
+    notifier.fail("post_request", NotShown("the process died here"), times=1)
+    rid = await submitted(a)
+    assert notifier.requests == []
+
+    fake_clock.advance(30)  # proc-A renews nothing: its lease (2/3 of 15 s) has lapsed
+    await b.recovery.round()
+    await settle(b)
+    (posted,) = notifier.requests
+    assert posted.earlier is not None  # proc-A's post may have reached Slack: looked for first
+    req = await store.get(rid)
+    assert req is not None and req.message_ts == posted.ts
+    await a.recovery.round()  # proc-A coming back finds it posted
+    await settle(a)
+    assert len(notifier.requests) == 1
