@@ -12,7 +12,7 @@ its signature:
 * an interactive payload (Slack posts it as a form with one field, ``payload``, holding JSON)
   is decoded here and handed to Bolt as that JSON text, which Bolt reads as it reads the
   Events API's JSON bodies (:func:`bolt_body`). Bolt would decode the form with the standard
-  library's pure-Python ``parse_qsl``: about 1.2 ms of the event loop for a 15 kB modal
+  library's pure-Python ``parse_qsl``: 1.28 ms of the event loop for a 14.6 kB modal
   submission, which is what a stock Bolt app spends on the whole request; yarl's compiled
   query decoder (aiohttp's own URL library) takes 0.08 ms. In paired runs of
   ``bench/ack_latency.py --concurrency 50``, without it the goal (p99 within 1.5x of a stock
