@@ -12,9 +12,9 @@ its signature:
 * an interactive payload (Slack posts it as a form with one field, ``payload``, holding JSON)
   is decoded here and handed to Bolt as that JSON text, which Bolt reads as it reads the
   Events API's JSON bodies (:func:`bolt_body`). Bolt would decode the form with the standard
-  library's pure-Python ``parse_qsl``: 1.28 ms of the event loop for a 14.6 kB modal
-  submission, which is what a stock Bolt app spends on the whole request; yarl's compiled
-  query decoder (aiohttp's own URL library) takes 0.08 ms. In paired runs of
+  library's pure-Python ``parse_qsl``; with yarl's compiled query decoder (aiohttp's own
+  URL library) an 11.6 kB start-modal submission costs the event loop 0.08 ms instead of
+  0.42 ms, JSON decoding included (``bench/payload_decode.py``). In paired runs of
   ``bench/ack_latency.py --concurrency 50``, without it the goal (p99 within 1.5x of a stock
   Bolt app) was missed in one run of two (worst ratios 1.53, 1.46); with it, met in both
   (1.32, 1.35; start-form submissions p99 109 and 130 ms against 138 and 120 ms; tables in
