@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from bench import ack_latency, batch_scaling, drs_transport
+from bench import ack_latency, batch_scaling, drs_transport, payload_decode
 from bench.stack import Placement
 
 
@@ -80,5 +80,18 @@ def test_drs_transport_prints_the_client_beside_a_bare_post_and_their_ratio(
         assert float(one) > 0 and float(fifty) > 0
     # The ratio printed is the one of the figures printed.
     assert float(ratio.group(1)) == pytest.approx(
+        float(ours.group(1)) / float(base.group(1)), abs=0.01
+    )
+
+
+def test_payload_decode_prints_both_ways_and_their_ratio(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert payload_decode.main(["--bodies", "20", "--rounds", "1", "--jobs", "5"]) == 0
+    out = capsys.readouterr().out
+    base = re.search(r"Bolt's own \(parse_qsl \+ json\)\s+(\d+\.\d+) ms", out)
+    ours = re.search(r"the server's \(bolt_body \+ json\)\s+(\d+\.\d+) ms\s+(\d+\.\d+)x", out)
+    assert base and ours, out
+    assert float(ours.group(2)) == pytest.approx(
         float(ours.group(1)) / float(base.group(1)), abs=0.01
     )
