@@ -1,30 +1,32 @@
 """The App Home's reads in PostgreSQL (as :mod:`bot.store.home` does in SQLite): requests
 waiting in some projects, one person's requests, and requests still being followed up,
-newest first, a page at a time below a ``(created_at, id)`` cursor."""
+newest first, a page at a time below a ``(created_at, id)`` cursor. A page is one
+statement, whatever its length (its requests with their jobs: ``WITH_JOBS``)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
+from psycopg import sql
+
 from bot.core.request import RequestState, StartRequest
 from bot.service.ports import Cursor
-from bot.store.postgres.connection import ids
-from bot.store.postgres.requests import hydrate
+from bot.store.postgres.requests import WITH_JOBS, from_row
 from bot.store.postgres.rows import PgRows
 
 PAGE_MAX = 200  # most requests one call reads, whatever the caller asks
 
-_PENDING = """SELECT id FROM requests WHERE state = %s AND project = ANY(%s)
+_PENDING = sql.SQL("""SELECT {} FROM requests r WHERE state = %s AND project = ANY(%s)
     AND (%s::double precision IS NULL OR created_at < %s OR (created_at = %s AND id < %s))
-    ORDER BY created_at DESC, id DESC LIMIT %s"""
-_REQUESTED_BY = """SELECT id FROM requests WHERE requester_id = %s
+    ORDER BY created_at DESC, id DESC LIMIT %s""").format(WITH_JOBS)
+_REQUESTED_BY = sql.SQL("""SELECT {} FROM requests r WHERE requester_id = %s
     AND (%s::double precision IS NULL OR created_at < %s OR (created_at = %s AND id < %s))
-    ORDER BY created_at DESC, id DESC LIMIT %s"""
-_FOLLOWING = """SELECT id FROM requests WHERE NOT followup_done
+    ORDER BY created_at DESC, id DESC LIMIT %s""").format(WITH_JOBS)
+_FOLLOWING = sql.SQL("""SELECT {} FROM requests r WHERE NOT followup_done
     AND followup_next_at IS NOT NULL AND (requester_id = %s OR project = ANY(%s))
     AND (%s::double precision IS NULL OR created_at < %s OR (created_at = %s AND id < %s))
-    ORDER BY created_at DESC, id DESC LIMIT %s"""
+    ORDER BY created_at DESC, id DESC LIMIT %s""").format(WITH_JOBS)
 
 
 def _page(before: Cursor | None, limit: int) -> list[Any]:
@@ -61,9 +63,8 @@ class PgHomeRows(PgRows):
         params = [requester, list(projects), *_page(before, limit)]
         return await self._hydrated(_FOLLOWING, params)
 
-    async def _hydrated(self, sql: str, params: list[Any]) -> list[StartRequest]:
+    async def _hydrated(self, query: sql.Composed, params: list[Any]) -> list[StartRequest]:
         db = await self.ready()
         async with db.connection() as conn:
-            found = await ids(conn, sql, params)
-            requests = [await hydrate(conn, i) for i in found]
-        return [r for r in requests if r is not None]
+            cur = await conn.execute(query, params)
+            return [from_row(row) for row in await cur.fetchall()]

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from psycopg import sql
+from psycopg.rows import DictRow
+
 from bot.core.request import (
     Approval,
     AuditEvent,
@@ -16,7 +19,13 @@ from bot.core.request import (
 )
 from bot.service.ports import Decision, PostTurn, Verdict
 from bot.store.postgres.connection import Conn, ids
-from bot.store.postgres.rows import PgRows, alive_row, audit_row, insert_start, lock_request
+from bot.store.postgres.rows import (
+    PgRows,
+    alive_row,
+    audit_row,
+    insert_first_start,
+    lock_request,
+)
 from bot.store.records import (
     DECIDED,
     OPEN_STATES,
@@ -60,14 +69,8 @@ class PgRequestRows(PgRows):
     async def recent(self, channel_id: str, *, limit: int = 10) -> list[StartRequest]:
         db = await self.ready()
         async with db.connection() as conn:
-            found = await ids(
-                conn,
-                """SELECT id FROM requests WHERE channel_id = %s
-                ORDER BY created_at DESC, id LIMIT %s""",
-                (channel_id, limit),
-            )
-            requests = [await hydrate(conn, i) for i in found]
-        return [r for r in requests if r is not None]
+            cur = await conn.execute(_RECENT, (channel_id, limit))
+            return [from_row(row) for row in await cur.fetchall()]
 
     async def set_message_ts(self, request_id: str, ts: str) -> None:
         db = await self.ready()
@@ -229,16 +232,26 @@ class PgRequestRows(PgRows):
         return [event_from_row(r, dict(r["detail"])) for r in rows]
 
 
+# A request's row with its jobs' rows, in order, as one JSON array (``job_rows``): a
+# request, or a page of them, is read in one statement.
+WITH_JOBS = sql.SQL("""r.*, (SELECT json_agg(j ORDER BY j.seq) FROM request_jobs j
+    WHERE j.request_id = r.id) AS job_rows""")
+_ONE = sql.SQL("SELECT {} FROM requests r WHERE r.id = %s").format(WITH_JOBS)
+_RECENT = sql.SQL(
+    "SELECT {} FROM requests r WHERE channel_id = %s ORDER BY created_at DESC, id LIMIT %s"
+).format(WITH_JOBS)
+
+
+def from_row(row: DictRow) -> StartRequest:
+    """The request of a row read with :data:`WITH_JOBS`."""
+    return request_from_row(row, row["job_rows"] or ())
+
+
 async def hydrate(conn: Conn, request_id: str) -> StartRequest | None:
     """The request as stored, with its jobs in order; None when there is no such request."""
-    cur = await conn.execute("SELECT * FROM requests WHERE id = %s", (request_id,))
+    cur = await conn.execute(_ONE, (request_id,))
     row = await cur.fetchone()
-    if row is None:
-        return None
-    cur = await conn.execute(
-        "SELECT * FROM request_jobs WHERE request_id = %s ORDER BY seq", (request_id,)
-    )
-    return request_from_row(row, await cur.fetchall())
+    return None if row is None else from_row(row)
 
 
 async def _decide(conn: Conn, *, verdict: Verdict) -> bool:
@@ -262,12 +275,7 @@ async def _decide(conn: Conn, *, verdict: Verdict) -> bool:
     detail = decision_detail(v, won["start_time_ms"])
     await audit_row(conn, v.request_id, v.now, v.actor, DECIDED[v.target], detail)
     if v.target is RequestState.APPROVED:
-        job_ids = await ids(
-            conn,
-            "SELECT job_id FROM request_jobs WHERE request_id = %s ORDER BY seq",
-            (v.request_id,),
-        )
-        await insert_start(conn, v.request_id, 1, job_ids, v.actor, v.now, v.owner)
+        await insert_first_start(conn, v.request_id, v.actor, v.now, v.owner)
     return True
 
 

@@ -1,0 +1,58 @@
+"""The PostgreSQL store's pool: a connection idle for a while is checked before use, so a
+server that dropped it costs no failed call; one given back a moment ago is used as it is."""
+
+from __future__ import annotations
+
+import asyncio
+
+import psycopg
+import pytest
+
+from bot.store import PostgresStore
+from bot.store.postgres import connection
+from tests.test_store_contract import make_request
+
+
+async def _drop_the_stores_connections(url: str) -> int:
+    """Have the server end every connection of the bot's (as a restart or a failover does)."""
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as admin:
+        cur = await admin.execute(
+            """SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+            WHERE application_name = 'startjobs' AND pid != pg_backend_pid()"""
+        )
+        row = await cur.fetchone()
+        assert row is not None
+        return int(row[0])
+
+
+async def test_an_idle_connection_the_server_dropped_costs_no_failed_call(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(connection, "CHECK_IDLE_SECONDS", 0.05)
+    store = PostgresStore(pg_url, pool_min=1, pool_max=1)
+    try:
+        await store.insert_request(make_request(), actor="U1", detail={})
+        await asyncio.sleep(0.1)  # idle for longer than CHECK_IDLE_SECONDS
+        assert await _drop_the_stores_connections(pg_url) == 1
+        got = await store.get(make_request().id)  # checked, found dead, replaced
+        assert got is not None and got.id == make_request().id
+    finally:
+        await store.aclose()
+
+
+async def test_a_connection_given_back_a_moment_ago_is_not_checked_again(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(connection, "CHECK_IDLE_SECONDS", 60.0)
+    store = PostgresStore(pg_url, pool_min=1, pool_max=1)
+    try:
+        await store.insert_request(make_request(), actor="U1", detail={})
+        assert await _drop_the_stores_connections(pg_url) == 1
+        # Handed out unchecked: the call finds the connection dead and fails...
+        with pytest.raises(psycopg.OperationalError):
+            await store.get(make_request().id)
+        # ...and the pool replaced it: the next call works.
+        got = await store.get(make_request().id)
+        assert got is not None and got.id == make_request().id
+    finally:
+        await store.aclose()
