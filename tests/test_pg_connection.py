@@ -1,14 +1,17 @@
-"""The PostgreSQL store's pool: a connection idle for a while is checked before use, so a
-server that dropped it costs no failed call; one given back a moment ago is used as it is."""
+"""The PostgreSQL store's connections: one idle for a while is checked before use, so a
+server that dropped it costs no failed call; one given back a moment ago is used as it is; a
+write cancelled at its deadline leaves its connection working."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 
 import psycopg
 import pytest
 
-from bot.store import PostgresStore
+from bot.core.request import AuditKind, RequestState
+from bot.store import PostgresStore, StoreUnavailable, Verdict
 from bot.store.postgres import connection
 from tests.test_store_contract import make_request
 
@@ -54,5 +57,33 @@ async def test_a_connection_given_back_a_moment_ago_is_not_checked_again(
         # ...and the pool replaced it: the next call works.
         got = await store.get(make_request().id)
         assert got is not None and got.id == make_request().id
+    finally:
+        await store.aclose()
+
+
+async def test_a_write_past_its_deadline_is_cancelled_and_its_connection_kept(
+    pg_url: str,
+) -> None:
+    """A decision is one statement with no server-side timeout of its own: past ``within``
+    the client cancels it on the server, nothing is made, and the pool's only connection
+    serves the next call."""
+    store = PostgresStore(pg_url, pool_min=1, pool_max=1)
+    rid = make_request().id
+    verdict = Verdict(rid, RequestState.APPROVED, "U2", now=1_100)
+    try:
+        await store.insert_request(make_request(), actor="U1", detail={})
+        async with await psycopg.AsyncConnection.connect(pg_url) as rival:
+            await rival.execute("SELECT * FROM requests WHERE id = %s FOR UPDATE", (rid,))
+            started = time.monotonic()
+            with pytest.raises(StoreUnavailable, match="in time"):
+                await store.decide(verdict, within=0.3)
+            assert time.monotonic() - started < 1.5
+            await rival.rollback()
+        after = await store.get(rid)
+        assert after is not None and after.state is RequestState.PENDING
+        assert [e.kind for e in await store.events(rid)] == [AuditKind.REQUESTED]
+        decided = await store.decide(verdict, within=2.0)
+        assert decided.won and decided.request is not None
+        assert decided.request.state is RequestState.APPROVED
     finally:
         await store.aclose()

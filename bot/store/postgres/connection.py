@@ -2,7 +2,8 @@
 plain words for what went wrong.
 
 Connections come from psycopg_pool's :class:`~psycopg_pool.AsyncConnectionPool`, in
-autocommit mode (a read is one statement; a write is an explicit transaction), with prepared
+autocommit mode (a read is one statement; a write is one statement, :meth:`Database.statement`,
+or an explicit transaction, :meth:`Database.tx`), with prepared
 statements off (``prepare_threshold=None``), so the store works behind PgBouncer's
 transaction pooling. A connection is checked (one empty round trip) before it is handed out
 when it has been idle in the pool for :data:`CHECK_IDLE_SECONDS` or more, so a server that
@@ -14,9 +15,13 @@ a person is told nothing was stored, background work tries again), and the pool 
 broken connection.
 
 A write made on a person's behalf passes ``within`` (seconds): the connection must be had, the
-write made and committed in that time, ``statement_timeout`` and ``lock_timeout`` being set
-for that transaction only (``set_config(..., true)``, which a transaction pooler keeps to the
-transaction too); otherwise nothing is stored and :class:`StoreUnavailable` is raised.
+write made and committed in that time; otherwise nothing is stored and
+:class:`StoreUnavailable` is raised. A transaction sets ``statement_timeout`` and
+``lock_timeout`` for itself only (``set_config(..., true)``, which a transaction pooler keeps
+to the transaction too), so the server ends a wait for a lock before the deadline; a write of
+one statement (storing a request, deciding one: the writes a Slack answer waits for) is
+cancelled on the server by psycopg when the deadline passes, which rolls it back and leaves
+the connection usable, and so spares the round trips of a transaction's own statements.
 
 The URL's password never appears in what this module logs or raises.
 """
@@ -130,6 +135,24 @@ class Database:
         except psycopg.Error:
             self.metrics.database_error("error")
             raise
+
+    @contextlib.asynccontextmanager
+    async def statement(self, within: float | None = None) -> AsyncIterator[Conn]:
+        """A connection in autocommit mode for a write made in one statement (a transaction
+        of its own). With ``within``, it is made in that many seconds or not at all
+        (:class:`StoreUnavailable`): past the deadline psycopg cancels the statement on the
+        server, which rolls it back, and the connection stays usable."""
+        if within is None:
+            async with self.connection() as conn:
+                yield conn
+            return
+        try:
+            async with asyncio.timeout(within):
+                async with self._pool.connection(timeout=within) as conn:
+                    yield conn
+        except (psycopg.Error, PoolTimeout, TimeoutError) as exc:
+            self.metrics.database_error("unavailable")
+            raise StoreUnavailable(self.plain(exc)) from exc
 
     @contextlib.asynccontextmanager
     async def tx(self, within: float | None = None) -> AsyncIterator[Conn]:

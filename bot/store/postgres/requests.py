@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from psycopg import sql
 from psycopg.rows import DictRow
+from psycopg.types.json import Jsonb
 
 from bot.core.request import (
     Approval,
@@ -15,6 +16,7 @@ from bot.core.request import (
     RequestJob,
     RequestState,
     StartRequest,
+    StartState,
     comes_from,
 )
 from bot.service.ports import Decision, PostTurn, Verdict
@@ -23,12 +25,12 @@ from bot.store.postgres.rows import (
     PgRows,
     alive_row,
     audit_row,
-    insert_first_start,
     lock_request,
 )
 from bot.store.records import (
     DECIDED,
     OPEN_STATES,
+    audit_json,
     clears_start_time,
     columns,
     decision_detail,
@@ -56,10 +58,19 @@ class PgRequestRows(PgRows):
         """Store a new request with its jobs and a ``requested`` audit event, atomically;
         ``owner``: the process that will post it."""
         db = await self.ready(within)
-        async with db.tx(within) as conn:
-            await _insert_request(conn, req=req, actor=actor, detail=detail)
-            if owner is not None:
-                await conn.execute("UPDATE requests SET owner = %s WHERE id = %s", (owner, req.id))
+        async with db.statement(within) as conn:
+            await conn.execute(
+                _INSERT_REQUEST,
+                (
+                    *request_params(req),
+                    owner,
+                    *columns([job_params(j) for j in req.jobs], 10),
+                    req.created_at,
+                    actor,
+                    AuditKind.REQUESTED.value,
+                    Jsonb(detail, dumps=audit_json),
+                ),
+            )
 
     async def get(self, request_id: str) -> StartRequest | None:
         db = await self.ready()
@@ -191,14 +202,18 @@ class PgRequestRows(PgRows):
     async def decide(self, verdict: Verdict, *, within: float | None = None) -> Decision:
         """Make ``verdict`` if and only if its request is still pending.
 
-        Approving also claims attempt 1 of its start (all its jobs) in the same transaction,
+        Approving also claims attempt 1 of its start (all its jobs) in the same statement,
         so the start is recorded as owed before anyone can see the approval.
         """
         db = await self.ready(within)
-        async with db.tx(within) as conn:
-            won = await _decide(conn, verdict=verdict)
-            after = await hydrate(conn, verdict.request_id)
-        return Decision(won=won, request=after)
+        async with db.statement(within) as conn:
+            cur = await conn.execute(_DECIDE, _decide_params(verdict))
+            row = await cur.fetchone()
+            if row is not None:
+                return Decision(won=True, request=from_row(row))
+            # Lost, or nothing to decide: the request as it is now (a rival's decision, read
+            # by a statement of its own, so committed after this one began is seen too).
+            return Decision(won=False, request=await hydrate(conn, verdict.request_id))
 
     async def expired_pending(self, now: float) -> list[str]:
         db = await self.ready()
@@ -254,50 +269,74 @@ async def hydrate(conn: Conn, request_id: str) -> StartRequest | None:
     return None if row is None else from_row(row)
 
 
-async def _decide(conn: Conn, *, verdict: Verdict) -> bool:
-    v = verdict
-    sql = """UPDATE requests SET state = %s, decided_by = %s, decided_at = %s,
-        decision_comment = %s, message_stale = TRUE WHERE id = %s AND state = %s"""
+# A request stored in one statement (its row, its jobs, the audit event), and a decision made
+# in one: a statement is a transaction of its own, all or nothing, and one wait on the event
+# loop where a transaction of separate statements is one per statement (BEGIN, each
+# statement, COMMIT). Under a burst of Slack requests each wait comes after everything else
+# the loop has ready, so the waits, not the work, made most of an answer's time (figures in
+# bench/README.md). The constraints are checked at the end of the statement, so the jobs'
+# and the audit event's rows may be made in the same statement as their request's.
+_INSERT_REQUEST = """WITH req AS (
+    INSERT INTO requests (id, team_id, channel_id, requester_id, project, region, approval,
+        start_time_ms, reason, language, state, created_at, expires_at, message_ts,
+        outcome_ts, decided_by, decided_at, decision_comment, owner)
+    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+    RETURNING id
+), jobs AS (
+    INSERT INTO request_jobs (request_id, seq, job_id, name, status_at_request, prepaid,
+        outcome, error_code, error_msg, order_id, drs_status, attempts)
+    SELECT req.id, r.seq - 1, r.job_id, r.name, r.status, r.prepaid, r.outcome, r.code,
+        r.msg, r.order_id, r.drs_status, r.attempts
+    FROM req, unnest(%s::text[], %s::text[], %s::text[], %s::bool[], %s::text[], %s::text[],
+        %s::text[], %s::text[], %s::text[], %s::int[]) WITH ORDINALITY
+        AS r(job_id, name, status, prepaid, outcome, code, msg, order_id, drs_status,
+            attempts, seq)
+)
+INSERT INTO audit (request_id, at, actor, kind, detail) SELECT id, %s, %s, %s, %s FROM req"""
+
+# The decision's audit detail is :func:`decision_detail`'s, with the start time the request
+# had (``scheduled_for_ms``, when the approval drops it) read under the row's lock. Its
+# result is the decided request, with its jobs; no row when nothing was decided.
+_DECIDE = """WITH old AS (
+    SELECT id, start_time_ms FROM requests
+    WHERE id = %(id)s AND state = %(from)s AND (NOT %(unexpired)s OR expires_at > %(now)s)
+    FOR NO KEY UPDATE
+), won AS (
+    UPDATE requests r SET state = %(target)s, decided_by = %(actor)s, decided_at = %(now)s,
+        decision_comment = %(comment)s, message_stale = TRUE,
+        start_time_ms = CASE WHEN %(clear)s THEN NULL ELSE r.start_time_ms END
+    FROM old WHERE r.id = old.id
+    RETURNING r.*, old.start_time_ms AS scheduled_for_ms
+), audited AS (
+    INSERT INTO audit (request_id, at, actor, kind, detail)
+    SELECT id, %(now)s, %(actor)s, %(kind)s, %(detail)s || CASE WHEN %(clear)s
+        THEN jsonb_build_object('scheduled_for_ms', scheduled_for_ms) ELSE '{}' END
+    FROM won
+), claimed AS (
+    INSERT INTO starts (request_id, attempt, state, job_ids, actor, created_at, lease_owner)
+    SELECT id, 1, %(claimed)s, (SELECT COALESCE(jsonb_agg(j.job_id ORDER BY j.seq), '[]')
+        FROM request_jobs j WHERE j.request_id = won.id), %(actor)s, %(now)s, %(owner)s
+    FROM won WHERE %(approved)s
+)
+SELECT won.*, (SELECT json_agg(j ORDER BY j.seq) FROM request_jobs j
+    WHERE j.request_id = won.id) AS job_rows
+FROM won"""
+
+
+def _decide_params(v: Verdict) -> dict[str, object]:
     (state,) = comes_from(v.target)  # a decision is taken on a pending request only
-    params: list[object] = [v.target.value, v.actor, v.now, v.comment, v.request_id, state.value]
-    if v.require_unexpired:
-        sql += " AND expires_at > %s"
-        params.append(v.now)
-    sql += " RETURNING start_time_ms"
-    cur = await conn.execute(sql, params)
-    won = await cur.fetchone()
-    if won is None:
-        return False
-    if clears_start_time(v):
-        await conn.execute(
-            "UPDATE requests SET start_time_ms = NULL WHERE id = %s", (v.request_id,)
-        )
-    detail = decision_detail(v, won["start_time_ms"])
-    await audit_row(conn, v.request_id, v.now, v.actor, DECIDED[v.target], detail)
-    if v.target is RequestState.APPROVED:
-        await insert_first_start(conn, v.request_id, v.actor, v.now, v.owner)
-    return True
-
-
-async def _insert_request(
-    conn: Conn, *, req: StartRequest, actor: str, detail: dict[str, object]
-) -> None:
-    await conn.execute(
-        """INSERT INTO requests (id, team_id, channel_id, requester_id, project, region,
-        approval, start_time_ms, reason, language, state, created_at, expires_at,
-        message_ts, outcome_ts, decided_by, decided_at, decision_comment)
-        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
-        request_params(req),
-    )
-    await conn.execute(
-        """INSERT INTO request_jobs (request_id, seq, job_id, name, status_at_request,
-        prepaid, outcome, error_code, error_msg, order_id, drs_status, attempts)
-        SELECT %s, r.seq - 1, r.job_id, r.name, r.status, r.prepaid, r.outcome, r.code,
-            r.msg, r.order_id, r.drs_status, r.attempts
-        FROM unnest(%s::text[], %s::text[], %s::text[], %s::bool[], %s::text[], %s::text[],
-            %s::text[], %s::text[], %s::text[], %s::int[]) WITH ORDINALITY
-            AS r(job_id, name, status, prepaid, outcome, code, msg, order_id, drs_status,
-                attempts, seq)""",
-        (req.id, *columns([job_params(j) for j in req.jobs], 10)),
-    )
-    await audit_row(conn, req.id, req.created_at, actor, AuditKind.REQUESTED, detail)
+    return {
+        "id": v.request_id,
+        "from": state.value,
+        "unexpired": v.require_unexpired,
+        "now": v.now,
+        "target": v.target.value,
+        "actor": v.actor,
+        "comment": v.comment,
+        "clear": clears_start_time(v),
+        "kind": DECIDED[v.target].value,
+        "detail": Jsonb(decision_detail(v, None), dumps=audit_json),
+        "claimed": StartState.CLAIMED.value,
+        "owner": v.owner,
+        "approved": v.target is RequestState.APPROVED,
+    }

@@ -97,19 +97,6 @@ async def insert_start(
     )
 
 
-async def insert_first_start(
-    conn: Conn, request_id: str, actor: str | None, now: float, owner: str | None
-) -> None:
-    """Attempt 1 of the request's start, claimed for ``owner``: all its jobs, in order."""
-    await conn.execute(
-        """INSERT INTO starts (request_id, attempt, state, job_ids, actor, created_at,
-        lease_owner)
-        SELECT %s, 1, %s, COALESCE(jsonb_agg(job_id ORDER BY seq), '[]'), %s, %s, %s
-        FROM request_jobs WHERE request_id = %s""",
-        (request_id, StartState.CLAIMED.value, actor, now, owner, request_id),
-    )
-
-
 async def mark_stale(conn: Conn, request_id: str) -> None:
     """The request's channel message no longer shows what is stored: refresh it."""
     await conn.execute("UPDATE requests SET message_stale = TRUE WHERE id = %s", (request_id,))
