@@ -7,6 +7,14 @@ A person is published as one work item of :class:`bot.service.work.WorkItems`: a
 (Slack refusing, the database down) is logged and that person alone is tried again after the
 item's backoff, up to :data:`MAX_TRIES` times; nobody else waits for them. A flusher task runs
 while there is something due and ends when there is nothing left.
+
+Publishes keep to Slack's rate for ``views.publish`` (Tier 4: 100+ a minute per workspace):
+at most :data:`PUBLISH_BURST` at once, then :data:`PUBLISHES_PER_MINUTE` a minute (a token
+bucket, per process). Without it a burst of approvals a second in a project of fifty people
+asked for fifty publishes a second (``bench/ack_latency.py``), thirty times what Slack allows:
+it answers such a rate with 429s, and a Home refused :data:`MAX_TRIES` times waited for the
+next change. People who opened their tab or turned a page go first; the others' Homes follow
+as the rate allows, each once, with every change made meanwhile.
 """
 
 from __future__ import annotations
@@ -24,6 +32,8 @@ log = logging.getLogger(__name__)
 
 MAX_TRIES = 5  # a person's Home that fails this often in a row waits for the next change
 IN_FLIGHT = 4  # Home tabs published at once (views.publish is Tier 4: 100+ per minute)
+PUBLISHES_PER_MINUTE = 100.0  # Slack's Tier 4 rate, which views.publish has
+PUBLISH_BURST = 20  # publishes allowed at once after a quiet spell
 
 
 class HomeUpdates:
@@ -37,6 +47,8 @@ class HomeUpdates:
         spawn: Callable[..., Any],
         window: float,
         clock: Callable[[], float],
+        per_minute: float = PUBLISHES_PER_MINUTE,
+        burst: int = PUBLISH_BURST,
     ) -> None:
         self._publish = publish
         self._audience = audience
@@ -44,6 +56,11 @@ class HomeUpdates:
         self.window = window  # seconds a burst is gathered for (settable while running)
         self._clock = clock
         self._people: dict[str, float] = {}  # person -> when their publish is due
+        self._asked: set[str] = set()  # people due who opened their tab or turned a page
+        self._rate = per_minute / 60.0  # publishes a second, once the burst is spent
+        self._burst = float(max(1, burst))
+        self._tokens = self._burst  # publishes that may start now
+        self._filled_at = clock()
         self._requests: dict[str, float] = {}  # changed request -> when to find its audience
         self._tries: dict[str, int] = {}
         self._items = WorkItems(clock)
@@ -67,6 +84,8 @@ class HomeUpdates:
         due = self._clock() if at_once else self._burst_due()
         for user in users:
             self._people[user] = min(self._people.get(user, due), due)
+            if at_once:
+                self._asked.add(user)
         self._kick()
 
     def _kick(self) -> None:
@@ -81,7 +100,11 @@ class HomeUpdates:
             while self._people or self._requests:
                 self._wake.clear()
                 now = self._clock()
+                self._refill(now)
                 nearest = min([*self._people.values(), *self._requests.values()])
+                if self._tokens < 1 and not self._requests_due(now):
+                    # Something is due, nothing may be published yet: wait for a token.
+                    nearest = max(nearest, now + (1 - self._tokens) / self._rate)
                 if nearest > now:
                     # Woken early by a newer, sooner item (an opened tab) or at the due time.
                     with contextlib.suppress(TimeoutError):
@@ -92,13 +115,29 @@ class HomeUpdates:
                     del self._requests[rid]
                     look = functools.partial(self._add_audience, rid, now)
                     await self._run(f"home audience of {rid}", look, self._requests, rid)
-                due = [u for u, at in self._people.items() if at <= now]
+                due = self._next_due(now)
+                self._tokens -= len(due)
                 for user in due:
                     del self._people[user]
+                    self._asked.discard(user)
                 gate = asyncio.Semaphore(IN_FLIGHT)
                 await asyncio.gather(*(self._one(user, gate) for user in due))
         finally:
             self._flusher = None
+
+    def _refill(self, now: float) -> None:
+        self._tokens = min(self._burst, self._tokens + (now - self._filled_at) * self._rate)
+        self._filled_at = now
+
+    def _requests_due(self, now: float) -> bool:
+        return any(at <= now for at in self._requests.values())
+
+    def _next_due(self, now: float) -> list[str]:
+        """The people to publish now, as many as the rate allows: those who asked first,
+        then the longest due."""
+        due = [u for u, at in self._people.items() if at <= now]
+        due.sort(key=lambda u: (u not in self._asked, self._people[u]))
+        return due[: int(self._tokens)]
 
     async def _add_audience(self, rid: str, now: float) -> None:
         for user in await self._audience(rid):

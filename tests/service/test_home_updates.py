@@ -1,5 +1,6 @@
 """Home publishes in the background: a failing person or request is retried on its own, and
-only real failures count towards giving up."""
+only real failures count towards giving up; publishes keep to Slack's rate, those who opened
+their tab first."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ async def _until(check: Callable[[], bool]) -> None:
 
 
 class _Rig:
-    def __init__(self) -> None:
+    def __init__(self, **pace: Any) -> None:
         self.clock = _Clock()
         self.publish_fails = 0  # the next publishes that fail
         self.audience_fails = 0  # the next audience look-ups that fail
@@ -37,7 +38,12 @@ class _Rig:
         self.looked = 0
         self.tasks: list[asyncio.Task[Any]] = []
         self.updates = HomeUpdates(
-            self._publish, self._audience, spawn=self._spawn, window=0.01, clock=self.clock
+            self._publish,
+            self._audience,
+            spawn=self._spawn,
+            window=0.01,
+            clock=self.clock,
+            **pace,
         )
 
     def _spawn(self, coro: Any, *, name: str) -> asyncio.Task[Any]:
@@ -90,3 +96,23 @@ async def test_an_audience_found_after_a_failure_starts_counting_afresh() -> Non
         await _until(lambda looked=looked: rig.looked == looked)  # type: ignore[misc]
         rig.past_backoff()
     await _until(lambda: rig.published == ["U1", "U1"])
+
+
+async def test_publishes_keep_to_slacks_rate_and_who_opened_the_tab_goes_first() -> None:
+    rig = _Rig(per_minute=60.0, burst=3)  # one a second once three are spent
+    rig.updates.people([f"U{i}" for i in range(1, 7)])
+    await _until(lambda: len(rig.published) == 3)
+    await asyncio.sleep(0.1)
+    assert rig.published == ["U1", "U2", "U3"]  # the rest wait for the rate
+    rig.updates.people(["U9"], at_once=True)  # opens the tab: ahead of U4..U6
+    await asyncio.sleep(0.05)
+    assert len(rig.published) == 3
+    rig.clock.ahead += 1.0  # one publish more is allowed
+    rig.updates.people([])
+    await _until(lambda: len(rig.published) == 4)
+    assert rig.published[3] == "U9"
+    rig.clock.ahead += 3.0  # three more
+    rig.updates.people([])
+    await _until(lambda: len(rig.published) == 7)
+    assert sorted(rig.published[4:]) == ["U4", "U5", "U6"]
+    assert len(set(rig.published)) == 7  # each once
