@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
 
 import psycopg
 import pytest
@@ -28,62 +29,59 @@ async def _drop_the_stores_connections(url: str) -> int:
         return int(row[0])
 
 
-async def test_an_idle_connection_the_server_dropped_costs_no_failed_call(
-    pg_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(connection, "CHECK_IDLE_SECONDS", 0.05)
+@pytest.fixture
+async def one_connection(pg_url: str) -> AsyncIterator[PostgresStore]:
+    """A store with a pool of one connection, holding one pending request."""
     store = PostgresStore(pg_url, pool_min=1, pool_max=1)
     try:
         await store.insert_request(make_request(), actor="U1", detail={})
-        await asyncio.sleep(0.1)  # idle for longer than CHECK_IDLE_SECONDS
-        assert await _drop_the_stores_connections(pg_url) == 1
-        got = await store.get(make_request().id)  # checked, found dead, replaced
-        assert got is not None and got.id == make_request().id
+        yield store
     finally:
         await store.aclose()
+
+
+async def test_an_idle_connection_the_server_dropped_costs_no_failed_call(
+    one_connection: PostgresStore, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(connection, "CHECK_IDLE_SECONDS", 0.05)
+    await asyncio.sleep(0.1)  # idle for longer than CHECK_IDLE_SECONDS
+    assert await _drop_the_stores_connections(pg_url) == 1
+    got = await one_connection.get(make_request().id)  # checked, found dead, replaced
+    assert got is not None and got.id == make_request().id
 
 
 async def test_a_connection_given_back_a_moment_ago_is_not_checked_again(
-    pg_url: str, monkeypatch: pytest.MonkeyPatch
+    one_connection: PostgresStore, pg_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(connection, "CHECK_IDLE_SECONDS", 60.0)
-    store = PostgresStore(pg_url, pool_min=1, pool_max=1)
-    try:
-        await store.insert_request(make_request(), actor="U1", detail={})
-        assert await _drop_the_stores_connections(pg_url) == 1
-        # Handed out unchecked: the call finds the connection dead and fails...
-        with pytest.raises(psycopg.OperationalError):
-            await store.get(make_request().id)
-        # ...and the pool replaced it: the next call works.
-        got = await store.get(make_request().id)
-        assert got is not None and got.id == make_request().id
-    finally:
-        await store.aclose()
+    assert await _drop_the_stores_connections(pg_url) == 1
+    # Handed out unchecked: the call finds the connection dead and fails...
+    with pytest.raises(psycopg.OperationalError):
+        await one_connection.get(make_request().id)
+    # ...and the pool replaced it: the next call works.
+    got = await one_connection.get(make_request().id)
+    assert got is not None and got.id == make_request().id
 
 
 async def test_a_write_past_its_deadline_is_cancelled_and_its_connection_kept(
-    pg_url: str,
+    one_connection: PostgresStore, pg_url: str
 ) -> None:
     """A decision is one statement with no server-side timeout of its own: past ``within``
     the client cancels it on the server, nothing is made, and the pool's only connection
     serves the next call."""
-    store = PostgresStore(pg_url, pool_min=1, pool_max=1)
+    store = one_connection
     rid = make_request().id
     verdict = Verdict(rid, RequestState.APPROVED, "U2", now=1_100)
-    try:
-        await store.insert_request(make_request(), actor="U1", detail={})
-        async with await psycopg.AsyncConnection.connect(pg_url) as rival:
-            await rival.execute("SELECT * FROM requests WHERE id = %s FOR UPDATE", (rid,))
-            started = time.monotonic()
-            with pytest.raises(StoreUnavailable, match="in time"):
-                await store.decide(verdict, within=0.3)
-            assert time.monotonic() - started < 1.5
-            await rival.rollback()
-        after = await store.get(rid)
-        assert after is not None and after.state is RequestState.PENDING
-        assert [e.kind for e in await store.events(rid)] == [AuditKind.REQUESTED]
-        decided = await store.decide(verdict, within=2.0)
-        assert decided.won and decided.request is not None
-        assert decided.request.state is RequestState.APPROVED
-    finally:
-        await store.aclose()
+    async with await psycopg.AsyncConnection.connect(pg_url) as rival:
+        await rival.execute("SELECT * FROM requests WHERE id = %s FOR UPDATE", (rid,))
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailable, match="in time"):
+            await store.decide(verdict, within=0.3)
+        assert time.monotonic() - started < 1.5
+        await rival.rollback()
+    after = await store.get(rid)
+    assert after is not None and after.state is RequestState.PENDING
+    assert [e.kind for e in await store.events(rid)] == [AuditKind.REQUESTED]
+    decided = await store.decide(verdict, within=2.0)
+    assert decided.won and decided.request is not None
+    assert decided.request.state is RequestState.APPROVED
