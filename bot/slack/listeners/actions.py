@@ -30,13 +30,22 @@ class FormBuilder(Protocol):
     def __call__(self, req: StartRequest, *, now: float) -> dict[str, Any]: ...
 
 
-def _click(body: dict[str, Any]) -> tuple[str, str, str]:
+def click(body: dict[str, Any]) -> tuple[str, str, str]:
     """(user, channel, request id) of a block_actions payload; empty strings when absent."""
     user = str((body.get("user") or {}).get("id", ""))
     channel = str((body.get("channel") or {}).get("id", ""))
     actions = body.get("actions") or [{}]
     value = actions[0].get("value") if isinstance(actions[0], dict) else None
     return user, channel, str(value or "")
+
+
+def after_ack(
+    service: Service, work: Coroutine[Any, Any, None], body: dict[str, Any], what: str
+) -> None:
+    """Hand a click's ``work`` to the service's tasks: Bolt answers Slack when the listener
+    returns (:mod:`bot.slack.app`)."""
+    user, _, rid = click(body)
+    service.tasks.spawn(work, name=f"{what} of {rid or '?'} by {user or '?'}")
 
 
 async def tell(client: AsyncWebClient, channel: str, user: str, reply: Reply) -> None:
@@ -53,7 +62,7 @@ def register(app: AsyncApp, service: Service) -> None:
         body: dict[str, Any], client: AsyncWebClient, action: str, form: FormBuilder
     ) -> None:
         """Re-check the clicking user, then open the approve or reject form (or say why not)."""
-        user, channel, rid = _click(body)
+        user, channel, rid = click(body)
         check = await service.commands.check_decision(rid, user, action)
         if not check.ok or check.request is None:
             if channel:
@@ -64,14 +73,8 @@ def register(app: AsyncApp, service: Service) -> None:
             return
         await _open(client, body, form(check.request, now=service.ctx.clock()))
 
-    def after_ack(work: Coroutine[Any, Any, None], body: dict[str, Any], what: str) -> None:
-        """Hand ``work`` to the service's tasks: Bolt answers Slack when the listener returns
-        (:mod:`bot.slack.app`)."""
-        user, _, rid = _click(body)
-        service.tasks.spawn(work, name=f"{what} of {rid or '?'} by {user or '?'}")
-
     async def approve_form(body: dict[str, Any], client: AsyncWebClient) -> None:
-        user, _, rid = _click(body)
+        user, _, rid = click(body)
         frozen = await freezes.for_approver(service.ctx, rid, user)
 
         def form(req: StartRequest, *, now: float) -> dict[str, Any]:
@@ -82,20 +85,23 @@ def register(app: AsyncApp, service: Service) -> None:
     @app.action(ActionId.APPROVE.value)
     async def approve(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
-        after_ack(approve_form(body, client), body, "approve click")
+        after_ack(service, approve_form(body, client), body, "approve click")
 
     @app.action(ActionId.REJECT.value)
     async def reject(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
         after_ack(
-            decision_form(body, client, "reject", decisions.reject_modal), body, "reject click"
+            service,
+            decision_form(body, client, "reject", decisions.reject_modal),
+            body,
+            "reject click",
         )
 
     async def requester_click(
         body: dict[str, Any], client: AsyncWebClient, use: Callable[[str, str], Awaitable[Reply]]
     ) -> None:
         """Cancel or Start, the requester's own buttons: done, or told privately why not."""
-        user, channel, rid = _click(body)
+        user, channel, rid = click(body)
         reply = await use(rid, user)
         if not reply.ok:
             await tell(client, channel, user, reply)
@@ -103,20 +109,20 @@ def register(app: AsyncApp, service: Service) -> None:
     @app.action(ActionId.CANCEL.value)
     async def cancel(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
-        after_ack(requester_click(body, client, service.commands.cancel), body, "cancel")
+        after_ack(service, requester_click(body, client, service.commands.cancel), body, "cancel")
 
     @app.action(ActionId.CONFIRM.value)
     async def confirm(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
-        after_ack(requester_click(body, client, service.commands.confirm), body, "confirm")
+        after_ack(service, requester_click(body, client, service.commands.confirm), body, "confirm")
 
     @app.action(ActionId.RETRY.value)
     async def retry(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
-        after_ack(retry_click(body, client), body, "retry")
+        after_ack(service, retry_click(body, client), body, "retry")
 
     async def retry_click(body: dict[str, Any], client: AsyncWebClient) -> None:
-        user, channel, rid = _click(body)
+        user, channel, rid = click(body)
         await tell(client, channel, user, await service.commands.retry(rid, user))
 
 

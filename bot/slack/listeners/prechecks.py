@@ -10,7 +10,7 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.service import Service
-from bot.slack.listeners.actions import tell
+from bot.slack.listeners.actions import after_ack, click, tell
 from bot.slack.ui.ids import ActionId
 
 
@@ -20,13 +20,10 @@ def register(app: AsyncApp, service: Service) -> None:
         # Acked, and the DRS calls handed to the service's tasks: Bolt answers Slack when
         # this returns (bot.slack.app).
         await ack()
-        user = str((body.get("user") or {}).get("id", ""))
-        channel = str((body.get("channel") or {}).get("id", ""))
-        actions = body.get("actions") or [{}]
-        value = str((actions[0].get("value") if isinstance(actions[0], dict) else None) or "")
+        user, channel, rid = click(body)
 
         async def run() -> None:
-            reply = await service.prechecking.run(value, user, channel)
+            reply = await service.prechecking.run(rid, user, channel)
             await tell(client, channel, user, reply)
 
-        service.tasks.spawn(run(), name=f"precheck of {value or '?'} by {user or '?'}")
+        after_ack(service, run(), body, "precheck")
