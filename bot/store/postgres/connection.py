@@ -1,18 +1,18 @@
 """The PostgreSQL store's connections: a pool of them, one transaction at a time, and the
 plain words for what went wrong.
 
-Connections come from psycopg_pool's :class:`~psycopg_pool.AsyncConnectionPool`, in
-autocommit mode (a read is one statement; a write is one statement, :meth:`Database.statement`,
-or an explicit transaction, :meth:`Database.tx`), with prepared
-statements off (``prepare_threshold=None``), so the store works behind PgBouncer's
-transaction pooling. A connection is checked (one empty round trip) before it is handed out
-when it has been idle in the pool for :data:`CHECK_IDLE_SECONDS` or more, so a server that
-restarted costs no failed write, only a reconnection. One given back less than that ago was
-working then and is handed out as it is: checking it too cost a round trip per call, 3% of
-the bot's CPU under ``bench/ack_latency.py`` on PostgreSQL. A server that goes away within
-that moment costs the one call that finds out (an error the caller handles as any other:
-a person is told nothing was stored, background work tries again), and the pool replaces the
-broken connection.
+Connections come from psycopg_pool's :class:`~psycopg_pool.AsyncConnectionPool`, in autocommit
+mode (a read is one statement; a write is one statement, :meth:`Database.bounded`, or an
+explicit transaction, :meth:`Database.tx`), with prepared statements off
+(``prepare_threshold=None``), so the store works behind PgBouncer's transaction pooling. A
+connection is checked (one empty round trip) before it is handed out when it has been idle in
+the pool for :data:`CHECK_IDLE_SECONDS` or more, so a server that restarted costs no failed
+write, only a reconnection. One given back less than that ago was working then and is handed
+out as it is: checking it too cost a round trip per call, 3% of the bot's CPU in a sampling
+profile (py-spy) of the bot under ``bench/ack_latency.py`` on PostgreSQL. A server that goes
+away within that moment costs the one call that finds out (an error the caller handles as any
+other: a person is told nothing was stored, background work tries again), and the pool replaces
+the broken connection.
 
 A write made on a person's behalf passes ``within`` (seconds): the connection must be had, the
 write made and committed in that time; otherwise nothing is stored and
@@ -137,11 +137,11 @@ class Database:
             raise
 
     @contextlib.asynccontextmanager
-    async def statement(self, within: float | None = None) -> AsyncIterator[Conn]:
-        """A connection in autocommit mode for a write made in one statement (a transaction
-        of its own). With ``within``, it is made in that many seconds or not at all
-        (:class:`StoreUnavailable`): past the deadline psycopg cancels the statement on the
-        server, which rolls it back, and the connection stays usable."""
+    async def bounded(self, within: float | None = None) -> AsyncIterator[Conn]:
+        """A connection in autocommit mode for a write: one statement (a transaction of its
+        own), or :meth:`tx`'s. With ``within``, the write is made in that many seconds or not
+        at all (:class:`StoreUnavailable`): past the deadline psycopg cancels the statement on
+        the server, which rolls it back, and the connection stays usable."""
         if within is None:
             async with self.connection() as conn:
                 yield conn
@@ -158,34 +158,19 @@ class Database:
     async def tx(self, within: float | None = None) -> AsyncIterator[Conn]:
         """One transaction, committed when the block ends. With ``within``, as the module
         says: made in that many seconds or not at all (:class:`StoreUnavailable`)."""
-        if within is None:
-            try:
-                async with self._pool.connection() as conn, conn.transaction():
-                    yield conn
-            except PoolTimeout:
-                self.metrics.database_error("unavailable")
-                raise
-            except psycopg.Error:
-                self.metrics.database_error("error")
-                raise
-            return
-        deadline = time.monotonic() + within
-        try:
-            async with asyncio.timeout(within):
-                async with self._pool.connection(timeout=within) as conn, conn.transaction():
-                    # The server gives up a little before the client's own deadline, so a
-                    # wait for a lock ends as an error the connection survives.
-                    left = deadline - time.monotonic()
-                    left_ms = f"{max(1, int((left - min(0.2, left / 10)) * 1000))}ms"
-                    await conn.execute(
-                        "SELECT set_config('statement_timeout', %s, true),"
-                        " set_config('lock_timeout', %s, true)",
-                        (left_ms, left_ms),
-                    )
-                    yield conn
-        except (psycopg.Error, PoolTimeout, TimeoutError) as exc:
-            self.metrics.database_error("unavailable")
-            raise StoreUnavailable(self.plain(exc)) from exc
+        deadline = None if within is None else time.monotonic() + within
+        async with self.bounded(within) as conn, conn.transaction():
+            if deadline is not None:
+                # The server gives up a little before the client's own deadline, so a wait
+                # for a lock ends as an error the connection survives.
+                left = deadline - time.monotonic()
+                left_ms = f"{max(1, int((left - min(0.2, left / 10)) * 1000))}ms"
+                await conn.execute(
+                    "SELECT set_config('statement_timeout', %s, true),"
+                    " set_config('lock_timeout', %s, true)",
+                    (left_ms, left_ms),
+                )
+            yield conn
 
     def plain(self, exc: BaseException) -> str:
         """What went wrong, for people: a short sentence, never the password."""

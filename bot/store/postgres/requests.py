@@ -58,7 +58,7 @@ class PgRequestRows(PgRows):
         """Store a new request with its jobs and a ``requested`` audit event, atomically;
         ``owner``: the process that will post it."""
         db = await self.ready(within)
-        async with db.statement(within) as conn:
+        async with db.bounded(within) as conn:
             await conn.execute(
                 _INSERT_REQUEST,
                 (
@@ -206,7 +206,7 @@ class PgRequestRows(PgRows):
         so the start is recorded as owed before anyone can see the approval.
         """
         db = await self.ready(within)
-        async with db.statement(within) as conn:
+        async with db.bounded(within) as conn:
             cur = await conn.execute(_DECIDE, _decide_params(verdict))
             row = await cur.fetchone()
             if row is not None:
