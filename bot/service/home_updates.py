@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import math
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
@@ -101,10 +102,7 @@ class HomeUpdates:
                 self._wake.clear()
                 now = self._clock()
                 self._refill(now)
-                nearest = min([*self._people.values(), *self._requests.values()])
-                if self._tokens < 1 and not self._requests_due(now):
-                    # Something is due, nothing may be published yet: wait for a token.
-                    nearest = max(nearest, now + (1 - self._tokens) / self._rate)
+                nearest = min([*self._requests.values(), self._next_publish()])
                 if nearest > now:
                     # Woken early by a newer, sooner item (an opened tab) or at the due time.
                     with contextlib.suppress(TimeoutError):
@@ -129,8 +127,10 @@ class HomeUpdates:
         self._tokens = min(self._burst, self._tokens + (now - self._filled_at) * self._rate)
         self._filled_at = now
 
-    def _requests_due(self, now: float) -> bool:
-        return any(at <= now for at in self._requests.values())
+    def _next_publish(self) -> float:
+        """When a publish may start: the soonest person due, or later the next token."""
+        due = min(self._people.values(), default=math.inf)
+        return max(due, self._filled_at + (1 - self._tokens) / self._rate)
 
     def _next_due(self, now: float) -> list[str]:
         """The people to publish now, as many as the rate allows: those who asked first,
