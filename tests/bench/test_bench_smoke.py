@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from bench import ack_latency, batch_scaling, drs_transport, payload_decode
+from bench import ack_latency, approval_store, batch_scaling, drs_transport, payload_decode
 from bench.stack import Placement
 
 
@@ -94,4 +94,27 @@ def test_payload_decode_prints_both_ways_and_their_ratio(
     assert base and ours, out
     assert float(ours.group(2)) == pytest.approx(
         float(ours.group(1)) / float(base.group(1)), abs=0.01
+    )
+
+
+def test_approval_store_prints_each_stores_waits_and_cpu_beside_sqlites(
+    capsys: pytest.CaptureFixture[str], pg_url: str
+) -> None:
+    assert approval_store.main(["--approvals", "5", "--database-url", pg_url]) == 0
+    out = capsys.readouterr().out
+    rows = {
+        m.group(1): [float(x) for x in m.groups()[1:]]
+        for m in re.finditer(
+            r"^(SQLite \(baseline\)|PostgreSQL)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)"
+            r"\s+([\d.]+)\s+([\d.]+)$",
+            out,
+            flags=re.MULTILINE,
+        )
+    }
+    assert set(rows) == {"SQLite (baseline)", "PostgreSQL"}, out
+    # Every call of an approval is one wait on the loop, on either store.
+    assert rows["SQLite (baseline)"][:3] == rows["PostgreSQL"][:3] == [1.0, 1.0, 1.0]
+    assert rows["SQLite (baseline)"][4] == 1.0
+    assert rows["PostgreSQL"][4] == pytest.approx(  # the printed figures are rounded
+        rows["PostgreSQL"][3] / rows["SQLite (baseline)"][3], rel=0.05
     )
