@@ -27,6 +27,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.command import (
     SUBCOMMANDS,
+    Command,
     Freezes,
     Help,
     History,
@@ -72,7 +73,7 @@ def register(app: AsyncApp, service: Service, directory: Directory, *, max_jobs:
         answer = _Answer(client, respond, user, channel)
         service.tasks.spawn(work(cmd, answer, body), name=f"/startjobs of {user}")
 
-    async def work(cmd: object, answer: _Answer, body: dict[str, Any]) -> None:
+    async def work(cmd: Command, answer: _Answer, body: dict[str, Any]) -> None:
         """What the command asks for, after the ack (Bolt answers Slack when the listener
         returns: :mod:`bot.slack.app`)."""
         user, channel, client = answer.user, answer.channel, answer.client
