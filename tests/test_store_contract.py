@@ -750,3 +750,39 @@ async def test_prechecks_are_stored_per_job_and_a_newer_read_is_never_undone(
     await store.save_prechecks(RID, [older])
     assert (await store.prechecks(RID))[JOBS[0]] == passed
     assert (await store.prechecks(RID))[JOBS[1]] == never
+
+
+async def test_an_approval_requiring_prechecks_waits_for_every_job_to_pass(
+    store: StorePort,
+) -> None:
+    await store.insert_request(make_request(jobs=JOBS[:2]), actor="U1", detail={})
+    approve = Verdict(RID, RequestState.APPROVED, "U2", now=1_100, require_prechecks=True)
+    nothing_read = await store.decide(approve)
+    assert not nothing_read.won
+    assert nothing_read.request is not None and nothing_read.request.state is RequestState.PENDING
+    one = JobPrecheck(JOBS[0], PrecheckState.PASSED, passed_rate="100%", read_at=100.0)
+    other = JobPrecheck(JOBS[1], PrecheckState.RUNNING, read_at=100.0)
+    await store.save_prechecks(RID, [one, other])
+    assert not (await store.decide(approve)).won  # one job still running its precheck
+    assert await store.start(RID, 1) is None  # nothing claimed, nothing audited as approved
+    assert [e.kind for e in await store.events(RID)] == [AuditKind.REQUESTED]
+    # Without the condition the same approval would be made: it is the prechecks that hold it.
+    other_passed = JobPrecheck(JOBS[1], PrecheckState.PASSED, passed_rate="100%", read_at=200.0)
+    await store.save_prechecks(RID, [other_passed])
+    made = await store.decide(approve)
+    assert made.won and made.request is not None
+    assert made.request.state is RequestState.APPROVED
+    claimed = await store.start(RID, 1)
+    assert claimed is not None and list(claimed.job_ids) == list(JOBS[:2])
+
+
+async def test_a_precheck_that_fails_again_holds_an_approval_back(store: StorePort) -> None:
+    await store.insert_request(make_request(jobs=JOBS[:1]), actor="U1", detail={})
+    passed = JobPrecheck(JOBS[0], PrecheckState.PASSED, passed_rate="100%", read_at=100.0)
+    await store.save_prechecks(RID, [passed])
+    rerun = JobPrecheck(JOBS[0], PrecheckState.FAILED, passed_rate="80%", read_at=150.0)
+    await store.save_prechecks(RID, [rerun])
+    approve = Verdict(RID, RequestState.APPROVED, "U2", now=1_100, require_prechecks=True)
+    assert not (await store.decide(approve)).won
+    reject = Verdict(RID, RequestState.REJECTED, "U2", now=1_100, require_prechecks=False)
+    assert (await store.decide(reject)).won

@@ -24,6 +24,7 @@ from bot.core.policy import (
     may_request,
     may_retry,
 )
+from bot.core.precheck import PrecheckRule
 from bot.core.request import Approval, AuditKind, RequestJob, RequestState, StartRequest
 from bot.core.status import is_retryable
 from bot.core.text import mention, utc_text
@@ -38,6 +39,7 @@ from bot.service.model import (
 )
 from bot.service.outcomes import in_flight_until
 from bot.service.ports import StartedNowInstead, StoreUnavailable, Verdict
+from bot.service.shown import ShownRequests
 from bot.service.steps import Steps
 
 log = logging.getLogger(__name__)
@@ -77,6 +79,7 @@ class Commands:
         self.steps = steps
         self.new_id = new_id
         self._limiter = _RateLimiter(ctx.tuning.user_requests_per_minute, ctx.clock)
+        self._shown = ShownRequests(ctx.clock)
 
     # -- access -------------------------------------------------------------------------------
 
@@ -168,11 +171,25 @@ class Commands:
 
     # -- decisions ----------------------------------------------------------------------------
 
-    async def check_decision(self, request_id: str, user: str, action: str) -> Reply:
+    async def open_form(self, request_id: str, user: str, action: str) -> Reply:
+        """:meth:`check_decision` before opening the approve or reject form; the request it
+        shows is kept for the form's submission (:mod:`bot.service.shown`)."""
+        check = await self.check_decision(request_id, user, action)
+        if check.ok and check.request is not None:
+            self._shown.keep(check.request)
+        return check
+
+    async def check_decision(
+        self, request_id: str, user: str, action: str, *, submitted: bool = False
+    ) -> Reply:
         """Re-check ``user`` against the policy *now* for approve, reject, cancel, confirm or
-        retry."""
+        retry. ``submitted``: the answer to an approve or reject form, checked on the request
+        as the form showed it when this process opened it, and with an approval's prechecks
+        left to the decision's conditional update (:mod:`bot.service.shown`)."""
         ctx = self.ctx
-        req = await ctx.store.get(request_id)
+        req = self._shown.get(request_id) if submitted else None
+        if req is None:
+            req = await ctx.store.get(request_id)
         if req is None:
             return Reply(False, "this request is not known to the bot")
         now = ctx.clock()
@@ -200,12 +217,24 @@ class Commands:
                 req.id, AuditKind.REFUSED, actor=user, now=now, detail={"action": action}
             )
             return Reply(False, decision.reason, req)
-        held = await self.steps.prechecking.refusal(req, project) if action == "approve" else None
-        if held is not None:
-            detail: dict[str, object] = {"action": action, "precheck": "not passed"}
-            await ctx.store.audit(req.id, AuditKind.REFUSED, actor=user, now=now, detail=detail)
-            return Reply(False, held, req, code="precheck")
+        if action == "approve" and not submitted:
+            held = await self._precheck_refusal(req, project, user)
+            if held is not None:
+                return held
         return Reply(True, "", req)
+
+    async def _precheck_refusal(
+        self, req: StartRequest, project: ProjectPolicy, user: str
+    ) -> Reply | None:
+        """The refusal of an approval whose jobs' prechecks have not passed (recorded), or
+        None when the project's rule lets it go ahead."""
+        held = await self.steps.prechecking.refusal(req, project)
+        if held is None:
+            return None
+        detail: dict[str, object] = {"action": "approve", "precheck": "not passed"}
+        now = self.ctx.clock()
+        await self.ctx.store.audit(req.id, AuditKind.REFUSED, actor=user, now=now, detail=detail)
+        return Reply(False, held, req, code="precheck")
 
     async def approve(
         self,
@@ -220,7 +249,7 @@ class Commands:
         """Approve and start. A request whose scheduled time has passed is approved only with
         ``start_now`` (the approver chose "start now instead"); else the reply's ``code`` is
         ``"schedule_passed"`` and nothing changes. In a change freeze, see :mod:`.freezes`."""
-        check = await self.check_decision(request_id, user, "approve")
+        check = await self.check_decision(request_id, user, "approve", submitted=True)
         if not check.ok or check.request is None:
             return check
         passed = schedule_passed(check.request, self.ctx.clock())
@@ -235,6 +264,7 @@ class Commands:
         frozen = await freezes.at_approval(self.ctx, check.request, user, passed is not None, tz)
         if frozen is not None and not frozen.allows(override):
             return frozen.reply(check.request, override)
+        project = self.ctx.policy.project(check.request.project)
         reply = await self._decide(
             check,
             RequestState.APPROVED,
@@ -242,6 +272,9 @@ class Commands:
             comment,
             start_now=passed is not None,
             what="your approval",
+            # The prechecks are read under the row's lock, with the state (check_decision
+            # left them to this).
+            require_prechecks=project is not None and project.precheck is PrecheckRule.REQUIRE,
         )
         if not reply.ok or reply.request is None:
             return reply
@@ -281,15 +314,24 @@ class Commands:
         return Reply(True, f"Starting {request_id}.", reply.request)
 
     async def reject(self, request_id: str, user: str, reason: str) -> Reply:
-        return await self._end(request_id, user, "reject", RequestState.REJECTED, reason)
+        return await self._end(
+            request_id, user, "reject", RequestState.REJECTED, reason, submitted=True
+        )
 
     async def cancel(self, request_id: str, user: str) -> Reply:
         return await self._end(request_id, user, "cancel", RequestState.CANCELLED, None)
 
     async def _end(
-        self, request_id: str, user: str, action: str, target: RequestState, comment: str | None
+        self,
+        request_id: str,
+        user: str,
+        action: str,
+        target: RequestState,
+        comment: str | None,
+        *,
+        submitted: bool = False,
     ) -> Reply:
-        check = await self.check_decision(request_id, user, action)
+        check = await self.check_decision(request_id, user, action, submitted=submitted)
         if not check.ok:
             return check
         reply = await self._decide(check, target, user, comment, what=f"the {action}")
@@ -309,9 +351,11 @@ class Commands:
         *,
         what: str,
         start_now: bool = False,
+        require_prechecks: bool = False,
     ) -> Reply:
-        """Make the decision ``check`` allowed; refused when another decision won first or it
-        could not be stored in time."""
+        """Make the decision ``check`` allowed; refused when another decision won first, when
+        the request expired or (``require_prechecks``) a job's precheck has not passed, or when
+        it could not be stored in time."""
         assert check.request is not None
         rid = check.request.id
         verdict = Verdict(
@@ -322,6 +366,7 @@ class Commands:
             comment=comment,
             start_now=start_now,
             owner=self.ctx.owner,
+            require_prechecks=require_prechecks,
         )
         try:
             result = await self.ctx.store.decide(verdict, within=INTERACTIVE_WRITE_SECONDS)
@@ -330,9 +375,24 @@ class Commands:
             return Reply(False, _not_stored(what, exc), check.request)
         assert result.request is not None
         if not result.won:
-            return Reply(False, _already(result.request), result.request)
+            return await self._held(verdict, result.request)
+        self._shown.forget(rid)
         self.ctx.changed(rid)
         return Reply(True, "", result.request)
+
+    async def _held(self, verdict: Verdict, req: StartRequest) -> Reply:
+        """Why ``verdict`` was not made on ``req`` (as it is now)."""
+        if not req.state.is_open:
+            return Reply(False, _already(req), req)
+        if verdict.require_unexpired and req.expires_at <= verdict.now:
+            return Reply(False, "this request has expired; make a new one", req)
+        project = self.ctx.policy.project(req.project)
+        if verdict.require_prechecks and project is not None and verdict.actor is not None:
+            held = await self._precheck_refusal(req, project, verdict.actor)
+            if held is not None:
+                return held
+        # A precheck passed between the decision and this look: nothing was decided.
+        return Reply(False, "the request changed while you decided; nothing was done, try again")
 
     # -- retry --------------------------------------------------------------------------------
 

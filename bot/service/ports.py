@@ -51,7 +51,8 @@ class StoreUnavailable(Exception):
 @dataclass(frozen=True, slots=True)
 class Verdict:
     """A decision to make: move request ``request_id`` to ``target`` (approved, rejected,
-    cancelled or expired) if it is still pending and, with ``require_unexpired``, unexpired."""
+    cancelled or expired) if it is still pending and, with ``require_unexpired``, unexpired
+    (and, with ``require_prechecks``, every job's precheck passed)."""
 
     request_id: str
     target: RequestState
@@ -64,6 +65,10 @@ class Verdict:
     start_now: bool = False
     # The process that will send an approval's start (its claimed attempt's lease owner).
     owner: str | None = None
+    # Approving under the project's precheck rule ``require``: only if every job of the
+    # request has a stored precheck that passed, checked with the state, under the row's lock
+    # (a precheck run again between the approver's check and the decision holds it back).
+    require_prechecks: bool = False
 
     def __post_init__(self) -> None:
         assert self.target in (

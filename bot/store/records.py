@@ -187,6 +187,12 @@ def columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
 OPEN_STATES = (RequestState.PENDING, RequestState.APPROVED, RequestState.STARTING)
 """Requests that still hold their jobs (:meth:`overlapping` counts them)."""
 
+PRECHECKS_PASSED = """NOT EXISTS (SELECT 1 FROM request_jobs j WHERE j.request_id = requests.id
+    AND NOT EXISTS (SELECT 1 FROM request_prechecks p WHERE p.request_id = j.request_id
+        AND p.job_id = j.job_id AND p.state = 'passed'))"""
+"""A condition on a ``requests`` row, in both stores' SQL: every job of the request has a
+stored precheck that passed (``PrecheckState.PASSED``; a decision's ``require_prechecks``)."""
+
 DECIDED = {
     RequestState.APPROVED: AuditKind.APPROVED,
     RequestState.REJECTED: AuditKind.REJECTED,

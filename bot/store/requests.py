@@ -19,6 +19,7 @@ from bot.service.ports import Decision, PostTurn, Verdict
 from bot.store.records import (
     DECIDED,
     OPEN_STATES,
+    PRECHECKS_PASSED,
     clears_start_time,
     decision_detail,
     event_from_row,
@@ -207,6 +208,8 @@ def _decide(db: sqlite3.Connection, *, verdict: Verdict) -> bool:
     if v.require_unexpired:
         sql += " AND expires_at > ?"
         params.append(v.now)
+    if v.require_prechecks:
+        sql += " AND " + PRECHECKS_PASSED
     won = db.execute(sql, params).rowcount == 1
     if won:
         scheduled = None

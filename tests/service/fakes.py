@@ -36,7 +36,7 @@ from bot.core.model import (
     Outcome,
     StartReport,
 )
-from bot.core.precheck import JobPrecheck, PrecheckMode, PrecheckState
+from bot.core.precheck import JobPrecheck, PrecheckMode, PrecheckState, not_passed
 from bot.core.request import (
     Approval,
     AuditEvent,
@@ -233,6 +233,9 @@ class FakeStore:
             return Decision(won=False, request=None)
         (source,) = comes_from(v.target)  # a decision is taken on a pending request only
         won = row.req.state is source and (not v.require_unexpired or row.req.expires_at > v.now)
+        if v.require_prechecks:
+            stored = self.precheck_rows.get(v.request_id, {})
+            won = won and not not_passed([j.job_id for j in row.jobs], stored)
         if won:
             self._set(
                 row,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
+from bot.core.precheck import JobPrecheck, PrecheckState
 from bot.core.request import AuditKind, RequestState, StartState
 from bot.service import Service
 from bot.service.ports import StartedNowInstead
@@ -287,8 +288,9 @@ async def test_an_approval_with_no_precheck_read_is_told_to_read_them(
 async def test_an_approval_reads_only_what_can_refuse_it(
     new_service: ServiceFactory, store: FakeStore, make_policy: PolicyFactory
 ) -> None:
-    """Answering an approval, with no change freeze configured, reads the request, its
-    prechecks (only under ``require``) and makes the decision: no audit trail read."""
+    """Answering an approval, with no change freeze configured, reads the request and makes
+    the decision (which checks the prechecks under ``require``): no audit trail read, no
+    precheck read. When this process opened the approver's form, not even the request."""
     calls: dict[str, list[str]] = {}
     for n, rule in enumerate(("require", "warn"), start=1):
 
@@ -303,4 +305,63 @@ async def test_an_approval_reads_only_what_can_refuse_it(
         assert reply.ok, reply.text
         calls[rule] = list(store.calls)
         await settle(svc)
-    assert calls == {"require": ["get", "prechecks", "decide"], "warn": ["get", "decide"]}
+        shown = await submitted(svc)
+        assert (await svc.commands.open_form(shown, BOB, "approve")).ok
+        store.calls.clear()
+        assert (await svc.commands.approve(shown, BOB, None)).ok
+        calls[f"{rule}, form shown here"] = list(store.calls)
+        await settle(svc)
+    assert calls == {
+        "require": ["get", "decide"],
+        "warn": ["get", "decide"],
+        "require, form shown here": ["decide"],
+        "warn, form shown here": ["decide"],
+    }
+
+
+async def test_a_shown_form_is_decided_on_what_is_true_at_its_submission(
+    service: Service,
+    store: FakeStore,
+    directory: FakeDirectory,
+    drs: FakeDrs,
+    fake_clock: FakeClock,
+) -> None:
+    """The request a form showed is not read again at its submission, but everything that
+    can change since is checked: another decision, a precheck run again, the approver's
+    rights, the expiry."""
+    decided = await submitted(service)
+    for approver in (BOB, CAROL):
+        assert (await service.commands.open_form(decided, approver, "approve")).ok
+    assert (await service.commands.approve(decided, CAROL, None)).ok
+    late = await service.commands.approve(decided, BOB, None)
+    assert not late.ok and "was already approved by" in late.text
+
+    rerun = await submitted(service)
+    assert (await service.commands.open_form(rerun, BOB, "approve")).ok
+    failed = JobPrecheck(JOBS[1], PrecheckState.FAILED, passed_rate="80%", read_at=1e12)
+    await store.save_prechecks(rerun, [failed])
+    held = await service.commands.approve(rerun, BOB, None)
+    assert not held.ok and held.code == "precheck" and f"`{JOBS[1]}`" in held.text
+    refused = [e for e in await store.events(rerun) if e.kind is AuditKind.REFUSED]
+    assert [e.detail for e in refused] == [{"action": "approve", "precheck": "not passed"}]
+
+    fake_clock.advance(61)  # the requester's rate: three a minute
+    demoted = await submitted(service)
+    assert (await service.commands.open_form(demoted, CAROL, "approve")).ok
+    directory.members[CAROL] = set()  # left the DBA leads after opening the form
+    assert not (await service.commands.approve(demoted, CAROL, None)).ok
+
+    expired = await submitted(service)
+    assert (await service.commands.open_form(expired, BOB, "reject")).ok
+    fake_clock.advance(3600)
+    too_late = await service.commands.reject(expired, BOB, "no")
+    await settle(service)
+    assert not too_late.ok and "expired" in too_late.text
+    for rid, state in (
+        (rerun, RequestState.PENDING),
+        (demoted, RequestState.PENDING),
+        (expired, RequestState.EXPIRED),
+    ):
+        req = await store.get(rid)
+        assert req is not None and req.state is state
+    assert len(drs.started) == 1  # the one approval that was made

@@ -63,7 +63,7 @@ def register(app: AsyncApp, service: Service) -> None:
     ) -> None:
         """Re-check the clicking user, then open the approve or reject form (or say why not)."""
         user, channel, rid = click(body)
-        check = await service.commands.check_decision(rid, user, action)
+        check = await service.commands.open_form(rid, user, action)
         if not check.ok or check.request is None:
             if channel:
                 await tell(client, channel, user, check)

@@ -30,6 +30,7 @@ from bot.store.postgres.rows import (
 from bot.store.records import (
     DECIDED,
     OPEN_STATES,
+    PRECHECKS_PASSED,
     audit_json,
     clears_start_time,
     columns,
@@ -297,9 +298,10 @@ INSERT INTO audit (request_id, at, actor, kind, detail) SELECT id, %s, %s, %s, %
 # The decision's audit detail is :func:`decision_detail`'s, with the start time the request
 # had (``scheduled_for_ms``, when the approval drops it) read under the row's lock. Its
 # result is the decided request, with its jobs; no row when nothing was decided.
-_DECIDE = """WITH old AS (
+_DECIDE = sql.SQL("""WITH old AS (
     SELECT id, start_time_ms FROM requests
     WHERE id = %(id)s AND state = %(from)s AND (NOT %(unexpired)s OR expires_at > %(now)s)
+        AND (NOT %(prechecks)s OR {passed})
     FOR NO KEY UPDATE
 ), won AS (
     UPDATE requests r SET state = %(target)s, decided_by = %(actor)s, decided_at = %(now)s,
@@ -310,7 +312,7 @@ _DECIDE = """WITH old AS (
 ), audited AS (
     INSERT INTO audit (request_id, at, actor, kind, detail)
     SELECT id, %(now)s, %(actor)s, %(kind)s, %(detail)s || CASE WHEN %(clear)s
-        THEN jsonb_build_object('scheduled_for_ms', scheduled_for_ms) ELSE '{}' END
+        THEN jsonb_build_object('scheduled_for_ms', scheduled_for_ms) ELSE '{{}}' END
     FROM won
 ), claimed AS (
     INSERT INTO starts (request_id, attempt, state, job_ids, actor, created_at, lease_owner)
@@ -320,7 +322,7 @@ _DECIDE = """WITH old AS (
 )
 SELECT won.*, (SELECT json_agg(j ORDER BY j.seq) FROM request_jobs j
     WHERE j.request_id = won.id) AS job_rows
-FROM won"""
+FROM won""").format(passed=sql.SQL(PRECHECKS_PASSED))
 
 
 def _decide_params(v: Verdict) -> dict[str, object]:
@@ -329,6 +331,7 @@ def _decide_params(v: Verdict) -> dict[str, object]:
         "id": v.request_id,
         "from": state.value,
         "unexpired": v.require_unexpired,
+        "prechecks": v.require_prechecks,
         "now": v.now,
         "target": v.target.value,
         "actor": v.actor,
