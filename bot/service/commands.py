@@ -27,8 +27,8 @@ from bot.core.policy import (
 from bot.core.precheck import PrecheckRule
 from bot.core.request import Approval, AuditKind, RequestJob, RequestState, StartRequest
 from bot.core.status import is_retryable
-from bot.core.text import mention, utc_text
-from bot.service import failpoints, freezes
+from bot.core.text import utc_text
+from bot.service import deciding, failpoints, freezes
 from bot.service.context import Context
 from bot.service.model import (
     INTERACTIVE_WRITE_SECONDS,
@@ -38,7 +38,7 @@ from bot.service.model import (
     schedule_passed,
 )
 from bot.service.outcomes import in_flight_until
-from bot.service.ports import StartedNowInstead, StoreUnavailable, Verdict
+from bot.service.ports import StartedNowInstead, StoreUnavailable
 from bot.service.shown import ShownRequests
 from bot.service.steps import Steps
 
@@ -164,7 +164,7 @@ class Commands:
         except StoreUnavailable as exc:
             log.error("could not store a request of %s: %s", draft.requester_id, exc)
             self._limiter.give_back(draft.requester_id)  # nothing was made: it does not count
-            return Reply(False, _not_stored("your request", exc))
+            return Reply(False, deciding.not_stored("your request", exc))
         ctx.changed(req.id)
         ctx.tasks.spawn(self.steps.publish_and_run(req.id), name=f"publish {req.id}")
         return Reply(True, f"Request {req.id} created", req)
@@ -194,7 +194,7 @@ class Commands:
             return Reply(False, "this request is not known to the bot")
         now = ctx.clock()
         if action in DECISIONS and not req.state.is_open:
-            return Reply(False, _already(req), req)
+            return Reply(False, deciding.already(req), req)
         if action in DECISIONS and req.expires_at <= now:
             await self.steps.publishing.expire(req.id)
             return Reply(False, "this request has expired; make a new one", req)
@@ -218,23 +218,10 @@ class Commands:
             )
             return Reply(False, decision.reason, req)
         if action == "approve" and not submitted:
-            held = await self._precheck_refusal(req, project, user)
+            held = await deciding.precheck_refusal(ctx, self.steps, req, project, user)
             if held is not None:
                 return held
         return Reply(True, "", req)
-
-    async def _precheck_refusal(
-        self, req: StartRequest, project: ProjectPolicy, user: str
-    ) -> Reply | None:
-        """The refusal of an approval whose jobs' prechecks have not passed (recorded), or
-        None when the project's rule lets it go ahead."""
-        held = await self.steps.prechecking.refusal(req, project)
-        if held is None:
-            return None
-        detail: dict[str, object] = {"action": "approve", "precheck": "not passed"}
-        now = self.ctx.clock()
-        await self.ctx.store.audit(req.id, AuditKind.REFUSED, actor=user, now=now, detail=detail)
-        return Reply(False, held, req, code="precheck")
 
     async def approve(
         self,
@@ -353,46 +340,23 @@ class Commands:
         start_now: bool = False,
         require_prechecks: bool = False,
     ) -> Reply:
-        """Make the decision ``check`` allowed; refused when another decision won first, when
-        the request expired or (``require_prechecks``) a job's precheck has not passed, or when
-        it could not be stored in time."""
+        """Make the decision ``check`` allowed (:func:`.deciding.decide`); once made, no form
+        may decide it again from the request it showed."""
         assert check.request is not None
-        rid = check.request.id
-        verdict = Verdict(
-            rid,
-            target=target,
-            actor=user,
-            now=self.ctx.clock(),
-            comment=comment,
+        reply = await deciding.decide(
+            self.ctx,
+            self.steps,
+            check.request,
+            target,
+            user,
+            comment,
+            what=what,
             start_now=start_now,
-            owner=self.ctx.owner,
             require_prechecks=require_prechecks,
         )
-        try:
-            result = await self.ctx.store.decide(verdict, within=INTERACTIVE_WRITE_SECONDS)
-        except StoreUnavailable as exc:
-            log.error("could not record %s of %s: %s", what, rid, exc)
-            return Reply(False, _not_stored(what, exc), check.request)
-        assert result.request is not None
-        if not result.won:
-            return await self._held(verdict, result.request)
-        self._shown.forget(rid)
-        self.ctx.changed(rid)
-        return Reply(True, "", result.request)
-
-    async def _held(self, verdict: Verdict, req: StartRequest) -> Reply:
-        """Why ``verdict`` was not made on ``req`` (as it is now)."""
-        if not req.state.is_open:
-            return Reply(False, _already(req), req)
-        if verdict.require_unexpired and req.expires_at <= verdict.now:
-            return Reply(False, "this request has expired; make a new one", req)
-        project = self.ctx.policy.project(req.project)
-        if verdict.require_prechecks and project is not None and verdict.actor is not None:
-            held = await self._precheck_refusal(req, project, verdict.actor)
-            if held is not None:
-                return held
-        # A precheck passed between the decision and this look: nothing was decided.
-        return Reply(False, "the request changed while you decided; nothing was done, try again")
+        if reply.ok:
+            self._shown.forget(check.request.id)
+        return reply
 
     # -- retry --------------------------------------------------------------------------------
 
@@ -426,26 +390,3 @@ class Commands:
             return Reply(False, "a start of this request is already in progress", req)
         ctx.tasks.spawn(self.steps.run_start(request_id, start.attempt), name=f"retry {request_id}")
         return Reply(True, f"Retrying {len(job_ids)} job(s) of {request_id}.", req)
-
-
-def _not_stored(what: str, exc: StoreUnavailable) -> str:
-    return (
-        f"The bot could not save {what} just now ({exc}), so nothing was stored or changed. "
-        "Try again in a moment; if it keeps failing, tell whoever runs the bot."
-    )
-
-
-def _already(req: StartRequest) -> str:
-    verb = {
-        RequestState.APPROVED: "approved",
-        RequestState.STARTING: "approved",
-        RequestState.DONE: "approved",
-        RequestState.FAILED: "approved",
-        RequestState.UNKNOWN: "approved",
-        RequestState.REJECTED: "rejected",
-        RequestState.CANCELLED: "cancelled",
-        RequestState.EXPIRED: "expired",
-    }.get(req.state, req.state.value)
-    who = f" by {mention(req.decided_by)}" if req.decided_by else ""
-    when = f" at {utc_text(req.decided_at)}" if req.decided_at else ""
-    return f"{req.id} was already {verb}{who}{when}."
