@@ -80,6 +80,7 @@ class Commands:
         self.new_id = new_id
         self._limiter = _RateLimiter(ctx.tuning.user_requests_per_minute, ctx.clock)
         self._shown = ShownRequests(ctx.clock)
+        ctx.on_change.append(self._shown.forget)  # decided: no form may decide it again
 
     # -- access -------------------------------------------------------------------------------
 
@@ -252,8 +253,10 @@ class Commands:
         if frozen is not None and not frozen.allows(override):
             return frozen.reply(check.request, override)
         project = self.ctx.policy.project(check.request.project)
-        reply = await self._decide(
-            check,
+        reply = await deciding.decide(
+            self.ctx,
+            self.steps,
+            check.request,
             RequestState.APPROVED,
             user,
             comment,
@@ -292,8 +295,14 @@ class Commands:
             )
         jobs = len(check.request.jobs)
         comment = f"confirmed by the requester after seeing the {jobs:,} jobs"
-        reply = await self._decide(
-            check, RequestState.APPROVED, user, comment, what="your confirmation"
+        reply = await deciding.decide(
+            self.ctx,
+            self.steps,
+            check.request,
+            RequestState.APPROVED,
+            user,
+            comment,
+            what="your confirmation",
         )
         if not reply.ok:
             return reply
@@ -319,44 +328,17 @@ class Commands:
         submitted: bool = False,
     ) -> Reply:
         check = await self.check_decision(request_id, user, action, submitted=submitted)
-        if not check.ok:
+        if not check.ok or check.request is None:
             return check
-        reply = await self._decide(check, target, user, comment, what=f"the {action}")
+        reply = await deciding.decide(
+            self.ctx, self.steps, check.request, target, user, comment, what=f"the {action}"
+        )
         if not reply.ok:
             return reply
         self.ctx.tasks.spawn(
             self.steps.publishing.refresh_message(request_id), name=f"refresh {request_id}"
         )
         return Reply(True, f"{request_id} {target.value}.", reply.request)
-
-    async def _decide(
-        self,
-        check: Reply,
-        target: RequestState,
-        user: str,
-        comment: str | None,
-        *,
-        what: str,
-        start_now: bool = False,
-        require_prechecks: bool = False,
-    ) -> Reply:
-        """Make the decision ``check`` allowed (:func:`.deciding.decide`); once made, no form
-        may decide it again from the request it showed."""
-        assert check.request is not None
-        reply = await deciding.decide(
-            self.ctx,
-            self.steps,
-            check.request,
-            target,
-            user,
-            comment,
-            what=what,
-            start_now=start_now,
-            require_prechecks=require_prechecks,
-        )
-        if reply.ok:
-            self._shown.forget(check.request.id)
-        return reply
 
     # -- retry --------------------------------------------------------------------------------
 

@@ -5,27 +5,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from bot.core.request import Approval, RequestJob, RequestState, StartRequest
+from bot.core.request import RequestState, StartRequest
 from bot.service.shown import ShownRequests
+from tests.slack import sample_requests
 
 
-def request(rid: str, jobs: int = 1, state: RequestState = RequestState.PENDING) -> StartRequest:
-    return StartRequest(
-        id=rid,
-        team_id="T1",
-        channel_id="C1",
-        requester_id="U1",
-        project="prod",
-        region="ap-southeast-1",
-        approval=Approval.TWO_PERSON,
-        jobs=tuple(RequestJob(job_id=f"{rid}-job-{i}") for i in range(jobs)),
-        start_time_ms=None,
-        reason="CHG-1",
-        language="en-us",
-        state=state,
-        created_at=0.0,
-        expires_at=3600.0,
-    )
+def request(rid: str, jobs: int = 1) -> StartRequest:
+    return sample_requests.request(jobs, id=rid)
 
 
 def test_a_form_is_kept_for_its_time_and_forgotten_once_decided() -> None:
