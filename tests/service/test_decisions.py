@@ -352,9 +352,12 @@ async def test_a_shown_form_is_decided_on_what_is_true_at_its_submission(
     assert not (await service.commands.approve(demoted, CAROL, None)).ok
 
     expired = await submitted(service)
+    fake_clock.advance(3600 - 60)  # a minute before the request expires
     assert (await service.commands.open_form(expired, BOB, "reject")).ok
-    fake_clock.advance(3600)
+    fake_clock.advance(120)  # it expires while the form is open (and still kept)
+    store.calls.clear()
     too_late = await service.commands.reject(expired, BOB, "no")
+    assert store.calls[0] == "decide"  # found expired on the form's request: no read first
     await settle(service)
     assert not too_late.ok and "expired" in too_late.text
     for rid, state in (
