@@ -13,12 +13,14 @@ import pytest
 from bot.bootstrap import new_store
 from bot.check import migrate as migrate_cli
 from bot.config import AkSk, ConfigError, DatabaseSettings, Settings, load_config
+from bot.core.request import RequestState
 from bot.core.secret import Secret
 from bot.devkit.sim.drs_jobs import DEMO_JOBS
-from bot.store import SCHEMA_VERSION, AsyncStore, Store
+from bot.store import SCHEMA_VERSION, AsyncStore, Store, Verdict
 from bot.store.postgres import MIGRATIONS, PostgresStore
 from bot.store.postgres import SCHEMA_VERSION as PG_SCHEMA_VERSION
 from bot.store.postgres import migrate as apply_migrations
+from bot.store.records import PRECHECKS_PASSED
 from tests.e2e.harness import ALICE, Harness
 from tests.pg_support import PASSWORD, PgCluster, free_port
 from tests.test_store import V1_SCHEMA
@@ -153,12 +155,46 @@ async def test_a_user_allowed_only_to_read_and_write_rows_runs_a_migrated_databa
         await store.open()
         await store.probe(within=2.0)
         await store.insert_request(make_request(), actor="U1", detail={}, within=2.0)
-        assert [e.kind.value for e in await store.events(RID)] == ["requested"]
+        approval = Verdict(RID, RequestState.APPROVED, "U2", 1_100.0, owner="o")
+        assert (await store.decide(approval)).won  # the decision's function, as this role
+        kinds = [e.kind.value for e in await store.events(RID)]
+        assert kinds == ["requested", "approved"]
     finally:
         await store.aclose()
         with psycopg.connect(pg_url, autocommit=True) as db:
             db.execute("DROP OWNED BY startjobs_rw")
             db.execute("DROP ROLE startjobs_rw")
+
+
+async def test_a_database_of_the_previous_version_gets_the_decision_function(
+    pg_url: str,
+) -> None:
+    """A database at step 6 with a pending request: the bot's start adds step 7 (the decision
+    as a server function) and the request is decided through it, its record intact."""
+    store = PostgresStore(pg_url)
+    await store.open()
+    await store.insert_request(make_request(), actor="U1", detail={}, within=2.0)
+    await store.aclose()
+    with psycopg.connect(pg_url, autocommit=True) as db:  # as the previous version left it
+        db.execute("DROP FUNCTION startjobs_decide")
+        db.execute("DELETE FROM schema_migrations WHERE version = 7")
+    store = PostgresStore(pg_url)
+    try:
+        await store.open()
+        assert 7 in (await store.schema()).applied
+        decided = await store.decide(Verdict(RID, RequestState.APPROVED, "U2", 1_100.0, owner="o"))
+        assert decided.won and decided.request.state is RequestState.APPROVED
+        assert decided.request.job_ids == make_request().job_ids
+    finally:
+        await store.aclose()
+
+
+def test_both_stores_decide_on_the_same_precheck_rule() -> None:
+    """The decision's function (step 7) carries the rule SQLite's decision uses, word for
+    word: a change to the rule is a new step, never an edit of a released one."""
+    (step,) = [m for m in MIGRATIONS if "startjobs_decide" in m.sql]
+    words = " ".join(PRECHECKS_PASSED.split())
+    assert words in " ".join(step.sql.split())
 
 
 # -- choosing the store ---------------------------------------------------------------------

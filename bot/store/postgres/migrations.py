@@ -159,6 +159,55 @@ CREATE TABLE replicas (
 ALTER TABLE requests ADD COLUMN owner TEXT;
 """,
     ),
+    Migration(
+        7,
+        "a decision as a function, planned once per server connection",
+        # The server keeps a PL/pgSQL function's plans per connection: the decision (a
+        # statement whose planning cost as much as its execution) is planned once, without
+        # prepared statements, which a transaction pooler may not carry from one
+        # transaction to the next. Its result is the decided request, the start time it had
+        # and its jobs; no row when nothing was decided (PgRequestRows.decide).
+        """
+CREATE FUNCTION startjobs_decide(
+    p_id TEXT, p_from TEXT, p_unexpired BOOLEAN, p_prechecks BOOLEAN,
+    p_now DOUBLE PRECISION, p_target TEXT, p_actor TEXT, p_comment TEXT, p_clear BOOLEAN,
+    p_kind TEXT, p_detail JSONB, p_claimed TEXT, p_owner TEXT, p_approved BOOLEAN
+) RETURNS TABLE (request requests, scheduled_for_ms BIGINT, job_rows JSON)
+LANGUAGE plpgsql VOLATILE AS $$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY WITH old AS (
+        SELECT id, start_time_ms FROM requests
+        WHERE id = p_id AND state = p_from AND (NOT p_unexpired OR expires_at > p_now)
+            AND (NOT p_prechecks OR NOT EXISTS (SELECT 1 FROM request_jobs j
+                WHERE j.request_id = requests.id AND NOT EXISTS (SELECT 1
+                FROM request_prechecks p WHERE p.request_id = j.request_id
+                AND p.job_id = j.job_id AND p.state = 'passed')))
+        FOR NO KEY UPDATE
+    ), won AS (
+        UPDATE requests r SET state = p_target, decided_by = p_actor, decided_at = p_now,
+            decision_comment = p_comment, message_stale = TRUE,
+            start_time_ms = CASE WHEN p_clear THEN NULL ELSE r.start_time_ms END
+        FROM old WHERE r.id = old.id
+        RETURNING r AS request, r.id AS id, old.start_time_ms AS scheduled_for_ms
+    ), audited AS (
+        INSERT INTO audit (request_id, at, actor, kind, detail)
+        SELECT id, p_now, p_actor, p_kind, p_detail || CASE WHEN p_clear
+            THEN jsonb_build_object('scheduled_for_ms', scheduled_for_ms) ELSE '{}' END
+        FROM won
+    ), claimed AS (
+        INSERT INTO starts (request_id, attempt, state, job_ids, actor, created_at, lease_owner)
+        SELECT id, 1, p_claimed, (SELECT COALESCE(jsonb_agg(j.job_id ORDER BY j.seq), '[]')
+            FROM request_jobs j WHERE j.request_id = won.id), p_actor, p_now, p_owner
+        FROM won WHERE p_approved
+    )
+    SELECT won.request, won.scheduled_for_ms, (SELECT json_agg(j ORDER BY j.seq)
+        FROM request_jobs j WHERE j.request_id = won.id)
+    FROM won;
+END
+$$;
+""",
+    ),
 )
 
 SCHEMA_VERSION = max(m.version for m in MIGRATIONS)

@@ -30,7 +30,6 @@ from bot.store.postgres.rows import (
 from bot.store.records import (
     DECIDED,
     OPEN_STATES,
-    PRECHECKS_PASSED,
     audit_json,
     clears_start_time,
     columns,
@@ -296,33 +295,14 @@ _INSERT_REQUEST = """WITH req AS (
 INSERT INTO audit (request_id, at, actor, kind, detail) SELECT id, %s, %s, %s, %s FROM req"""
 
 # The decision's audit detail is :func:`decision_detail`'s, with the start time the request
-# had (``scheduled_for_ms``, when the approval drops it) read under the row's lock. Its
-# result is the decided request, with its jobs; no row when nothing was decided.
-_DECIDE = sql.SQL("""WITH old AS (
-    SELECT id, start_time_ms FROM requests
-    WHERE id = %(id)s AND state = %(from)s AND (NOT %(unexpired)s OR expires_at > %(now)s)
-        AND (NOT %(prechecks)s OR {passed})
-    FOR NO KEY UPDATE
-), won AS (
-    UPDATE requests r SET state = %(target)s, decided_by = %(actor)s, decided_at = %(now)s,
-        decision_comment = %(comment)s, message_stale = TRUE,
-        start_time_ms = CASE WHEN %(clear)s THEN NULL ELSE r.start_time_ms END
-    FROM old WHERE r.id = old.id
-    RETURNING r.*, old.start_time_ms AS scheduled_for_ms
-), audited AS (
-    INSERT INTO audit (request_id, at, actor, kind, detail)
-    SELECT id, %(now)s, %(actor)s, %(kind)s, %(detail)s || CASE WHEN %(clear)s
-        THEN jsonb_build_object('scheduled_for_ms', scheduled_for_ms) ELSE '{{}}' END
-    FROM won
-), claimed AS (
-    INSERT INTO starts (request_id, attempt, state, job_ids, actor, created_at, lease_owner)
-    SELECT id, 1, %(claimed)s, (SELECT COALESCE(jsonb_agg(j.job_id ORDER BY j.seq), '[]')
-        FROM request_jobs j WHERE j.request_id = won.id), %(actor)s, %(now)s, %(owner)s
-    FROM won WHERE %(approved)s
-)
-SELECT won.*, (SELECT json_agg(j ORDER BY j.seq) FROM request_jobs j
-    WHERE j.request_id = won.id) AS job_rows
-FROM won""").format(passed=sql.SQL(PRECHECKS_PASSED))
+# had (``scheduled_for_ms``, when the approval drops it) read under the row's lock; an
+# approval claims attempt 1 of its start. The statement is the server's function
+# ``startjobs_decide`` (migration 7, planned once per server connection), with the same
+# condition on the row as SQLite's (PRECHECKS_PASSED for ``require_prechecks``). Its result is
+# the decided request, with its jobs; no row when nothing was decided.
+_DECIDE = """SELECT (d.request).*, d.scheduled_for_ms, d.job_rows FROM startjobs_decide(
+    %(id)s, %(from)s, %(unexpired)s, %(prechecks)s, %(now)s, %(target)s, %(actor)s,
+    %(comment)s, %(clear)s, %(kind)s, %(detail)s, %(claimed)s, %(owner)s, %(approved)s) d"""
 
 
 def _decide_params(v: Verdict) -> dict[str, object]:
