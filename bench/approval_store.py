@@ -7,19 +7,24 @@ process that opened the form makes the decision only (bot/service/shown.py).
 
 For each store: the waits on the event loop per call (times the awaiting task was suspended)
 and the process's CPU time per approval. Each approval is of a request of its own, stored
-beforehand with its jobs' passed prechecks, not timed.
+beforehand with its jobs' passed prechecks, not timed. Then the same decisions in bursts of
+``--burst`` (50) at once, as fifty approvers' submissions arrive in ``bench/ack_latency.py``:
+the time until the burst's last decision is made, the median and the worst over the bursts.
+On PostgreSQL that is mostly the server's work, the burst's statements queued on its cores.
 
-    .venv/bin/python bench/approval_store.py [--approvals 300] [--database-url URL]
+    .venv/bin/python bench/approval_store.py [--approvals 300] [--burst 50] [--database-url URL]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Generator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -80,54 +85,87 @@ def request(n: int, now: float) -> StartRequest:
     )
 
 
-async def measure(store: StorePort, approvals: int) -> tuple[dict[str, float], float]:
-    """Waits per call (mean) and CPU ms per approval."""
-    now = time.time()
+@dataclass(frozen=True, slots=True)
+class Measured:
+    waits: dict[str, float]  # per call, mean
+    cpu_ms: float  # per approval, one at a time
+    burst_ms: list[float]  # per burst: until its last decision was made
+
+
+async def stored(store: StorePort, first: int, count: int, now: float) -> list[str]:
+    """``count`` pending requests with passed prechecks, numbered from ``first``."""
     ids = []
-    for n in range(approvals):
+    for n in range(first, first + count):
         req = request(n, now)
         await store.insert_request(req, actor="U0REQ", detail={}, within=5.0)
         passed = [JobPrecheck(j, PrecheckState.PASSED, read_at=now) for j in req.job_ids]
         await store.save_prechecks(req.id, passed)
         ids.append(req.id)
+    return ids
+
+
+def approval(rid: str) -> Verdict:
+    return Verdict(
+        rid, RequestState.APPROVED, "U0APP", time.time(), owner="bench", require_prechecks=True
+    )
+
+
+async def measure(store: StorePort, approvals: int, burst: int) -> Measured:
+    now = time.time()
+    ids = await stored(store, 0, approvals, now)
     counted = dict.fromkeys(CALLS, 0)
     cpu = time.process_time()
     for rid in ids:
         counted["get"] += await waits(store.get(rid))
-        verdict = Verdict(
-            rid, RequestState.APPROVED, "U0APP", time.time(), owner="bench", require_prechecks=True
-        )
-        decided = store.decide(verdict, within=5.0)
-        counted["decide"] += await waits(decided)
+        counted["decide"] += await waits(store.decide(approval(rid), within=5.0))
     cpu = time.process_time() - cpu
-    return {k: v / approvals for k, v in counted.items()}, cpu * 1000 / approvals
+    bursts = []
+    for first in range(approvals, 2 * approvals - burst + 1, burst):
+        ids = await stored(store, first, burst, now)
+        began = time.perf_counter()
+        decided = await asyncio.gather(*(store.decide(approval(r), within=5.0) for r in ids))
+        bursts.append((time.perf_counter() - began) * 1000)
+        assert all(d.won for d in decided)
+    return Measured({k: v / approvals for k, v in counted.items()}, cpu * 1000 / approvals, bursts)
 
 
-async def run(approvals: int, database_url: str | None) -> list[str]:
-    rows: list[tuple[str, dict[str, float], float]] = []
+async def run(approvals: int, burst: int, database_url: str | None) -> list[str]:
+    rows: list[tuple[str, Measured]] = []
     with tempfile.TemporaryDirectory() as tmp:
         sqlite = AsyncStore(Store(Path(tmp) / "bench.db"))
         try:
-            rows.append(("SQLite (baseline)", *await measure(sqlite, approvals)))
+            rows.append(("SQLite (baseline)", await measure(sqlite, approvals, burst)))
         finally:
             await sqlite.aclose()
     if database_url is not None:
         pg = PostgresStore(database_url)
         try:
             await pg.open()
-            rows.append(("PostgreSQL", *await measure(pg, approvals)))
+            rows.append(("PostgreSQL", await measure(pg, approvals, burst)))
         finally:
             await pg.aclose()
-    base_cpu = rows[0][2]
+    base = rows[0][1]
     lines = [
         f"The store's part of one approval, {approvals} approvals one at a time:",
         f"{'store':<20} {'waits: get':>10} {'decide':>7} {'cpu ms/approval':>16}"
         f" {'x baseline':>10}",
     ]
-    for name, counted, cpu in rows:
+    for name, m in rows:
         lines.append(
-            f"{name:<20} {counted['get']:>10.1f} {counted['decide']:>7.1f} {cpu:>16.2f}"
-            f" {cpu / base_cpu:>10.2f}"
+            f"{name:<20} {m.waits['get']:>10.1f} {m.waits['decide']:>7.1f} {m.cpu_ms:>16.2f}"
+            f" {m.cpu_ms / base.cpu_ms:>10.2f}"
+        )
+    lines += [
+        "",
+        f"The same decisions {burst} at once, {len(base.burst_ms)} bursts:"
+        " ms until a burst's last decision was made",
+        f"{'store':<20} {'median':>10} {'worst':>7} {'median x baseline':>18}",
+    ]
+    base_median = statistics.median(base.burst_ms)
+    for name, m in rows:
+        median = statistics.median(m.burst_ms)
+        lines.append(
+            f"{name:<20} {median:>10.1f} {max(m.burst_ms):>7.1f} {median / base_median:>18.2f}"
         )
     return lines
 
@@ -135,11 +173,14 @@ async def run(approvals: int, database_url: str | None) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--approvals", type=int, default=300, help="approvals per store (300)")
+    parser.add_argument("--burst", type=int, default=50, help="decisions at once (50)")
     parser.add_argument("--database-url", default=None, metavar="URL", help="also PostgreSQL")
     args = parser.parse_args(argv)
     if args.approvals < 1:
         parser.error("--approvals must be positive")
-    for line in asyncio.run(run(args.approvals, args.database_url)):
+    if not 1 <= args.burst <= args.approvals:
+        parser.error("--burst must be between 1 and --approvals")
+    for line in asyncio.run(run(args.approvals, args.burst, args.database_url)):
         print(line)
     return 0
 

@@ -100,7 +100,7 @@ def test_payload_decode_prints_both_ways_and_their_ratio(
 def test_approval_store_prints_each_stores_waits_and_cpu_beside_sqlites(
     capsys: pytest.CaptureFixture[str], pg_url: str
 ) -> None:
-    assert approval_store.main(["--approvals", "5", "--database-url", pg_url]) == 0
+    assert approval_store.main(["--approvals", "6", "--burst", "3", "--database-url", pg_url]) == 0
     out = capsys.readouterr().out
     rows = {
         m.group(1): [float(x) for x in m.groups()[1:]]
@@ -117,4 +117,21 @@ def test_approval_store_prints_each_stores_waits_and_cpu_beside_sqlites(
     assert rows["SQLite (baseline)"][3] == 1.0
     assert rows["PostgreSQL"][3] == pytest.approx(  # the printed figures are rounded
         rows["PostgreSQL"][2] / rows["SQLite (baseline)"][2], rel=0.05
+    )
+    # The bursts: two of three decisions each (every one made, or the run fails), timed.
+    assert "The same decisions 3 at once, 2 bursts" in out, out
+    bursts = {
+        m.group(1): [float(x) for x in m.groups()[1:]]
+        for m in re.finditer(
+            r"^(SQLite \(baseline\)|PostgreSQL)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)$",
+            out,
+            flags=re.MULTILINE,
+        )
+    }
+    assert set(bursts) == {"SQLite (baseline)", "PostgreSQL"}, out
+    for median, worst, _ in bursts.values():
+        assert 0 < median <= worst
+    assert bursts["SQLite (baseline)"][2] == 1.0
+    assert bursts["PostgreSQL"][2] == pytest.approx(
+        bursts["PostgreSQL"][0] / bursts["SQLite (baseline)"][0], rel=0.1, abs=0.02
     )
