@@ -165,7 +165,7 @@ class Run:
         if not await wait_until(lambda: len(fake.messages(CHANNEL)) > posted_before, timeout):
             raise RuntimeError("the request message was never posted")
         request = fake.messages(CHANNEL)[posted_before]
-        to_request = _call_at(fake, "chat.postMessage", t_submit) - t_submit
+        to_request = _request_post_at(fake, t_submit) - t_submit
         detail_calls = sum(1 for c in await self.sim.calls() if c["endpoint"] == "batch-detail")
         request_id = _request_id(request)
 
@@ -286,6 +286,22 @@ def _request_id(msg: FakeMessage) -> str:
 
 def _call_at(fake: FakeSlack, method: str, since: float) -> float:
     return next((c.at for c in fake.calls if c.method == method and c.at >= since), math.nan)
+
+
+def _request_post_at(fake: FakeSlack, since: float) -> float:
+    """When the request message was posted: the first post in the channel itself (an earlier
+    size's thread can still get its summary after this size's submission)."""
+    return next(
+        (
+            c.at
+            for c in fake.calls
+            if c.method == "chat.postMessage"
+            and c.args.get("channel") == CHANNEL
+            and not c.args.get("thread_ts")
+            and c.at >= since
+        ),
+        math.nan,
+    )
 
 
 def _thread_post_at(fake: FakeSlack, thread_ts: str, since: float) -> float:

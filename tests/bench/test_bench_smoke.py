@@ -7,13 +7,18 @@ only that every step works and every self-check passes (a benchmark exits non-ze
 
 from __future__ import annotations
 
+import math
 import os
 import re
+from types import SimpleNamespace
+from typing import cast
 
 import pytest
 
 from bench import ack_latency, approval_store, batch_scaling, drs_transport, payload_decode
 from bench.stack import Placement
+from bot.devkit.sim.slack import FakeSlack
+from bot.devkit.sim.slack_model import SlackCall
 
 
 def test_ack_latency_runs_every_phase_against_bot_and_baseline(
@@ -64,6 +69,25 @@ def test_batch_scaling_reports_each_size_within_its_bound(
         # No run beats the lower bound: its rounds of DRS latency are really on the path.
         assert float(outcome) >= float(bound) > 0, out
     assert "the driver does not enforce max_length" in out  # 250 IDs overflow Slack's input
+
+
+def test_batch_scaling_times_the_request_message_not_an_earlier_sizes_summary() -> None:
+    """The size before may post its summary in its thread after this size's submission: the
+    request's time is its own top-level post's."""
+    channel = batch_scaling.CHANNEL
+
+    def post(at: float, **args: str) -> SlackCall:
+        return SlackCall("chat.postMessage", {"channel": channel, **args}, at, 200, True)
+
+    calls = [
+        post(9.0),  # the earlier size's request message, before this submission
+        SlackCall("chat.update", {"channel": channel}, 10.5, 200, True),
+        post(11.2, thread_ts="9.000001"),  # its summary, after this submission
+        post(18.1),  # this size's request message
+    ]
+    fake = cast(FakeSlack, SimpleNamespace(calls=calls))
+    assert batch_scaling._request_post_at(fake, 10.0) == 18.1
+    assert math.isnan(batch_scaling._request_post_at(fake, 18.2))
 
 
 def test_drs_transport_prints_the_client_beside_a_bare_post_and_their_ratio(
