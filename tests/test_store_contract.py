@@ -776,6 +776,32 @@ async def test_an_approval_requiring_prechecks_waits_for_every_job_to_pass(
     assert claimed is not None and list(claimed.job_ids) == list(JOBS[:2])
 
 
+async def test_unwatched_prechecks_are_pending_requests_running_one_not_read_lately(
+    store: StorePort,
+) -> None:
+    """A request whose running prechecks nobody read since the given time is listed; one
+    read since, one whose prechecks finished, and one no longer pending are not."""
+
+    def running(job: str, at: float) -> JobPrecheck:
+        return JobPrecheck(job, PrecheckState.RUNNING, read_at=at)
+
+    stale, fresh, done, decided = "SJ-STALE001", "SJ-FRESH001", "SJ-DONE0001", "SJ-DECIDED1"
+    for rid in (stale, fresh, done, decided):
+        await store.insert_request(make_request(rid, jobs=JOBS[:2]), actor="U1", detail={})
+    await store.save_prechecks(stale, [running(JOBS[0], 100.0), running(JOBS[1], 120.0)])
+    # One job read since 150 is enough: its poller is alive.
+    await store.save_prechecks(fresh, [running(JOBS[0], 100.0), running(JOBS[1], 160.0)])
+    passed = JobPrecheck(JOBS[0], PrecheckState.PASSED, passed_rate="100%", read_at=100.0)
+    await store.save_prechecks(done, [passed])
+    await store.save_prechecks(decided, [running(JOBS[0], 100.0)])
+    assert (await store.decide(Verdict(decided, RequestState.REJECTED, "U2", now=1_100))).won
+    assert await store.unwatched_prechecks(150.0) == [stale]
+    assert await store.unwatched_prechecks(100.0) == []
+    # Read again: watched.
+    await store.save_prechecks(stale, [running(JOBS[0], 170.0)])
+    assert await store.unwatched_prechecks(150.0) == []
+
+
 async def test_a_precheck_that_fails_again_holds_an_approval_back(store: StorePort) -> None:
     await store.insert_request(make_request(jobs=JOBS[:1]), actor="U1", detail={})
     passed = JobPrecheck(JOBS[0], PrecheckState.PASSED, passed_rate="100%", read_at=100.0)

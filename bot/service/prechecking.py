@@ -12,8 +12,13 @@ Guarantees, and the mechanism behind each:
 * **A newer read is never undone by an older one.** The store's save is a conditional upsert on
   the read time.
 * **Polling is isolated background work.** Each round is an item of
-  :class:`~bot.service.work.WorkItems`: a failed DRS read is retried after its backoff, and the
-  poll gives up after ``Tuning``'s bound, leaving the message as last read.
+  :class:`~bot.service.work.WorkItems`: a failed DRS read is retried after its backoff, and one
+  poll stops after :data:`POLL_FOR`, leaving the message as last read.
+* **A poll outlives the process that began it.** A running precheck of a pending request that
+  no one has read for :data:`UNWATCHED_AFTER` is polled again by the next maintenance round of
+  any process (:meth:`Prechecking.resume`), so a replica that died mid-poll leaves no message
+  stuck on "running"; a poll that stopped after :data:`POLL_FOR` is taken up the same way, so
+  a running precheck is read at least every 90 s while its request is pending.
 """
 
 from __future__ import annotations
@@ -44,7 +49,10 @@ log = logging.getLogger(__name__)
 
 POLL_FIRST = 1.0  # seconds before the first read after a precheck was started
 POLL_MAX_GAP = 30.0  # the gap between reads doubles up to this
-POLL_FOR = 1800.0  # stop polling after this long (the message keeps the last read)
+POLL_FOR = 1800.0  # one poll stops after this long (the message keeps the last read)
+# A running precheck not read for this long has no poller (it died, or its poll stopped):
+# maintenance polls it again (bot/service/recovery.py). Three of the longest gaps between reads.
+UNWATCHED_AFTER = 3 * POLL_MAX_GAP
 SHOWN_IN_REFUSAL = 5  # jobs named in an approver's refusal
 
 
@@ -143,6 +151,14 @@ class Prechecking:
             "shows the results when they arrive.",
             req,
         )
+
+    def polls(self, request_id: str) -> bool:
+        """Whether this process is polling the request's prechecks now."""
+        return request_id in self._polling
+
+    async def resume(self, request_id: str) -> None:
+        """Poll again the running prechecks no process has read lately (maintenance)."""
+        self.follow(request_id)
 
     def follow(self, request_id: str) -> None:
         """Poll the running prechecks of a request in the background (once per request)."""

@@ -7,7 +7,8 @@ by a conditional update; a sent start is reconciled only once its sender's lease
 other work (a request not yet posted, a start claimed but not yet sent, an outcome not yet
 posted) once the process that began it is no longer alive, or once it is older than
 ``recovery_grace`` (work of an earlier version, which recorded no owner, or of a process stuck
-on it).
+on it). A running precheck of a pending request that nobody has read for
+:data:`~bot.service.prechecking.UNWATCHED_AFTER` (its poller died) is polled again.
 
 A process is alive while its ``replicas`` row is: :meth:`Recovery.keep_alive` renews it every
 third of ``lease_seconds`` for two thirds of it, so a process killed is known gone at most
@@ -25,6 +26,7 @@ from collections.abc import Awaitable, Callable
 from bot.core.request import Start, StartState
 from bot.service.context import Context
 from bot.service.followup import FollowUp
+from bot.service.prechecking import UNWATCHED_AFTER
 from bot.service.steps import Steps
 from bot.service.work import WorkItems
 
@@ -85,6 +87,11 @@ class Recovery:
             items.append((key, functools.partial(steps.publishing.refresh_stale, rid)))
         for rid in await store.due_followups(now):
             items.append((f"following up {rid}", functools.partial(self.followup.round, rid)))
+        prechecking = steps.prechecking
+        for rid in await store.unwatched_prechecks(now - UNWATCHED_AFTER):
+            if not prechecking.polls(rid):
+                key = f"following the prechecks of {rid}"
+                items.append((key, functools.partial(prechecking.resume, rid)))
         return items
 
     async def _resume_claimed(self, start: Start) -> None:

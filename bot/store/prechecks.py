@@ -12,9 +12,20 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bot.core.precheck import MAX_FAILED_ITEMS, FailedItem, JobPrecheck, PrecheckState
+from bot.core.request import RequestState
 from bot.store.rows import Rows
 
 COLUMNS = ("job_id", "state", "passed_rate", "failed_items", "precheck_id", "read_at", "reason")
+
+UNWATCHED = """SELECT p.request_id FROM request_prechecks p JOIN requests r ON r.id = p.request_id
+WHERE p.state = %s AND r.state = %s
+GROUP BY p.request_id HAVING MAX(p.read_at) < %s ORDER BY p.request_id"""
+"""Both stores' query of :meth:`unwatched_prechecks` (``%s`` placeholders; SQLite's ``?``),
+with :func:`unwatched_params`."""
+
+
+def unwatched_params(read_before: float) -> tuple[object, ...]:
+    return (PrecheckState.RUNNING.value, RequestState.PENDING.value, read_before)
 
 
 def items_json(precheck: JobPrecheck) -> str:
@@ -82,3 +93,9 @@ class PrecheckRows(Rows):
             (request_id,),
         ).fetchall()
         return {r["job_id"]: from_row(r) for r in rows}
+
+    def unwatched_prechecks(self, read_before: float) -> list[str]:
+        rows = self._db.execute(
+            UNWATCHED.replace("%s", "?"), unwatched_params(read_before)
+        ).fetchall()
+        return [r["request_id"] for r in rows]

@@ -197,6 +197,7 @@ class AsyncStore:
     following = _off_loop(Store.following)
     save_prechecks = _off_loop(Store.save_prechecks)
     prechecks = _off_loop(Store.prechecks)
+    unwatched_prechecks = _off_loop(Store.unwatched_prechecks)
     keep_alive = _off_loop(Store.keep_alive)
     live_owners = _off_loop(Store.live_owners)
 

@@ -293,6 +293,16 @@ class FakeStore:
         await self._enter("prechecks")
         return dict(sorted(self.precheck_rows.get(request_id, {}).items()))
 
+    async def unwatched_prechecks(self, read_before: float) -> list[str]:
+        await self._enter("unwatched_prechecks")
+        found = []
+        for rid, rows in sorted(self.precheck_rows.items()):
+            running = [p.read_at for p in rows.values() if p.state is PrecheckState.RUNNING]
+            row = self.rows.get(rid)
+            if running and max(running) < read_before and row and row.req.state.is_open:
+                found.append(rid)
+        return found
+
     async def set_jobs_info(self, request_id: str, jobs: Sequence[RequestJob]) -> None:
         await self._enter("set_jobs_info")
         row = self.rows.get(request_id)

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from typing import TYPE_CHECKING
 
 from bot.core.model import JobResult, Outcome
+from bot.core.precheck import JobPrecheck, PrecheckState
 from bot.core.request import AuditKind, RequestState, StartState
 from bot.service import Service
 from bot.service.ports import NotShown
+from bot.service.prechecking import UNWATCHED_AFTER
 from tests.conftest import BOB, DAVE
 from tests.service.fakes import FakeDrs, FakeNotifier, FakeStore
 from tests.service.support import (
@@ -324,3 +327,35 @@ async def test_a_request_message_whose_holder_died_is_posted_by_another_once(
     await a.recovery.round()  # proc-A coming back finds it posted
     await settle(a)
     assert len(notifier.requests) == 1
+
+
+async def test_a_running_precheck_whose_poller_died_is_polled_again(
+    service: Service, store: FakeStore, drs: FakeDrs, notifier: FakeNotifier, fake_clock: FakeClock
+) -> None:
+    """A replica started DRS's precheck and died before reading the result: once nobody has
+    read it for UNWATCHED_AFTER, maintenance polls it, and the message shows the result."""
+    fake_clock.now = time.time()  # the fake DRS stamps its reads with the real time
+    rid = await submitted(service)
+    started = max(p.read_at for p in (await store.prechecks(rid)).values()) + 1e-6
+    running = [JobPrecheck(j, PrecheckState.RUNNING, read_at=started) for j in JOBS]
+    await store.save_prechecks(rid, running)
+    assert {p.state for p in (await store.prechecks(rid)).values()} == {PrecheckState.RUNNING}
+    drs.precheck_reads.clear()
+    updates = len(notifier.request_updates)
+
+    fake_clock.advance(UNWATCHED_AFTER - 1)
+    await service.recovery.round()
+    await settle(service)
+    assert drs.precheck_reads == []  # its poller may still be alive, between two reads
+
+    fake_clock.advance(2)
+    await service.recovery.round()
+    await service.recovery.round()  # polled by this process already: not twice
+    await settle(service)
+    assert drs.precheck_reads == [tuple(JOBS)]
+    stored = await store.prechecks(rid)
+    assert {p.state for p in stored.values()} == {PrecheckState.PASSED}
+    assert len(notifier.request_updates) > updates  # the message shows it
+    await service.recovery.round()
+    await settle(service)
+    assert drs.precheck_reads == [tuple(JOBS)]  # read, so watched again: nothing more

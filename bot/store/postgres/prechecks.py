@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from bot.core.precheck import JobPrecheck
 from bot.store.postgres.rows import PgRows
-from bot.store.prechecks import from_row, write_params
+from bot.store.prechecks import UNWATCHED, from_row, unwatched_params, write_params
 
 
 class PgPrecheckRows(PgRows):
@@ -40,3 +40,9 @@ class PgPrecheckRows(PgRows):
             )
             rows = await cur.fetchall()
         return {r["job_id"]: from_row(r) for r in rows}
+
+    async def unwatched_prechecks(self, read_before: float) -> list[str]:
+        db = await self.ready()
+        async with db.connection() as conn:
+            cur = await conn.execute(UNWATCHED, unwatched_params(read_before))
+            return [r["request_id"] for r in await cur.fetchall()]
