@@ -18,14 +18,16 @@ from bot.store.rows import Rows
 COLUMNS = ("job_id", "state", "passed_rate", "failed_items", "precheck_id", "read_at", "reason")
 
 UNWATCHED = """SELECT p.request_id FROM request_prechecks p JOIN requests r ON r.id = p.request_id
-WHERE p.state = %s AND r.state = %s
+WHERE p.state = 'running' AND r.state = %s
 GROUP BY p.request_id HAVING MAX(p.read_at) < %s ORDER BY p.request_id"""
 """Both stores' query of :meth:`unwatched_prechecks` (``%s`` placeholders; SQLite's ``?``),
-with :func:`unwatched_params`."""
+with :func:`unwatched_params`. The running state (``PrecheckState.RUNNING``) is in the text,
+so the partial index of running prechecks (``request_prechecks_running``) serves it on either
+store."""
 
 
 def unwatched_params(read_before: float) -> tuple[object, ...]:
-    return (PrecheckState.RUNNING.value, RequestState.PENDING.value, read_before)
+    return (RequestState.PENDING.value, read_before)
 
 
 def items_json(precheck: JobPrecheck) -> str:

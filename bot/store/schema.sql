@@ -103,3 +103,6 @@ CREATE TABLE IF NOT EXISTS request_prechecks (
     reason TEXT,
     PRIMARY KEY (request_id, job_id)
 );
+-- The running ones, which maintenance looks through every round (unwatched_prechecks).
+CREATE INDEX IF NOT EXISTS request_prechecks_running ON request_prechecks (request_id)
+    WHERE state = 'running';

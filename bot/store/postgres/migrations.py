@@ -208,6 +208,14 @@ END
 $$;
 """,
     ),
+    Migration(
+        8,
+        "the running prechecks, which maintenance looks through every round",
+        """
+CREATE INDEX request_prechecks_running ON request_prechecks (request_id)
+    WHERE state = 'running';
+""",
+    ),
 )
 
 SCHEMA_VERSION = max(m.version for m in MIGRATIONS)
