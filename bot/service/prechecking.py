@@ -18,7 +18,8 @@ Guarantees, and the mechanism behind each:
   no one has read for :data:`UNWATCHED_AFTER` is polled again by the next maintenance round of
   any process (:meth:`Prechecking.resume`), so a replica that died mid-poll leaves no message
   stuck on "running"; a poll that stopped after :data:`POLL_FOR` is taken up the same way, so
-  a running precheck is read at least every 90 s while its request is pending.
+  a running precheck is read again within :data:`UNWATCHED_AFTER` and a maintenance round
+  while its request is pending.
 """
 
 from __future__ import annotations
@@ -152,12 +153,9 @@ class Prechecking:
             req,
         )
 
-    def polls(self, request_id: str) -> bool:
-        """Whether this process is polling the request's prechecks now."""
-        return request_id in self._polling
-
     async def resume(self, request_id: str) -> None:
-        """Poll again the running prechecks no process has read lately (maintenance)."""
+        """Poll again the running prechecks no process has read lately (maintenance); nothing
+        when this process polls them already."""
         self.follow(request_id)
 
     def follow(self, request_id: str) -> None:

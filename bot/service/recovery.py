@@ -87,11 +87,9 @@ class Recovery:
             items.append((key, functools.partial(steps.publishing.refresh_stale, rid)))
         for rid in await store.due_followups(now):
             items.append((f"following up {rid}", functools.partial(self.followup.round, rid)))
-        prechecking = steps.prechecking
         for rid in await store.unwatched_prechecks(now - UNWATCHED_AFTER):
-            if not prechecking.polls(rid):
-                key = f"following the prechecks of {rid}"
-                items.append((key, functools.partial(prechecking.resume, rid)))
+            resume = functools.partial(steps.prechecking.resume, rid)  # once per process
+            items.append((f"following the prechecks of {rid}", resume))
         return items
 
     async def _resume_claimed(self, start: Start) -> None:
