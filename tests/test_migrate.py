@@ -43,7 +43,7 @@ def test_sqlite_check_migrate_check(tmp_path: Path) -> None:
     code, line = run(env, check=False)
     assert code == 0 and f"schema version {SCHEMA_VERSION}" in line, line
     code, line = run(env, check=True)
-    assert (code, line) == (0, f"the database is current: SQLite {path}, schema version 2")
+    assert (code, line) == (0, f"the database is current: SQLite {path}, schema version 3")
 
 
 def test_a_version_1_sqlite_database_is_not_current_until_migrated(tmp_path: Path) -> None:
@@ -138,14 +138,17 @@ async def test_a_user_allowed_only_to_read_and_write_rows_runs_a_migrated_databa
     pg_cluster: PgCluster, pg_url: str
 ) -> None:
     """Migrated by its owner (``startjobs migrate`` as a release step), the database is used
-    by a role that may not create anything: starting finds the schema current and runs no
-    DDL."""
+    by a role that may not create anything, only read and write rows (the README's grants):
+    starting finds the schema current and runs no DDL, and the bot's writes, answers' and
+    background work's, are allowed."""
     owner = PostgresStore(pg_url)
     await owner.open()  # migrates
     await owner.aclose()
     with psycopg.connect(pg_url, autocommit=True) as db:
         db.execute("CREATE ROLE startjobs_rw LOGIN PASSWORD 'rw-secret'")
-        db.execute("GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO startjobs_rw")
+        db.execute(
+            "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO startjobs_rw"
+        )
         db.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
     dbname = pg_url.rsplit("/", 1)[1]
     store = PostgresStore(
@@ -159,6 +162,11 @@ async def test_a_user_allowed_only_to_read_and_write_rows_runs_a_migrated_databa
         assert (await store.decide(approval)).won  # the decision's function, as this role
         kinds = [e.kind.value for e in await store.events(RID)]
         assert kinds == ["requested", "approved"]
+        # The background writes too: a replica's row renewed (and lapsed ones forgotten),
+        # a precheck poll claimed.
+        await store.keep_alive("proc-A", now=5_000.0, until=5_010.0)
+        assert await store.live_owners(5_001.0) == frozenset({"proc-A"})
+        assert await store.claim_precheck_poll(RID, owner="proc-A", now=5_000.0, until=5_090.0)
     finally:
         await store.aclose()
         with psycopg.connect(pg_url, autocommit=True) as db:

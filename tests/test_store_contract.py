@@ -802,6 +802,25 @@ async def test_unwatched_prechecks_are_pending_requests_running_one_not_read_lat
     assert await store.unwatched_prechecks(150.0) == []
 
 
+async def test_a_precheck_poll_is_taken_up_by_one_process_until_its_lease_lapses(
+    store: StorePort,
+) -> None:
+    await store.insert_request(make_request(), actor="U1", detail={})
+    claims = await asyncio.gather(
+        *(
+            store.claim_precheck_poll(RID, owner=f"proc-{n}", now=100.0, until=190.0)
+            for n in range(8)
+        )
+    )
+    assert sorted(claims) == [False] * 7 + [True]  # processes claiming at once: one has it
+    assert not await store.claim_precheck_poll(RID, owner="proc-9", now=189.0, until=279.0)
+    # Its holder did not keep the precheck watched (it died): the lease lapses, another takes it.
+    assert await store.claim_precheck_poll(RID, owner="proc-9", now=190.0, until=280.0)
+    assert not await store.claim_precheck_poll(RID, owner="proc-0", now=200.0, until=290.0)
+    # Another request's poll is its own.
+    assert await store.claim_precheck_poll("SJ-OTHER001", owner="proc-0", now=200.0, until=290.0)
+
+
 async def test_a_precheck_that_fails_again_holds_an_approval_back(store: StorePort) -> None:
     await store.insert_request(make_request(jobs=JOBS[:1]), actor="U1", detail={})
     passed = JobPrecheck(JOBS[0], PrecheckState.PASSED, passed_rate="100%", read_at=100.0)

@@ -224,6 +224,13 @@ class Store(Protocol):
         ``read_before``: whoever polled them stopped (a process that died)."""
         ...
 
+    async def claim_precheck_poll(
+        self, request_id: str, *, owner: str, now: float, until: float
+    ) -> bool:
+        """Take up the poll of a request's running prechecks until ``until``, unless another
+        process holds it past ``now`` (a lease): True if ``owner`` has it now."""
+        ...
+
 
 # -- showing things to people -----------------------------------------------------------------
 

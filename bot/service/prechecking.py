@@ -19,7 +19,8 @@ Guarantees, and the mechanism behind each:
   any process (:meth:`Prechecking.resume`), so a replica that died mid-poll leaves no message
   stuck on "running"; a poll that stopped after :data:`POLL_FOR` is taken up the same way, so
   a running precheck is read again within :data:`UNWATCHED_AFTER` and a maintenance round
-  while its request is pending.
+  while its request is pending. One process takes it up: the one whose claim of the poll
+  (a lease of :data:`UNWATCHED_AFTER` in ``precheck_polls``, a conditional upsert) succeeds.
 """
 
 from __future__ import annotations
@@ -154,9 +155,16 @@ class Prechecking:
         )
 
     async def resume(self, request_id: str) -> None:
-        """Poll again the running prechecks no process has read lately (maintenance); nothing
-        when this process polls them already."""
-        self.follow(request_id)
+        """Poll again the running prechecks no process has read lately (maintenance): this
+        process takes the poll up if it can claim it (one process at a time, for
+        :data:`UNWATCHED_AFTER`; its reads then keep it watched), nothing when it polls them
+        already."""
+        if request_id in self._polling:
+            return
+        now = self.ctx.clock()
+        claim = self.ctx.store.claim_precheck_poll
+        if await claim(request_id, owner=self.ctx.owner, now=now, until=now + UNWATCHED_AFTER):
+            self.follow(request_id)
 
     def follow(self, request_id: str) -> None:
         """Poll the running prechecks of a request in the background (once per request)."""

@@ -30,6 +30,17 @@ def unwatched_params(read_before: float) -> tuple[object, ...]:
     return (RequestState.PENDING.value, read_before)
 
 
+CLAIM_POLL = """INSERT INTO precheck_polls (request_id, owner, until) VALUES (%s, %s, %s)
+ON CONFLICT (request_id) DO UPDATE SET owner = excluded.owner, until = excluded.until
+WHERE precheck_polls.until <= %s"""
+"""Both stores' claim of a request's precheck poll (:meth:`PrecheckRows.claim_precheck_poll`):
+taken when nobody holds it or its holder's lease has lapsed; one row changed means taken.
+Parameters: request id, owner, until, now."""
+FORGET_POLLS = "DELETE FROM precheck_polls WHERE until < %s"
+"""Leases that lapsed long ago (an hour before ``now``), forgotten with each claim."""
+LAPSED_LONG_AGO = 3600.0
+
+
 def items_json(precheck: JobPrecheck) -> str:
     """The failed items as the JSON text both stores keep."""
     return json.dumps(
@@ -101,3 +112,11 @@ class PrecheckRows(Rows):
             UNWATCHED.replace("%s", "?"), unwatched_params(read_before)
         ).fetchall()
         return [r["request_id"] for r in rows]
+
+    def claim_precheck_poll(self, request_id: str, *, owner: str, now: float, until: float) -> bool:
+        """Take up the poll of ``request_id``'s prechecks until ``until``, unless another
+        process holds it past ``now``; True if taken."""
+        with self._tx() as db:
+            db.execute(FORGET_POLLS.replace("%s", "?"), (now - LAPSED_LONG_AGO,))
+            taken = db.execute(CLAIM_POLL.replace("%s", "?"), (request_id, owner, until, now))
+            return taken.rowcount == 1

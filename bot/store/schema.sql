@@ -106,3 +106,11 @@ CREATE TABLE IF NOT EXISTS request_prechecks (
 -- The running ones, which maintenance looks through every round (unwatched_prechecks).
 CREATE INDEX IF NOT EXISTS request_prechecks_running ON request_prechecks (request_id)
     WHERE state = 'running';
+
+-- Who took up the poll of a request's running prechecks that nobody was reading, until when
+-- (claim_precheck_poll): one process at a time. A lease, not history: never copied.
+CREATE TABLE IF NOT EXISTS precheck_polls (
+    request_id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    until REAL NOT NULL
+);

@@ -198,6 +198,7 @@ class AsyncStore:
     save_prechecks = _off_loop(Store.save_prechecks)
     prechecks = _off_loop(Store.prechecks)
     unwatched_prechecks = _off_loop(Store.unwatched_prechecks)
+    claim_precheck_poll = _off_loop(Store.claim_precheck_poll)
     keep_alive = _off_loop(Store.keep_alive)
     live_owners = _off_loop(Store.live_owners)
 

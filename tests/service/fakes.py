@@ -104,6 +104,7 @@ class FakeStore:
     calls: list[str] = field(default_factory=list)
     alive: dict[str, float] = field(default_factory=dict)  # the replicas table
     precheck_rows: dict[str, dict[str, JobPrecheck]] = field(default_factory=dict)
+    precheck_polls: dict[str, tuple[str, float]] = field(default_factory=dict)  # owner, until
 
     async def _enter(self, method: str) -> None:
         self.calls.append(method)
@@ -302,6 +303,16 @@ class FakeStore:
             if running and max(running) < read_before and row and row.req.state.is_open:
                 found.append(rid)
         return found
+
+    async def claim_precheck_poll(
+        self, request_id: str, *, owner: str, now: float, until: float
+    ) -> bool:
+        await self._enter("claim_precheck_poll")
+        held = self.precheck_polls.get(request_id)
+        if held is not None and held[1] > now:
+            return False
+        self.precheck_polls[request_id] = (owner, until)
+        return True
 
     async def set_jobs_info(self, request_id: str, jobs: Sequence[RequestJob]) -> None:
         await self._enter("set_jobs_info")

@@ -359,3 +359,37 @@ async def test_a_running_precheck_whose_poller_died_is_polled_again(
     await service.recovery.round()
     await settle(service)
     assert drs.precheck_reads == [tuple(JOBS)]  # read, so watched again: nothing more
+
+
+async def test_two_processes_finding_the_same_unwatched_precheck_poll_it_once(
+    new_service: ServiceFactory, store: FakeStore, drs: FakeDrs, fake_clock: FakeClock
+) -> None:
+    """Both replicas' maintenance finds a dead poller's precheck in the same round: the one
+    whose claim of the poll succeeds reads DRS, the other leaves it; a poll claimed by a
+    process that then died is taken up once its lease (UNWATCHED_AFTER) has lapsed."""
+    fake_clock.now = time.time()  # the fake DRS stamps its reads with the real time
+    a = new_service(owner="proc-A")
+    b = new_service(owner="proc-B", first_id=100)
+    rid = await submitted(a)
+    started = max(p.read_at for p in (await store.prechecks(rid)).values()) + 1e-6
+    await store.save_prechecks(
+        rid, [JobPrecheck(j, PrecheckState.RUNNING, read_at=started) for j in JOBS]
+    )
+    drs.precheck_reads.clear()
+    fake_clock.advance(UNWATCHED_AFTER + 1)
+    now = fake_clock()
+    # A third process claimed the poll a moment ago and died before its first read.
+    assert await store.claim_precheck_poll(
+        rid, owner="proc-C", now=now, until=now + UNWATCHED_AFTER
+    )
+    await asyncio.gather(a.recovery.round(), b.recovery.round())
+    await asyncio.gather(settle(a), settle(b))
+    assert drs.precheck_reads == []  # proc-C holds it: it may be about to read
+
+    fake_clock.advance(UNWATCHED_AFTER)
+    await asyncio.gather(a.recovery.round(), b.recovery.round())
+    await asyncio.gather(settle(a), settle(b))
+    assert drs.precheck_reads == [tuple(JOBS)]  # one poll, not one per process
+    assert store.precheck_polls[rid][0] in {"proc-A", "proc-B"}
+    stored = await store.prechecks(rid)
+    assert {p.state for p in stored.values()} == {PrecheckState.PASSED}

@@ -216,6 +216,17 @@ CREATE INDEX request_prechecks_running ON request_prechecks (request_id)
     WHERE state = 'running';
 """,
     ),
+    Migration(
+        9,
+        "who polls the running prechecks nobody was reading, until when",
+        """
+CREATE TABLE precheck_polls (
+    request_id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    until DOUBLE PRECISION NOT NULL
+);
+""",
+    ),
 )
 
 SCHEMA_VERSION = max(m.version for m in MIGRATIONS)

@@ -8,7 +8,15 @@ from collections.abc import Sequence
 
 from bot.core.precheck import JobPrecheck
 from bot.store.postgres.rows import PgRows
-from bot.store.prechecks import UNWATCHED, from_row, unwatched_params, write_params
+from bot.store.prechecks import (
+    CLAIM_POLL,
+    FORGET_POLLS,
+    LAPSED_LONG_AGO,
+    UNWATCHED,
+    from_row,
+    unwatched_params,
+    write_params,
+)
 
 
 class PgPrecheckRows(PgRows):
@@ -46,3 +54,14 @@ class PgPrecheckRows(PgRows):
         async with db.connection() as conn:
             cur = await conn.execute(UNWATCHED, unwatched_params(read_before))
             return [r["request_id"] for r in await cur.fetchall()]
+
+    async def claim_precheck_poll(
+        self, request_id: str, *, owner: str, now: float, until: float
+    ) -> bool:
+        """As SQLite's: one statement, whose ``ON CONFLICT`` makes a second claimer at the
+        same moment wait for the first and then find the lease held."""
+        db = await self.ready()
+        async with db.tx() as conn:
+            await conn.execute(FORGET_POLLS, (now - LAPSED_LONG_AGO,))
+            cur = await conn.execute(CLAIM_POLL, (request_id, owner, until, now))
+            return cur.rowcount == 1
