@@ -22,7 +22,7 @@ from bot.core.policy import Policy
 from bot.core.policy_file import load_policy
 from tests.e2e import backend
 from tests.hypothesis_profiles import load_profile
-from tests.pg_support import PgCluster, start_cluster
+from tests.pg_support import PgBouncer, PgCluster, start_cluster, start_pgbouncer
 
 try:
     PROFILE = load_profile()
@@ -162,6 +162,27 @@ def pg_cluster() -> Iterator[PgCluster]:
         yield cluster
     finally:
         cluster.destroy()
+
+
+@pytest.fixture(scope="session")
+def pgbouncer(pg_cluster: PgCluster) -> Iterator[PgBouncer]:
+    """PgBouncer in transaction pooling in front of :func:`pg_cluster`, for the whole
+    session; the tests asking for it are skipped, with the reason, when it is not installed
+    (``.ci/run`` installs it)."""
+    try:
+        bouncer = start_pgbouncer(pg_cluster)
+    except LookupError as exc:
+        pytest.skip(str(exc))
+    try:
+        yield bouncer
+    finally:
+        bouncer.stop()
+
+
+@pytest.fixture
+def pgbouncer_url(pg_cluster: PgCluster, pgbouncer: PgBouncer, pg_url: str) -> str:
+    """The URL of :func:`pg_url`'s new database, through :func:`pgbouncer`."""
+    return pgbouncer.url(pg_url.rsplit("/", 1)[1])
 
 
 @pytest.fixture

@@ -194,3 +194,93 @@ def start_cluster() -> PgCluster:
         cluster.destroy()
         raise
     return cluster
+
+
+PGBOUNCER_CANDIDATES = ("/usr/sbin/pgbouncer", "/usr/bin/pgbouncer")
+
+
+def find_pgbouncer() -> str | None:
+    """PgBouncer's binary, or None when it is not installed."""
+    found = shutil.which("pgbouncer")
+    if found:
+        return found
+    return next((p for p in PGBOUNCER_CANDIDATES if os.access(p, os.X_OK)), None)
+
+
+@dataclass
+class PgBouncer:
+    """PgBouncer in transaction pooling in front of a :class:`PgCluster`, on a free loopback
+    port: every database of the cluster through it, a few server connections shared by all
+    clients, each handed to a client for one transaction only (as a managed pooler runs it).
+    When the tests run as root, it runs as ``nobody`` (``-u``): it refuses root too."""
+
+    binary: str
+    cluster: PgCluster
+    server_connections: int = 4  # per database: fewer than the stores' pools hold
+    root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="startjobs-pgb-")))
+    port: int = 0
+    process: subprocess.Popen[bytes] | None = None
+
+    def url(self, dbname: str) -> str:
+        return f"postgresql://{SUPERUSER}:{PASSWORD}@127.0.0.1:{self.port}/{dbname}"
+
+    def start(self) -> None:
+        self.port = free_port()
+        self.root.chmod(0o755)  # read by ``nobody`` after the switch
+        (self.root / "users.txt").write_text(f'"{SUPERUSER}" "{PASSWORD}"\n', encoding="utf-8")
+        server = f"host=127.0.0.1 port={self.cluster.port} user={SUPERUSER} password={PASSWORD}"
+        (self.root / "pgbouncer.ini").write_text(
+            "[databases]\n"
+            f"* = {server}\n"
+            "[pgbouncer]\n"
+            "listen_addr = 127.0.0.1\n"
+            f"listen_port = {self.port}\n"
+            "unix_socket_dir =\n"
+            "auth_type = scram-sha-256\n"
+            f"auth_file = {self.root / 'users.txt'}\n"
+            "pool_mode = transaction\n"
+            f"default_pool_size = {self.server_connections}\n"
+            "max_client_conn = 500\n"
+            "ignore_startup_parameters = extra_float_digits\n",
+            encoding="utf-8",
+        )
+        for name in ("users.txt", "pgbouncer.ini"):
+            (self.root / name).chmod(0o644)
+        command = [self.binary, str(self.root / "pgbouncer.ini")]
+        if os.geteuid() == 0:
+            command[1:1] = ["-u", UNPRIVILEGED]
+        with (self.root / "log").open("wb") as log:
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                break
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5),
+            ):
+                return
+            time.sleep(0.05)
+        tail = (self.root / "log").read_text(errors="replace")[-2000:]
+        self.stop()
+        raise RuntimeError(f"PgBouncer did not start:\n{tail}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=10)
+            if self.process.poll() is None:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def start_pgbouncer(cluster: PgCluster) -> PgBouncer:
+    """PgBouncer running in front of ``cluster``; LookupError when it is not installed."""
+    binary = find_pgbouncer()
+    if binary is None:
+        raise LookupError("PgBouncer is not installed; install the 'pgbouncer' package")
+    bouncer = PgBouncer(binary, cluster)
+    bouncer.start()
+    return bouncer

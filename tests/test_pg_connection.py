@@ -14,6 +14,7 @@ import pytest
 from bot.core.request import AuditKind, RequestState
 from bot.store import PostgresStore, StoreUnavailable, Verdict
 from bot.store.postgres import connection
+from tests.pg_support import PgBouncer
 from tests.test_store_contract import make_request
 
 
@@ -85,3 +86,35 @@ async def test_a_write_past_its_deadline_is_cancelled_and_its_connection_kept(
     decided = await store.decide(verdict, within=2.0)
     assert decided.won and decided.request is not None
     assert decided.request.state is RequestState.APPROVED
+
+
+async def test_behind_pgbouncer_many_pools_share_a_few_server_connections(
+    pgbouncer_url: str, pg_url: str, pgbouncer: PgBouncer
+) -> None:
+    """The store contract also runs behind PgBouncer (tests/test_store_contract.py); this
+    shows the pooling is real: three stores' pools of up to ten connections each, deciding
+    thirty requests at once, reach the server over at most the pooler's few connections,
+    and every decision is made once."""
+    stores = [PostgresStore(pgbouncer_url, pool_min=1, pool_max=10) for _ in range(3)]
+    try:
+        ids = [f"SJ-BOUNCE{n:03d}" for n in range(30)]
+        for rid in ids:
+            await stores[0].insert_request(make_request(rid), actor="U1", detail={})
+        verdicts = [
+            Verdict(rid, RequestState.APPROVED, "U2", 1_100.0, owner=f"o{k}")
+            for rid in ids
+            for k in range(2)
+        ]
+        decisions = await asyncio.gather(*(stores[n % 3].decide(v) for n, v in enumerate(verdicts)))
+        won = sorted(d.request.id for d in decisions if d.won and d.request is not None)
+        assert won == ids  # each request approved by one of its two approvals
+        async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as admin:
+            cur = await admin.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND pid != pg_backend_pid()"
+            )
+            row = await cur.fetchone()
+        assert row is not None and 1 <= row[0] <= pgbouncer.server_connections
+    finally:
+        for store in stores:
+            await store.aclose()

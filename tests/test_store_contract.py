@@ -92,12 +92,16 @@ class Backend:
             await store.aclose()
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", "postgres", "pgbouncer"])
 async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
+    """Each store: SQLite; PostgreSQL; PostgreSQL behind PgBouncer's transaction pooling (a
+    few server connections shared by every store's pool, one transaction at a time)."""
     if request.param == "sqlite":
         b = Backend("sqlite", str(tmp_path / "startjobs.db"))
-    else:
+    elif request.param == "postgres":
         b = Backend("postgres", request.getfixturevalue("pg_url"))
+    else:
+        b = Backend("postgres", request.getfixturevalue("pgbouncer_url"))
     try:
         yield b
     finally:
