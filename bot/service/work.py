@@ -6,6 +6,9 @@ item is skipped until its backoff has passed (5 s, then doubling, at most 10 min
 request whose channel Slack refuses, or a DRS project that is down, costs one line per try,
 not a traceback every round, and never holds up another request.
 
+An item not run again within the longest backoff after its next try was due is forgotten (a
+request that settled in another process leaves no record behind).
+
 An unexpected error is logged with its traceback the first time and in one line after that;
 :class:`RetryLater` (an expected, passing fault such as Slack or DRS answering late) is always
 one line.
@@ -94,6 +97,11 @@ class WorkItems:
         return len(self._waiting), min(self._waiting.values(), default=None)
 
     def _failed(self, key: str, now: float, exc: Exception) -> None:
+        # Forget items nobody ran again within the longest backoff after their next try
+        # was due: done elsewhere (a request settled in another process) or gone. So the
+        # records stay as few as the items failing now, whoever calls keep_only or not.
+        for gone in [k for k, f in self._failing.items() if now - f.next_at > self._max]:
+            del self._failing[gone]
         failing = self._failing.setdefault(key, _Failing(0, now))
         failing.count += 1
         delay = min(self._max, self._first * 2 ** (failing.count - 1))
