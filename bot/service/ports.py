@@ -89,8 +89,9 @@ class Decision:
 
 @dataclass(frozen=True, slots=True)
 class PostTurn:
-    """Whether the caller may post a request message now (``mine``), and when an earlier post
-    of it began and was never confirmed (``earlier``: the message may exist, look first)."""
+    """Whether the caller may post a request message or an outcome now (``mine``: one live
+    process at a time), and when an earlier post of it began and was never confirmed
+    (``earlier``: the message may exist, look first)."""
 
     mine: bool
     earlier: float | None = None
@@ -171,8 +172,8 @@ class Store(Protocol):
         recovered: bool = False,
     ) -> Recorded: ...
     async def begin_outcome_post(
-        self, request_id: str, attempt: int, now: float
-    ) -> float | None: ...
+        self, request_id: str, attempt: int, now: float, *, owner: str, alive_until: float
+    ) -> PostTurn: ...
     async def mark_posted(self, request_id: str, attempt: int, outcome_ts: str | None) -> bool: ...
     async def claim_followup(self, request_id: str, *, now: float, lease: float) -> bool: ...
     async def schedule_followup(

@@ -9,6 +9,11 @@ Guarantees, and the mechanism behind each:
   answer of the sender is merged in, never overwritten.
 * **Nothing lost.** Every step leaves a durable mark before it acts (a post that began, a
   start that was sent), so :mod:`bot.service.recovery` can finish what a crash interrupted.
+* **One outcome message.** The post of an attempt's outcome is claimed first
+  (``begin_outcome_post``): one live process at a time holds it (the attempt's lease owner,
+  alive by its ``replicas`` row), so two replicas' maintenance finding the same unposted
+  outcome after an outage do not both post it while the first post is still on its way; one
+  that takes over a post a dead process began looks for its message first.
 * **Honest outcomes.** A job's outcome is what DRS said, or ``unknown``.
 """
 
@@ -319,9 +324,18 @@ class Steps:
         view = await outcome_view(self.ctx, req, attempt)
         ts: str | None = None
         if req.channel_problem is None:
-            earlier = await ctx.store.begin_outcome_post(request_id, attempt, ctx.clock())
+            now = ctx.clock()
+            turn = await ctx.store.begin_outcome_post(
+                request_id,
+                attempt,
+                now,
+                owner=ctx.owner,
+                alive_until=now + 2 * ctx.tuning.lease_seconds / 3,
+            )
+            if not turn.mine:
+                return  # posted, or another live process is posting it: one message
             try:
-                ts = await ctx.notifier.post_outcome(req, view, earlier=earlier)
+                ts = await ctx.notifier.post_outcome(req, view, earlier=turn.earlier)
             except ChannelLost as exc:
                 await self.publishing.lose_channel(req, exc.error)
         if ts is None:

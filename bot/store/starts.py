@@ -15,17 +15,18 @@ from bot.core.request import (
     comes_from,
     start_comes_from,
 )
-from bot.service.ports import Recorded
+from bot.service.ports import PostTurn, Recorded
 from bot.store.records import (
     ANSWERED,
     IN_FLIGHT,
+    may_post,
     merge_adds_order,
     merge_settles,
     recorded_params,
     result_params,
     start_from_row,
 )
-from bot.store.rows import Rows, audit_row, insert_start, restate
+from bot.store.rows import Rows, alive_row, audit_row, insert_start, restate
 
 
 class StartRows(Rows):
@@ -214,20 +215,32 @@ class StartRows(Rows):
             )
         return Recorded.RECORDED
 
-    def begin_outcome_post(self, request_id: str, attempt: int, now: float) -> float | None:
-        """Note that a post of this attempt's outcome begins; when an earlier post began and
-        was never confirmed, its time (the message may exist: look for it first)."""
+    def begin_outcome_post(
+        self, request_id: str, attempt: int, now: float, *, owner: str, alive_until: float
+    ) -> PostTurn:
+        """Claim the post of this attempt's outcome for process ``owner`` (alive, in the same
+        transaction, until ``alive_until``): refused unless it is recorded and not posted,
+        and while another live process holds it (the attempt's ``lease_owner``: its sender,
+        or whoever took it up). ``earlier``: when an earlier post began and was never
+        confirmed (the message may exist: look for it first)."""
         with self._tx() as db:
+            alive_row(db, owner, alive_until)
             row = db.execute(
-                "SELECT outcome_posting_at FROM starts WHERE request_id = ? AND attempt = ?",
+                """SELECT outcome_posting_at, state, lease_owner,
+                (SELECT alive_until FROM replicas WHERE replicas.owner = starts.lease_owner)
+                FROM starts WHERE request_id = ? AND attempt = ?""",
                 (request_id, attempt),
             ).fetchone()
+            if row is None or row[1] != StartState.RECORDED:
+                return PostTurn(False, row[0] if row else None)
+            if not may_post(row[2], row[3], owner, now):
+                return PostTurn(False, row[0])
             db.execute(
-                """UPDATE starts SET outcome_posting_at = COALESCE(outcome_posting_at, ?)
-                WHERE request_id = ? AND attempt = ?""",
-                (now, request_id, attempt),
+                """UPDATE starts SET outcome_posting_at = COALESCE(outcome_posting_at, ?),
+                lease_owner = ? WHERE request_id = ? AND attempt = ?""",
+                (now, owner, request_id, attempt),
             )
-        return row[0] if row else None
+        return PostTurn(True, row[0])
 
     def mark_posted(self, request_id: str, attempt: int, outcome_ts: str | None) -> bool:
         """recorded -> posted: the thread shows the outcome (``outcome_ts``), or it cannot

@@ -530,14 +530,22 @@ class FakeStore:
         self._record(request_id, now, None, AuditKind.MERGED, detail)
         return Recorded.MERGED
 
-    async def begin_outcome_post(self, request_id: str, attempt: int, now: float) -> float | None:
+    async def begin_outcome_post(
+        self, request_id: str, attempt: int, now: float, *, owner: str, alive_until: float
+    ) -> PostTurn:
         await self._enter("begin_outcome_post")
+        self.alive[owner] = alive_until
         start = self.starts.get((request_id, attempt))
-        if start is None:
-            return None
-        if start.outcome_posting_at is None:
-            self.starts[(request_id, attempt)] = replace(start, outcome_posting_at=now)
-        return start.outcome_posting_at
+        if start is None or start.state is not StartState.RECORDED:
+            return PostTurn(False, start.outcome_posting_at if start else None)
+        holder = start.lease_owner
+        if not may_post(holder, self.alive.get(holder) if holder else None, owner, now):
+            return PostTurn(False, start.outcome_posting_at)
+        posting_at = start.outcome_posting_at if start.outcome_posting_at is not None else now
+        self.starts[(request_id, attempt)] = replace(
+            start, outcome_posting_at=posting_at, lease_owner=owner
+        )
+        return PostTurn(True, start.outcome_posting_at)
 
     async def mark_posted(self, request_id: str, attempt: int, outcome_ts: str | None) -> bool:
         await self._enter("mark_posted")
@@ -819,6 +827,9 @@ class FakeNotifier(_Faults):
         self.notes: list[tuple[StartRequest, Note]] = []
         self.told: list[tuple[StartRequest, Notice]] = []
         self.calls: list[tuple[str, str]] = []  # (method, request id), failed calls too
+        # While set and not yet released, outcome posts wait (counted) before Slack has them.
+        self.outcome_hold: asyncio.Event | None = None
+        self.outcomes_in_flight = 0
         self._ts = 0
 
     def _next_ts(self) -> str:
@@ -857,6 +868,9 @@ class FakeNotifier(_Faults):
     async def post_outcome(
         self, req: StartRequest, view: OutcomeView, *, earlier: float | None
     ) -> str:
+        if self.outcome_hold is not None:  # Slack takes its time: the post is in flight
+            self.outcomes_in_flight += 1
+            await self.outcome_hold.wait()
         return self._post("post_outcome", self.outcomes, req, view, earlier)
 
     async def update_outcome(self, req: StartRequest, view: OutcomeView) -> None:

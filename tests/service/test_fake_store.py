@@ -141,8 +141,21 @@ async def lifecycle(s: Store) -> Log:
     ]
     call = {"attempt": 1, "operation": "batch-starting", "jobs": 3, "http_status": 200}
     log.append(("merge answer", await record(s, "R1", 1, answer, calls=[call], now=T0 + 40)))
-    log.append(("begin post", await s.begin_outcome_post("R1", 1, T0 + 41)))
-    log.append(("begin post again", await s.begin_outcome_post("R1", 1, T0 + 45)))
+    log.append(
+        ("begin post", await s.begin_outcome_post("R1", 1, T0 + 41, owner="A", alive_until=T0 + 50))
+    )
+    log.append(
+        (
+            "begin post again",
+            await s.begin_outcome_post("R1", 1, T0 + 45, owner="A", alive_until=T0 + 50),
+        )
+    )
+    log.append(
+        (
+            "begin post elsewhere",
+            await s.begin_outcome_post("R1", 1, T0 + 46, owner="B", alive_until=T0 + 56),
+        )
+    )
     log.append(("posted", await s.mark_posted("R1", 1, "111.222")))
     log.append(("posted again", await s.mark_posted("R1", 1, "333.444")))
     log.append(("late answer after post", await record(s, "R1", 1, answer, now=T0 + 50)))
@@ -304,7 +317,11 @@ async def test_leases_and_the_merge_rule() -> None:
         (Outcome.SUCCESS, "O-2"),
         (Outcome.UNKNOWN, None),
     ]
-    assert [log["begin post"], log["begin post again"]] == [None, T0 + 41]
+    assert [log["begin post"], log["begin post again"], log["begin post elsewhere"]] == [
+        PostTurn(True, None),
+        PostTurn(True, T0 + 41),
+        PostTurn(False, T0 + 41),  # A holds the post and is alive
+    ]
     assert [log["posted"], log["posted again"]] == [True, False]
     assert log["get R1"].outcome_ts == "111.222"
     assert log["late answer after post"] is Recorded.MERGED

@@ -207,6 +207,34 @@ async def test_the_senders_late_answer_is_merged_into_the_takeovers_record(
     assert notifier.outcome_updates[-1][0].state is RequestState.DONE
 
 
+async def test_two_processes_finding_the_same_unposted_outcome_post_it_once(
+    new_service: ServiceFactory, store: FakeStore, notifier: FakeNotifier, fake_clock: FakeClock
+) -> None:
+    """After an outage, both replicas' maintenance finds a recorded outcome nobody posted in
+    the same round: while one's post is in flight (Slack slow, the message not yet there to
+    be found), the other must not post it too; the outcome is in the thread once."""
+    a = new_service(owner="proc-A")
+    b = new_service(owner="proc-B", first_id=100)
+    rid = await submitted(a)
+    await approve_in_store(store, rid, fake_clock())
+    notifier.fail("post_outcome", NotShown("Slack answers 503"), times=1)
+    with contextlib.suppress(NotShown):
+        await a.steps.run_start(rid, 1)  # recorded; its post failed
+    await settle(a)
+    assert notifier.outcomes == []
+    fake_clock.advance(60)  # past the recovery grace: any replica's maintenance posts it
+    notifier.outcome_hold = asyncio.Event()
+    rounds = [asyncio.create_task(p.recovery.round()) for p in (a, b)]
+    await asyncio.sleep(0.05)
+    assert notifier.outcomes_in_flight == 1  # one post in flight; the other process left it
+    notifier.outcome_hold.set()
+    await asyncio.gather(*rounds)
+    await asyncio.gather(settle(a), settle(b))
+    assert len(notifier.outcomes_of(rid)) == 1
+    start = await store.start(rid, 1)
+    assert start is not None and start.state is StartState.POSTED
+
+
 async def test_a_failing_item_does_not_stop_the_next_and_backs_off(
     service: Service, store: FakeStore, notifier: FakeNotifier, fake_clock: FakeClock
 ) -> None:

@@ -14,10 +14,11 @@ from bot.core.request import (
     comes_from,
     start_comes_from,
 )
-from bot.service.ports import Recorded
+from bot.service.ports import PostTurn, Recorded
 from bot.store.postgres.connection import Conn
 from bot.store.postgres.rows import (
     PgRows,
+    alive_row,
     audit_row,
     insert_start,
     lock_request,
@@ -28,6 +29,7 @@ from bot.store.records import (
     ANSWERED,
     IN_FLIGHT,
     columns,
+    may_post,
     merge_adds_order,
     merge_settles,
     recorded_params,
@@ -224,24 +226,33 @@ class PgStartRows(PgRows):
             await audit_row(conn, request_id, now, None, kind, {"attempt": attempt, "state": state})
         return Recorded.RECORDED
 
-    async def begin_outcome_post(self, request_id: str, attempt: int, now: float) -> float | None:
-        """Note that a post of this attempt's outcome begins; when an earlier post began and
-        was never confirmed, its time (the message may exist: look for it first)."""
+    async def begin_outcome_post(
+        self, request_id: str, attempt: int, now: float, *, owner: str, alive_until: float
+    ) -> PostTurn:
+        """As SQLite's: the post of this attempt's outcome, for one live process at a time
+        (its ``lease_owner``); the request's row lock orders rivals."""
         db = await self.ready()
         async with db.tx() as conn:
+            await alive_row(conn, owner, alive_until)
             await lock_request(conn, request_id)
             cur = await conn.execute(
-                """SELECT outcome_posting_at FROM starts
-                WHERE request_id = %s AND attempt = %s FOR NO KEY UPDATE""",
+                """SELECT outcome_posting_at, state, lease_owner,
+                (SELECT alive_until FROM replicas WHERE replicas.owner = starts.lease_owner)
+                AS holder_alive
+                FROM starts WHERE request_id = %s AND attempt = %s FOR NO KEY UPDATE""",
                 (request_id, attempt),
             )
             row = await cur.fetchone()
+            if row is None or row["state"] != StartState.RECORDED.value:
+                return PostTurn(False, row["outcome_posting_at"] if row else None)
+            if not may_post(row["lease_owner"], row["holder_alive"], owner, now):
+                return PostTurn(False, row["outcome_posting_at"])
             await conn.execute(
-                """UPDATE starts SET outcome_posting_at = COALESCE(outcome_posting_at, %s)
-                WHERE request_id = %s AND attempt = %s""",
-                (now, request_id, attempt),
+                """UPDATE starts SET outcome_posting_at = COALESCE(outcome_posting_at, %s),
+                lease_owner = %s WHERE request_id = %s AND attempt = %s""",
+                (now, owner, request_id, attempt),
             )
-        return row["outcome_posting_at"] if row else None
+        return PostTurn(True, row["outcome_posting_at"])
 
     async def mark_posted(self, request_id: str, attempt: int, outcome_ts: str | None) -> bool:
         """recorded -> posted: the thread shows the outcome (``outcome_ts``), or it cannot
