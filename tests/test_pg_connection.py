@@ -14,7 +14,7 @@ import pytest
 from bot.core.request import AuditKind, RequestState
 from bot.store import PostgresStore, StoreUnavailable, Verdict
 from bot.store.postgres import connection
-from tests.pg_support import PgBouncer
+from tests.pg_support import PgBouncer, PgCluster
 from tests.test_store_contract import make_request
 
 
@@ -118,3 +118,34 @@ async def test_behind_pgbouncer_many_pools_share_a_few_server_connections(
     finally:
         for store in stores:
             await store.aclose()
+
+
+async def test_behind_pgbouncer_with_the_server_down_a_person_is_answered_in_time(
+    pg_cluster: PgCluster, pgbouncer_url: str
+) -> None:
+    """With the server down, PgBouncer still takes connections and queues the statements;
+    psycopg's cancellation of a write past its deadline then waits seconds for the server.
+    The writes a person waits for (a new request, a decision, the health check's) are still
+    refused within their deadline and a moment, not after six seconds."""
+    store = PostgresStore(pgbouncer_url, pool_min=1, pool_max=3)
+    await store.insert_request(make_request(), actor="U1", detail={})  # opened while up
+    await asyncio.to_thread(pg_cluster.stop)
+    try:
+        writes = {
+            "request": store.insert_request(
+                make_request("SJ-DOWN0001"), actor="U1", detail={}, within=1.0
+            ),
+            "decision": store.decide(
+                Verdict(make_request().id, RequestState.APPROVED, "U2", 1_100.0), within=1.0
+            ),
+            "health": store.probe(within=1.0),
+        }
+        for what, write in writes.items():
+            began = time.monotonic()
+            with pytest.raises(StoreUnavailable):
+                await write
+            took = time.monotonic() - began
+            assert took < 1.0 + connection.ANSWER_GRACE_SECONDS + 0.5, (what, took)
+    finally:
+        await asyncio.to_thread(pg_cluster.start)
+        await store.aclose()

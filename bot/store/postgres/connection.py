@@ -33,8 +33,8 @@ import contextlib
 import logging
 import time
 import weakref
-from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Coroutine, Sequence
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import psycopg
@@ -53,6 +53,11 @@ Conn = AsyncConnection[DictRow]
 DEFAULT_WAIT_SECONDS = 10.0
 # A connection idle this long is checked before it is handed out (see the module's docstring).
 CHECK_IDLE_SECONDS = 0.5
+# How long past its deadline a caller of :meth:`Database.in_time` may still be answered by the
+# write itself (its own, more precise, error) before being told it was not made in time.
+ANSWER_GRACE_SECONDS = 0.25
+
+T = TypeVar("T")
 
 
 class Database:
@@ -92,6 +97,8 @@ class Database:
         self.metrics: Metrics = NoMetrics()  # database errors are counted here
         # When each idle connection was given back to the pool (gone with the connection).
         self._idle_since: weakref.WeakKeyDictionary[Conn, float] = weakref.WeakKeyDictionary()
+        # Writes whose callers were answered at their deadline, still being cancelled.
+        self._finishing: set[asyncio.Task[Any]] = set()
 
     async def _given_back(self, conn: Conn) -> None:
         """The pool's ``reset`` callback: ``conn`` was given back, idle and working."""
@@ -153,6 +160,40 @@ class Database:
         except (psycopg.Error, PoolTimeout, TimeoutError) as exc:
             self.metrics.database_error("unavailable")
             raise StoreUnavailable(self.plain(exc)) from exc
+
+    async def in_time(self, within: float | None, write: Coroutine[Any, Any, T]) -> T:
+        """``write`` (a write bounded by :meth:`bounded` or :meth:`tx` with the same
+        ``within``), its caller answered in ``within`` seconds and a moment
+        (:data:`ANSWER_GRACE_SECONDS`) whatever happens: :class:`StoreUnavailable` if it is
+        not done by then.
+
+        Past its deadline psycopg cancels the statement on the server and then waits for the
+        server to confirm it, up to five seconds for each. Behind PgBouncer with the server
+        down, the statement waits in the pooler's queue and the confirmation does not come:
+        a person would be answered after six seconds, past Slack's three. The cancellation
+        goes on in the background (the connection is given back, or discarded, when psycopg
+        is done with it); what the person is told is what the bounded write itself would
+        have said: nothing was stored."""
+        if within is None:
+            return await write
+        task = asyncio.ensure_future(write)
+        try:
+            await asyncio.wait({task}, timeout=within + ANSWER_GRACE_SECONDS)
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        if task.done():
+            return task.result()
+        self._finishing.add(task)
+        task.add_done_callback(self._finished)
+        self.metrics.database_error("unavailable")
+        raise StoreUnavailable("the database did not make the write in time")
+
+    def _finished(self, task: asyncio.Task[Any]) -> None:
+        self._finishing.discard(task)
+        error = None if task.cancelled() else task.exception()
+        if error is not None:
+            log.info("a write given up at its deadline ended: %s", self.plain(error))
 
     @contextlib.asynccontextmanager
     async def tx(self, within: float | None = None) -> AsyncIterator[Conn]:

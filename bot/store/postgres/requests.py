@@ -56,7 +56,18 @@ class PgRequestRows(PgRows):
         owner: str | None = None,
     ) -> None:
         """Store a new request with its jobs and a ``requested`` audit event, atomically;
-        ``owner``: the process that will post it."""
+        ``owner``: the process that will post it. With ``within``, answered in time
+        (:meth:`~bot.store.postgres.connection.Database.in_time`)."""
+        await self.db.in_time(within, self._insert_request(req, actor, detail, within, owner))
+
+    async def _insert_request(
+        self,
+        req: StartRequest,
+        actor: str,
+        detail: dict[str, object],
+        within: float | None,
+        owner: str | None,
+    ) -> None:
         db = await self.ready(within)
         async with db.bounded(within) as conn:
             await conn.execute(
@@ -203,8 +214,12 @@ class PgRequestRows(PgRows):
         """Make ``verdict`` if and only if its request is still pending.
 
         Approving also claims attempt 1 of its start (all its jobs) in the same statement,
-        so the start is recorded as owed before anyone can see the approval.
+        so the start is recorded as owed before anyone can see the approval. With ``within``,
+        answered in time (:meth:`~bot.store.postgres.connection.Database.in_time`).
         """
+        return await self.db.in_time(within, self._decide(verdict, within))
+
+    async def _decide(self, verdict: Verdict, within: float | None) -> Decision:
         db = await self.ready(within)
         async with db.bounded(within) as conn:
             cur = await conn.execute(_DECIDE, _decide_params(verdict))

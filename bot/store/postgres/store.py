@@ -100,7 +100,11 @@ class PostgresStore(PgRequestRows, PgStartRows, PgFollowUpRows, PgPrecheckRows, 
 
     async def probe(self, *, within: float) -> None:
         """Make a real write (a heartbeat row) and commit it: raises
-        :class:`StoreUnavailable` if the bot could not store anything now."""
+        :class:`StoreUnavailable` if the bot could not store anything now (in ``within``
+        seconds and a moment: :meth:`~bot.store.postgres.connection.Database.in_time`)."""
+        await self.db.in_time(within, self._heartbeat(within))
+
+    async def _heartbeat(self, within: float) -> None:
         db = await self.ready(within)
         async with db.tx(within) as conn:
             await conn.execute(
