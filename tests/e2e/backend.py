@@ -2,7 +2,9 @@
 
 ``STARTJOBS_TEST_DATABASE=postgres`` runs every :class:`~tests.e2e.harness.Harness` and
 :class:`~tests.e2e.process.ProcessHarness` on a database of its own on the session's throwaway
-PostgreSQL server (:mod:`tests.pg_support`), started only in that mode. A harness's database
+PostgreSQL server (:mod:`tests.pg_support`), started only in that mode;
+``STARTJOBS_TEST_DATABASE=pgbouncer`` does the same with the bot reaching it through PgBouncer
+in transaction pooling (the tests' own reads go to the server directly). A harness's database
 stands for its SQLite file: two harnesses given the same ``db_path`` in one test share one
 database, as they would share the file. Tests about SQLite itself are marked
 ``@pytest.mark.sqlite_only("why")`` and skipped in that mode.
@@ -29,15 +31,15 @@ import psycopg
 from psycopg.rows import dict_row
 
 from bot.store import PostgresStore
-from tests.pg_support import PgCluster
+from tests.pg_support import PgBouncer, PgCluster
 
 VARIABLE = "STARTJOBS_TEST_DATABASE"
-BACKENDS = ("sqlite", "postgres")
+BACKENDS = ("sqlite", "postgres", "pgbouncer")
 CALL_TIMEOUT = 30.0  # seconds a test waits for one store call
 
 
 def backend() -> str:
-    """``sqlite`` or ``postgres``, from :data:`VARIABLE`; raises ValueError on anything else."""
+    """One of :data:`BACKENDS`, from :data:`VARIABLE`; raises ValueError on anything else."""
     name = os.environ.get(VARIABLE, "").strip().lower() or "sqlite"
     if name not in BACKENDS:
         raise ValueError(f"{VARIABLE}={name!r}: expected one of {', '.join(BACKENDS)}")
@@ -45,26 +47,33 @@ def backend() -> str:
 
 
 def on_postgres() -> bool:
-    return backend() == "postgres"
+    """True when the bot runs on PostgreSQL (directly or behind PgBouncer)."""
+    return backend() != "sqlite"
+
+
+def behind_pgbouncer() -> bool:
+    return backend() == "pgbouncer"
 
 
 # -- one database per db_path, for the running test ---------------------------------------------
 
 _cluster: PgCluster | None = None
+_bouncer: PgBouncer | None = None
 _databases: dict[str, str] = {}  # resolved db_path -> database name
 
 
 @contextlib.contextmanager
-def databases_on(cluster: PgCluster) -> Iterator[None]:
-    """Harnesses made inside get their databases on ``cluster``; dropped on the way out."""
-    global _cluster
+def databases_on(cluster: PgCluster, bouncer: PgBouncer | None = None) -> Iterator[None]:
+    """Harnesses made inside get their databases on ``cluster`` (the bot reaching them
+    through ``bouncer`` when given); dropped on the way out."""
+    global _cluster, _bouncer
     if not cluster.running:  # a test that stopped the server did not start it again
         cluster.start()
-    _cluster = cluster
+    _cluster, _bouncer = cluster, bouncer
     try:
         yield
     finally:
-        _cluster = None
+        _cluster = _bouncer = None
         made = list(_databases.values())
         _databases.clear()
         if not cluster.running:
@@ -79,18 +88,27 @@ def database_url(db_path: Path) -> str | None:
     if not on_postgres():
         return None
     if _cluster is None:
-        raise RuntimeError(f"{VARIABLE}=postgres, but this test has no PostgreSQL server")
+        raise RuntimeError(f"{VARIABLE}={backend()}, but this test has no PostgreSQL server")
     key = str(db_path.resolve())
     if key not in _databases:
         _databases[key] = _cluster.create_database()
     return _cluster.url(_databases[key])
 
 
+def bot_database_url(db_path: Path) -> str | None:
+    """The URL the bot is given for ``db_path``'s database: :func:`database_url`, through
+    PgBouncer when the tests run behind it."""
+    url = database_url(db_path)
+    if url is None or _bouncer is None:
+        return url
+    return _bouncer.url(url.rsplit("/", 1)[1])
+
+
 def database_env(db_path: Path) -> dict[str, str]:
     """A ``python -m bot`` child's database settings: ``STARTJOBS_DB`` (always, as the bot
     reads it), and ``STARTJOBS_DATABASE_URL`` on PostgreSQL."""
     env = {"STARTJOBS_DB": str(db_path)}
-    url = database_url(db_path)
+    url = bot_database_url(db_path)
     if url is not None:
         env["STARTJOBS_DATABASE_URL"] = url
     return env

@@ -96,6 +96,7 @@ class Harness:
         self.db_path = db_path or tmp / "startjobs.db"
         # PostgreSQL's stand-in for the file at db_path (None: the bot uses that file).
         self.database_url = backend.database_url(self.db_path)
+        self.bot_database_url = backend.bot_database_url(self.db_path)  # maybe via PgBouncer
         self.clock = clock
         self.bot: Bot | None = None
         self.driver: SlackDriver | None = None
@@ -123,8 +124,8 @@ class Harness:
             db_path=str(self.db_path),
             credentials=AkSk(Secret(DEFAULT_AK), Secret(DEFAULT_SK)),
         )
-        if self.database_url is not None:
-            database = DatabaseSettings(path=str(self.db_path), url=Secret(self.database_url))
+        if self.bot_database_url is not None:
+            database = DatabaseSettings(path=str(self.db_path), url=Secret(self.bot_database_url))
             settings = replace(settings, database=database)
         settings = replace(settings, **self.settings_changes)
         kwargs: dict[str, Any] = {"tuning": self.tuning, "maintenance_every": 0.2}
