@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -149,34 +149,35 @@ def make_policy() -> PolicyFactory:
 # -- PostgreSQL -----------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def pg_cluster() -> Iterator[PgCluster]:
-    """A throwaway PostgreSQL server for the whole session (:mod:`tests.pg_support`), started
-    on first use; the tests asking for it are skipped, with the reason, when no server
-    binaries are installed."""
+T = TypeVar("T")
+
+
+def _running(start: Callable[[], T], stop: Callable[[T], None]) -> Iterator[T]:
+    """What ``start`` runs, for the whole session, then ``stop``-ped; the tests asking for it
+    are skipped, with the reason, when ``start`` finds nothing installed to run (LookupError).
+    """
     try:
-        cluster = start_cluster()
+        running = start()
     except LookupError as exc:
         pytest.skip(str(exc))
     try:
-        yield cluster
+        yield running
     finally:
-        cluster.destroy()
+        stop(running)
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PgCluster]:
+    """A throwaway PostgreSQL server for the whole session (:mod:`tests.pg_support`), started
+    on first use; skipped when no server binaries are installed."""
+    yield from _running(start_cluster, PgCluster.destroy)
 
 
 @pytest.fixture(scope="session")
 def pgbouncer(pg_cluster: PgCluster) -> Iterator[PgBouncer]:
     """PgBouncer in transaction pooling in front of :func:`pg_cluster`, for the whole
-    session; the tests asking for it are skipped, with the reason, when it is not installed
-    (``.ci/run`` installs it)."""
-    try:
-        bouncer = start_pgbouncer(pg_cluster)
-    except LookupError as exc:
-        pytest.skip(str(exc))
-    try:
-        yield bouncer
-    finally:
-        bouncer.stop()
+    session; skipped when it is not installed (``.ci/run`` installs it)."""
+    yield from _running(lambda: start_pgbouncer(pg_cluster), PgBouncer.stop)
 
 
 @pytest.fixture
