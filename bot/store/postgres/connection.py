@@ -89,7 +89,6 @@ class Database:
             max_size=max(pool_min, pool_max),
             open=False,
             check=self._check,
-            reset=self._given_back,
             name="startjobs",
             timeout=DEFAULT_WAIT_SECONDS,
         )
@@ -97,12 +96,20 @@ class Database:
         self.metrics: Metrics = NoMetrics()  # database errors are counted here
         # When each idle connection was given back to the pool (gone with the connection).
         self._idle_since: weakref.WeakKeyDictionary[Conn, float] = weakref.WeakKeyDictionary()
-        # Writes whose callers were answered at their deadline, still being cancelled.
+        # The writes made for people (Database.in_time), until each ends.
         self._finishing: set[asyncio.Task[Any]] = set()
 
-    async def _given_back(self, conn: Conn) -> None:
-        """The pool's ``reset`` callback: ``conn`` was given back, idle and working."""
-        self._idle_since[conn] = time.monotonic()
+    @contextlib.asynccontextmanager
+    async def _borrowed(self, wait: float | None = None) -> AsyncIterator[Conn]:
+        """A connection of the pool (waited for at most ``wait`` seconds, else the pool's
+        default), given back at the end; one whose block ended without an error is noted as
+        working when given back (:meth:`_check`). Noted here rather than in a ``reset``
+        callback of the pool's, which has the pool give every connection back in a worker
+        task of its own: a task and rounds of the event loop more per call, and the caller's
+        next call may find the connection not back yet."""
+        async with self._pool.connection(timeout=wait) as conn:
+            yield conn
+            self._idle_since[conn] = time.monotonic()
 
     async def _check(self, conn: Conn) -> None:
         """The pool's ``check`` callback: check ``conn`` unless it was given back within
@@ -134,7 +141,7 @@ class Database:
     async def connection(self) -> AsyncIterator[Conn]:
         """A connection in autocommit mode, for reads of one statement each."""
         try:
-            async with self._pool.connection() as conn:
+            async with self._borrowed() as conn:
                 yield conn
         except PoolTimeout:
             self.metrics.database_error("unavailable")
@@ -155,7 +162,7 @@ class Database:
             return
         try:
             async with asyncio.timeout(within):
-                async with self._pool.connection(timeout=within) as conn:
+                async with self._borrowed(wait=within) as conn:
                     yield conn
         except (psycopg.Error, PoolTimeout, TimeoutError) as exc:
             self.metrics.database_error("unavailable")
@@ -170,30 +177,52 @@ class Database:
         Past its deadline psycopg cancels the statement on the server and then waits for the
         server to confirm it, up to five seconds for each. Behind PgBouncer with the server
         down, the statement waits in the pooler's queue and the confirmation does not come:
-        a person would be answered after six seconds, past Slack's three. The cancellation
-        goes on in the background (the connection is given back, or discarded, when psycopg
-        is done with it); what the person is told is what the bounded write itself would
-        have said: nothing was stored."""
+        a person would be answered after six seconds, past Slack's three. So the write runs
+        in a task of its own, which hands its result to the caller itself (one round of the
+        event loop later than an await in the caller's task would see it; awaiting the task,
+        shielded, or ``asyncio.wait`` cost two), and a timer answers the caller at the
+        deadline instead when it is not done. The cancellation then goes on in the
+        background (the connection is given back, or discarded, when psycopg is done with
+        it); what the person is told is what the bounded write itself would have said:
+        nothing was stored."""
         if within is None:
             return await write
-        task = asyncio.ensure_future(write)
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[T] = loop.create_future()
+
+        async def run() -> None:
+            try:
+                result = await write
+            except Exception as exc:
+                if not answer.done():
+                    answer.set_exception(exc)
+                raise
+            if not answer.done():
+                answer.set_result(result)
+
+        def too_late() -> None:
+            if not answer.done():
+                self.metrics.database_error("unavailable")
+                answer.set_exception(
+                    StoreUnavailable("the database did not make the write in time")
+                )
+
+        task = loop.create_task(run())
+        self._finishing.add(task)
+        task.add_done_callback(self._finished)
+        timer = loop.call_later(within + ANSWER_GRACE_SECONDS, too_late)
         try:
-            await asyncio.wait({task}, timeout=within + ANSWER_GRACE_SECONDS)
+            return await answer
         except asyncio.CancelledError:
             task.cancel()
             raise
-        if task.done():
-            return task.result()
-        self._finishing.add(task)
-        task.add_done_callback(self._finished)
-        self.metrics.database_error("unavailable")
-        raise StoreUnavailable("the database did not make the write in time")
+        finally:
+            timer.cancel()
 
     def _finished(self, task: asyncio.Task[Any]) -> None:
         self._finishing.discard(task)
-        error = None if task.cancelled() else task.exception()
-        if error is not None:
-            log.info("a write given up at its deadline ended: %s", self.plain(error))
+        if not task.cancelled():
+            task.exception()  # retrieved: it reached the caller, or came after its answer
 
     @contextlib.asynccontextmanager
     async def tx(self, within: float | None = None) -> AsyncIterator[Conn]:
