@@ -41,9 +41,17 @@ def pytest_report_header() -> list[str]:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    if DATABASE == "sqlite":
-        return
     for item in items:
+        if DATABASE == "sqlite":
+            marker = item.get_closest_marker("postgres_e2e")
+            if marker is not None:
+                why = marker.args[0] if marker.args else "end-to-end on PostgreSQL"
+                item.add_marker(
+                    pytest.mark.skip(
+                        reason=f"{why}: run with STARTJOBS_TEST_DATABASE=postgres (CI runs it)"
+                    )
+                )
+            continue
         marker = item.get_closest_marker("sqlite_only")
         if marker is not None:
             why = marker.args[0] if marker.args else "about SQLite itself"

@@ -13,7 +13,9 @@ one fake Slack and one DRS simulator.
   with a field error saying to try again, ``/healthz`` says 503 meanwhile and 200 after, and
   the background work goes on by itself.
 
-Skipped, with the reason, when no PostgreSQL server binaries are installed.
+Run by the PostgreSQL end-to-end runs (``STARTJOBS_TEST_DATABASE=postgres`` or ``pgbouncer``;
+CI runs both), skipped in the default one; skipped, with the reason, when no PostgreSQL server
+binaries are installed.
 """
 
 from __future__ import annotations
@@ -40,6 +42,9 @@ from bot.slack.ui.ids import ActionId, BlockId, CallbackId, When
 from tests.e2e.harness import ALICE, BOB, CAROL, CHANNEL, SIGNING_SECRET
 from tests.e2e.process import BotProcess, ProcessHarness, outcome_replies
 from tests.pg_support import PgCluster
+
+# Run by the PostgreSQL end-to-end runs (directly and behind PgBouncer), not the default one.
+pytestmark = pytest.mark.postgres_e2e("three replicas on one PostgreSQL database")
 
 LEASE = 3.0  # STARTJOBS_LEASE_SECONDS in these tests (the default is 15)
 ENV = {

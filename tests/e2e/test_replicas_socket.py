@@ -8,7 +8,9 @@ does with an app's connections.
   answer its batch-starting call: another replica takes the start over, asks DRS instead of
   sending again, and makes the thread true; the time from the kill is printed.
 
-Skipped, with the reason, when no PostgreSQL server binaries are installed.
+Run by the PostgreSQL end-to-end runs (``STARTJOBS_TEST_DATABASE=postgres`` or ``pgbouncer``;
+CI runs both), skipped in the default one; skipped, with the reason, when no PostgreSQL server
+binaries are installed.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
+
+import pytest
 
 from bench.stack import free_port
 from bot.devkit.sim.socket_driver import SocketModeDriver
@@ -27,6 +31,9 @@ from tests.e2e.test_replicas import (
     fifty_approvals_start_once,
     killed_sender_is_taken_over,
 )
+
+# Run by the PostgreSQL end-to-end runs (directly and behind PgBouncer), not the default one.
+pytestmark = pytest.mark.postgres_e2e("three Socket Mode replicas on one PostgreSQL database")
 
 TOKENS = [f"xapp-1-A0STARTJOBS-{i}-replica{i}secret" for i in range(3)]
 
