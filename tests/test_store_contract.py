@@ -345,23 +345,19 @@ async def test_outcomes_are_recorded_once_then_posted_once(
     assert [j.outcome for j in req.jobs] == [Outcome.SUCCESS, Outcome.FAILED, Outcome.FAILED]
     assert req.jobs[0].order_id == "O-1" and req.jobs[1].error_code == "DRS.M01504"
     assert await store.followup_deadline(RID) == 1_103 + 60
-    assert await store.begin_outcome_post(
-        RID, 1, 1_104, owner="proc-A", alive_until=1_110
-    ) == PostTurn(True, None)
-    # Its poster again (a retry): looks for the first post's message first.
-    assert await store.begin_outcome_post(
-        RID, 1, 1_105, owner="proc-A", alive_until=1_110
-    ) == PostTurn(True, 1_104)
-    # Another process, while proc-A is alive: not its turn; once proc-A's row lapsed, it is.
-    assert await store.begin_outcome_post(
-        RID, 1, 1_106, owner="proc-B", alive_until=1_120
-    ) == PostTurn(False, 1_104)
-    assert await store.begin_outcome_post(
-        RID, 1, 1_111, owner="proc-B", alive_until=1_120
-    ) == PostTurn(True, 1_104)
-    assert await store.begin_outcome_post(
-        RID, 1, 1_112, owner="proc-A", alive_until=1_118
-    ) == PostTurn(False, 1_104)
+    # (now, who asks, alive until, its turn and when an earlier post began)
+    turns = [
+        (1_104, "proc-A", 1_110, PostTurn(True, None)),
+        # Its poster again (a retry): looks for the first post's message first.
+        (1_105, "proc-A", 1_110, PostTurn(True, 1_104)),
+        # Another process, while proc-A is alive: not its turn; once proc-A's row lapsed, it is.
+        (1_106, "proc-B", 1_120, PostTurn(False, 1_104)),
+        (1_111, "proc-B", 1_120, PostTurn(True, 1_104)),
+        (1_112, "proc-A", 1_118, PostTurn(False, 1_104)),
+    ]
+    for now, owner, alive_until, turn in turns:
+        got = await store.begin_outcome_post(RID, 1, now, owner=owner, alive_until=alive_until)
+        assert got == turn, (now, owner)
 
     async def post(s: StorePort, i: int) -> bool:
         return await s.mark_posted(RID, 1, f"222.{i}")

@@ -88,7 +88,7 @@ class Recovery:
         for rid in await store.due_followups(now):
             items.append((f"following up {rid}", functools.partial(self.followup.round, rid)))
         for rid in await store.unwatched_prechecks(now - UNWATCHED_AFTER):
-            resume = functools.partial(steps.prechecking.resume, rid)  # once per process
+            resume = functools.partial(steps.prechecking.resume, rid)  # if it claims the poll
             items.append((f"following the prechecks of {rid}", resume))
         return items
 

@@ -58,8 +58,8 @@ class PgPrecheckRows(PgRows):
     async def claim_precheck_poll(
         self, request_id: str, *, owner: str, now: float, until: float
     ) -> bool:
-        """As SQLite's: one statement, whose ``ON CONFLICT`` makes a second claimer at the
-        same moment wait for the first and then find the lease held."""
+        """As SQLite's: the claim is one statement, whose ``ON CONFLICT`` makes a second
+        claimer at the same moment wait for the first and then find the lease held."""
         db = await self.ready()
         async with db.tx() as conn:
             await conn.execute(FORGET_POLLS, (now - LAPSED_LONG_AGO,))
