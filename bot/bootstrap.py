@@ -31,8 +31,9 @@ from bot.core.policy import Policy, ProjectPolicy
 from bot.drs import AkSkAuth, DrsClient, IamTokenAuth, InFlight, new_http_client
 from bot.drs.auth import Authenticator
 from bot.service import Service
-from bot.service.context import Context
+from bot.service.context import Context, Tasks
 from bot.service.followup import TICK as FOLLOWUP_TICK
+from bot.service.handoff import HandOff
 from bot.service.metrics import StoreGauges
 from bot.service.model import Tuning
 from bot.slack import server
@@ -82,12 +83,21 @@ class Bot:
             # Connect and bring the schema up to date before anything is served: a database
             # that cannot be reached stops the start with what to check.
             await self.store.open()
-        alive = self.service.recovery.keep_alive()
+        if self.service.ctx.handoff is not None:
+            # STARTJOBS_ROLE=answer: no background work, and never recorded as alive, so
+            # what it leaves is the working replicas' at once (bot.service.handoff).
+            log.info("answering only: the work is left to the replicas on the same database")
+            return
+        recovery = self.service.recovery
+        alive = recovery.keep_alive()
         self._tasks.append(asyncio.create_task(alive, name="alive"))
-        run = self.service.recovery.run(self.maintenance_every)
+        run = recovery.run(self.maintenance_every)
         self._tasks.append(asyncio.create_task(run, name="maintenance"))
         follow = self.service.followup.run(min(self.maintenance_every, FOLLOWUP_TICK))
         self._tasks.append(asyncio.create_task(follow, name="follow-up"))
+        if isinstance(self.store, PostgresStore):  # woken by answering replicas' notes
+            hear = self.store.listen(recovery.noted, connected=recovery.wake)
+            self._tasks.append(asyncio.create_task(hear, name="notes"))
         if isinstance(self.store, AsyncStore):  # SQLite's write-ahead log
             checkpoints = self._checkpoints(self.checkpoint_every)
             self._tasks.append(asyncio.create_task(checkpoints, name="checkpoints"))
@@ -179,6 +189,10 @@ def build_bot(
             clients[project.name] = client
         return client
 
+    tasks = Tasks()
+    handoff = None
+    if settings.role == "answer" and isinstance(store, PostgresStore):  # (config checks both)
+        handoff = HandOff(store.send_notes, tasks.spawn)
     ctx = Context(
         store=store,
         notifier=SlackNotifier(slack),
@@ -188,6 +202,8 @@ def build_bot(
         tuning=tuning or tuning_from(settings, policy),
         clock=clock,
         metrics=metrics,
+        tasks=tasks,
+        handoff=handoff,
     )
     service = Service(ctx, home_tab=SlackHomeTab(slack))
     signing = settings.slack_signing_secret
@@ -234,6 +250,7 @@ def new_store(settings: Settings) -> AsyncStore | PostgresStore:
             pool_min=db.pool_min,
             pool_max=db.pool_max,
             connect_timeout=db.connect_timeout,
+            listen_url=db.listen_url.reveal() if db.listen_url else None,
         )
     return AsyncStore(Store(settings.db_path, autocheckpoint=False))
 

@@ -135,3 +135,41 @@ def test_dotenv_never_overrides_the_environment(
     assert "PORT=70000 must be at most 65535" in err
     assert "not-a-port" not in err
     assert "SLACK_BOT_TOKEN is not set" in err  # the empty real value won over the file
+
+
+def test_an_answering_replica_needs_a_shared_database(tmp_path: Path) -> None:
+    settings, _ = load_config(env(tmp_path))
+    assert settings.role == "all"
+    with pytest.raises(ConfigError) as refused:
+        load_config(env(tmp_path, STARTJOBS_ROLE="answer"))
+    assert "STARTJOBS_ROLE=answer" in str(refused.value)
+    assert "set STARTJOBS_DATABASE_URL" in str(refused.value)
+    url = "postgresql://bot:pw-secret@db:5432/startjobs"
+    listen = "postgresql://bot:listen-secret@db-direct:5432/startjobs"
+    settings, _ = load_config(
+        env(
+            tmp_path,
+            STARTJOBS_ROLE="Answer",
+            STARTJOBS_DATABASE_URL=url,
+            STARTJOBS_DATABASE_LISTEN_URL=listen,
+        )
+    )
+    assert settings.role == "answer"
+    assert settings.database is not None and settings.database.listen_url is not None
+    assert settings.database.listen_url.reveal() == listen
+    assert "listen-secret" not in repr(settings)
+
+
+def test_a_role_or_listen_url_not_understood_says_what_to_use(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as refused:
+        load_config(
+            env(
+                tmp_path,
+                STARTJOBS_ROLE="worker",
+                STARTJOBS_DATABASE_LISTEN_URL="mysql://u:hidden@h/db",
+            )
+        )
+    text = str(refused.value)
+    assert "STARTJOBS_ROLE='worker': use all" in text
+    assert "LISTEN_URL='mysql://u:***@h/db' must start with postgresql://" in text
+    assert "hidden" not in text

@@ -49,6 +49,7 @@ DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 # calls (bench/batch_scaling.py --tune compares), few enough to stay modest for the gateway,
 # whose 429s are retried per chunk after Retry-After.
 DEFAULT_DRS_CONCURRENCY = 8
+ROLES = ("all", "answer")  # STARTJOBS_ROLE
 
 
 class ConfigError(Exception):
@@ -92,6 +93,9 @@ class Settings:
     slack_timeout: float = 10.0
     # With a URL: PostgreSQL instead of SQLite at db_path (None: SQLite at db_path).
     database: DatabaseSettings | None = None
+    # "all": answer Slack and do the background work; "answer": answer only, and leave the
+    # work to the replicas on the same PostgreSQL database that do it (README, Replicas).
+    role: str = "all"
 
     @property
     def socket_mode(self) -> bool:
@@ -188,6 +192,18 @@ def _load_settings(env: Mapping[str, str], problems: list[str]) -> Settings | No
 
     credentials = credentials_from(get, problems)
 
+    role = (get("STARTJOBS_ROLE") or "all").lower()
+    if role not in ROLES:
+        problems.append(
+            f"STARTJOBS_ROLE={role!r}: use all (answer Slack and do the work, the default) or "
+            "answer (answer only, leaving the work to replicas on the same database)"
+        )
+    elif role == "answer" and database.url is None:
+        problems.append(
+            "STARTJOBS_ROLE=answer leaves the work to other replicas, which must share its "
+            "database: set STARTJOBS_DATABASE_URL (PostgreSQL), or use STARTJOBS_ROLE=all"
+        )
+
     log_level = (get("STARTJOBS_LOG_LEVEL") or "INFO").upper()
     if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         problems.append(f"STARTJOBS_LOG_LEVEL={log_level!r}: use DEBUG, INFO, WARNING or ERROR")
@@ -232,5 +248,6 @@ def _load_settings(env: Mapping[str, str], problems: list[str]) -> Settings | No
         log_level=log_level,
         log_format=log_format,
         database=database,
+        role=role,
         **settings_kw,  # type: ignore[arg-type]
     )

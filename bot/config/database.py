@@ -29,6 +29,9 @@ class DatabaseSettings:
     pool_min: int = DEFAULT_DB_POOL_MIN
     pool_max: int = DEFAULT_DB_POOL_MAX
     connect_timeout: float = DEFAULT_DB_CONNECT_TIMEOUT
+    # Where replicas listen for each other's wake-ups (LISTEN): a direct connection to the
+    # server, for when ``url`` goes through a pooler in transaction mode (None: ``url``).
+    listen_url: Secret | None = None
 
 
 def masked_url(url: str) -> str:
@@ -50,6 +53,12 @@ def database_settings(env: Mapping[str, str], problems: list[str]) -> DatabaseSe
             f"STARTJOBS_DATABASE_URL={masked_url(url)!r} must start with postgresql:// (as in "
             "postgresql://user:password@host:5432/dbname); unset, SQLite at STARTJOBS_DB is used"
         )
+    listen_url = env.get("STARTJOBS_DATABASE_LISTEN_URL", "").strip() or None
+    if listen_url is not None and not listen_url.startswith(("postgresql://", "postgres://")):
+        problems.append(
+            f"STARTJOBS_DATABASE_LISTEN_URL={masked_url(listen_url)!r} must start with "
+            "postgresql://: a direct connection to the server STARTJOBS_DATABASE_URL reaches"
+        )
     pool_min = number("STARTJOBS_DB_POOL_MIN", DEFAULT_DB_POOL_MIN, int, 0)
     pool_max = number("STARTJOBS_DB_POOL_MAX", DEFAULT_DB_POOL_MAX, int, 1)
     if pool_max < pool_min:
@@ -57,7 +66,8 @@ def database_settings(env: Mapping[str, str], problems: list[str]) -> DatabaseSe
             f"STARTJOBS_DB_POOL_MAX={pool_max} must be at least STARTJOBS_DB_POOL_MIN={pool_min}"
         )
     timeout = number("STARTJOBS_DB_CONNECT_TIMEOUT", DEFAULT_DB_CONNECT_TIMEOUT, float, 1)
-    return DatabaseSettings(db_path(env), url and Secret(url), pool_min, pool_max, timeout)
+    listen = listen_url and Secret(listen_url)
+    return DatabaseSettings(db_path(env), url and Secret(url), pool_min, pool_max, timeout, listen)
 
 
 def db_path(env: Mapping[str, str]) -> str:

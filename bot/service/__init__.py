@@ -48,3 +48,5 @@ class Service:
         )
         self.tasks = ctx.tasks
         self.home = Home(ctx, home_tab)
+        if ctx.handoff is not None:  # the working replicas refresh the Home tabs
+            ctx.on_change.append(ctx.handoff.changed)

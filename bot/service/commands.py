@@ -167,7 +167,10 @@ class Commands:
             self._limiter.give_back(draft.requester_id)  # nothing was made: it does not count
             return Reply(False, deciding.not_stored("your request", exc))
         ctx.changed(req.id)
-        ctx.tasks.spawn(self.steps.publish_and_run(req.id), name=f"publish {req.id}")
+        if ctx.handoff is not None:  # an answering replica: a working one posts it
+            ctx.handoff.publish(req.id)
+        else:
+            ctx.tasks.spawn(self.steps.publish_and_run(req.id), name=f"publish {req.id}")
         return Reply(True, f"Request {req.id} created", req)
 
     # -- decisions ----------------------------------------------------------------------------
@@ -276,7 +279,7 @@ class Commands:
                 self.steps.publishing.note(reply.request, StartedNowInstead(user, passed)),
                 name=f"note {request_id}",
             )
-        self.ctx.tasks.spawn(self.steps.after_approval(request_id), name=f"start {request_id}")
+        self._send_start(request_id, 1)
         return Reply(True, f"Approved {request_id}; starting.", reply.request)
 
     async def confirm(self, request_id: str, user: str) -> Reply:
@@ -306,7 +309,7 @@ class Commands:
         )
         if not reply.ok:
             return reply
-        self.ctx.tasks.spawn(self.steps.after_approval(request_id), name=f"start {request_id}")
+        self._send_start(request_id, 1)
         return Reply(True, f"Starting {request_id}.", reply.request)
 
     async def reject(self, request_id: str, user: str, reason: str) -> Reply:
@@ -370,5 +373,16 @@ class Commands:
         )
         if start is None:
             return Reply(False, "a start of this request is already in progress", req)
-        ctx.tasks.spawn(self.steps.run_start(request_id, start.attempt), name=f"retry {request_id}")
+        self._send_start(request_id, start.attempt)
         return Reply(True, f"Retrying {len(job_ids)} job(s) of {request_id}.", req)
+
+    def _send_start(self, request_id: str, attempt: int) -> None:
+        """Have a claimed attempt sent: by this process, or (an answering replica) by a
+        working replica, woken by a note (bot.service.handoff)."""
+        ctx = self.ctx
+        if ctx.handoff is not None:
+            ctx.handoff.start(request_id, attempt)
+        elif attempt == 1:
+            ctx.tasks.spawn(self.steps.after_approval(request_id), name=f"start {request_id}")
+        else:
+            ctx.tasks.spawn(self.steps.run_start(request_id, attempt), name=f"retry {request_id}")

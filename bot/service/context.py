@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.core.policy import Policy
+from bot.service.handoff import HandOff
 from bot.service.metrics import Metrics, NoMetrics
 from bot.service.model import Tuning
 from bot.service.ports import Clock, Directory, DrsFor, Notifier, Store
@@ -83,6 +84,9 @@ class Context:
     # Told the id of each request whose state changed (the App Home refreshes who sees it);
     # each listener only takes note, it never blocks.
     on_change: list[Callable[[str], None]] = field(default_factory=list)
+    # Set in a replica that only answers (STARTJOBS_ROLE=answer): the work after an answer is
+    # left to the working replicas, woken through it (bot.service.handoff).
+    handoff: HandOff | None = None
 
     def changed(self, request_id: str) -> None:
         """A request changed state (made, decided, started, recorded, settled)."""

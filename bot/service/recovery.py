@@ -19,6 +19,7 @@ the defaults (15 s lease, rounds every 5 s) within 15 s.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 from collections.abc import Awaitable, Callable
@@ -26,6 +27,7 @@ from collections.abc import Awaitable, Callable
 from bot.core.request import Start, StartState
 from bot.service.context import Context
 from bot.service.followup import FollowUp
+from bot.service.handoff import Note
 from bot.service.prechecking import UNWATCHED_AFTER
 from bot.service.steps import Steps
 from bot.service.work import WorkItems
@@ -41,6 +43,7 @@ class Recovery:
         self.steps = steps
         self.followup = followup
         self.items = WorkItems(ctx.clock)
+        self._woken = asyncio.Event()
 
     async def round(self) -> None:
         """One round: expire, publish, start, reconcile, post, refresh, follow up."""
@@ -98,6 +101,30 @@ class Recovery:
             await self.steps.publishing.publish(start.request_id)
         await self.steps.run_start(start.request_id, start.attempt)
 
+    def noted(self, text: str) -> None:
+        """A note from an answering replica (:mod:`bot.service.handoff`): do what it names at
+        once, as a task of its own, instead of at the next round. Every step claims its work
+        by a conditional update, so a note that other replicas also act on, or that comes
+        after the work was done, does nothing more."""
+        note = Note.parse(text)
+        ctx, steps = self.ctx, self.steps
+        if note is None:
+            log.warning("ignoring a note that is not one of ours: %r", text[:100])
+            return
+        rid = note.request_id
+        if note.kind == "changed":
+            ctx.changed(rid)
+        elif note.kind == "publish":
+            ctx.tasks.spawn(steps.publish_and_run(rid), name=f"publish {rid}")
+        elif note.attempt == 1:
+            ctx.tasks.spawn(steps.after_approval(rid), name=f"start {rid}")
+        else:
+            ctx.tasks.spawn(steps.run_start(rid, note.attempt), name=f"retry {rid}")
+
+    def wake(self) -> None:
+        """Run the next round now rather than at its time (notes may have been missed)."""
+        self._woken.set()
+
     async def keep_alive(self) -> None:
         """Keep this process's ``replicas`` row alive (a background task). A failed renewal
         is logged and tried again a third of a lease later; meanwhile other processes may
@@ -113,11 +140,13 @@ class Recovery:
             await asyncio.sleep(every)
 
     async def run(self, every: float) -> None:
-        """Run :meth:`round` forever, ``every`` seconds apart (a background task). A round
+        """Run :meth:`round` forever, ``every`` seconds apart or sooner when woken
+        (:meth:`wake`), as a background task. A round
         that cannot even list its work (the database down) is logged once with its traceback,
         then in one line a round until one succeeds."""
         failing = 0
         while True:
+            self._woken.clear()  # a wake-up during the round runs the next one at once
             try:
                 await self.round()
             except Exception as exc:
@@ -130,4 +159,5 @@ class Recovery:
                 if failing:
                     log.info("maintenance rounds work again after %d failures", failing)
                 failing = 0
-            await asyncio.sleep(every)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._woken.wait(), every)

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 
 from bot.core.request import RequestState
 from bot.service import Service
-from bot.service.context import Context
+from bot.service.context import Context, Tasks
+from bot.service.handoff import HandOff
 from bot.service.model import Draft, Tuning
 from bot.service.ports import Verdict
 from tests.conftest import ALICE, BOB, CHANNEL
@@ -46,7 +47,19 @@ def make_service(
     *,
     owner: str,
     first_id: int = 1,
+    notes: list[list[str]] | None = None,
 ) -> Service:
+    """With ``notes``, a replica that only answers (``STARTJOBS_ROLE=answer``): the notes it
+    sends to the working replicas are appended there, a list per call."""
+    tasks = Tasks()
+    handoff = None
+    if notes is not None:
+        sent = notes
+
+        async def send(batch: Sequence[str]) -> None:
+            sent.append(list(batch))
+
+        handoff = HandOff(send, tasks.spawn)
     ctx = Context(
         store=store,
         notifier=notifier,
@@ -56,6 +69,8 @@ def make_service(
         tuning=TUNING,
         clock=clock,
         owner=owner,
+        tasks=tasks,
+        handoff=handoff,
     )
     ids: Iterator[str] = (f"SJ-TEST{n:04d}" for n in itertools.count(first_id))
     return Service(ctx, new_id=lambda: next(ids))

@@ -72,7 +72,7 @@ class Database:
         pool_max: int = 10,
         connect_timeout: float = 5.0,
     ) -> None:
-        self._secrets = _secrets_of(url)
+        self._secrets = secrets_of(url)
         self.shown = self.scrub(url)  # the URL for people: its password as ***
         self.connect_timeout = connect_timeout
         self._pool: AsyncConnectionPool[Conn] = AsyncConnectionPool(
@@ -251,9 +251,9 @@ class Database:
         elif isinstance(exc, errors.LockNotAvailable):
             text = "the database is locked by another process"
         elif isinstance(exc, psycopg.OperationalError):
-            text = f"cannot reach the database at {self.shown}: {_first_line(exc)}"
+            text = f"cannot reach the database at {self.shown}: {first_line(exc)}"
         else:
-            text = f"the database refused the write: {_first_line(exc)}"
+            text = f"the database refused the write: {first_line(exc)}"
         return self.scrub(text)
 
     def scrub(self, text: str) -> str:
@@ -269,12 +269,12 @@ async def ids(conn: Conn, sql: str, params: Sequence[Any] = ()) -> list[str]:
     return [str(next(iter(row.values()))) for row in await cur.fetchall()]
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
 
 
-def _secrets_of(url: str) -> list[str]:
+def secrets_of(url: str) -> list[str]:
     """The password in ``url`` as written and as decoded, to scrub from any text."""
     try:
         parts = urlsplit(url)

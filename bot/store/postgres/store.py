@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable, Sequence
 
 from bot.service.metrics import Metrics, NoMetrics, record_decision
 from bot.service.ports import Decision, StoreUnavailable, Verdict
+from bot.store.postgres import notices
 from bot.store.postgres.connection import Database
 from bot.store.postgres.followups import PgFollowUpRows
 from bot.store.postgres.home import PgHomeRows
@@ -39,10 +41,12 @@ class PostgresStore(PgRequestRows, PgStartRows, PgFollowUpRows, PgPrecheckRows, 
         pool_max: int = 10,
         connect_timeout: float = 5.0,
         migrate: bool = True,
+        listen_url: str | None = None,
     ) -> None:
         self.db = Database(
             url, pool_min=pool_min, pool_max=pool_max, connect_timeout=connect_timeout
         )
+        self._listen_url = listen_url or url  # notes are heard here (:mod:`.notices`)
         self._migrate = migrate
         self.metrics: Metrics = NoMetrics()  # decisions are counted here
         self._ready = False
@@ -127,6 +131,19 @@ class PostgresStore(PgRequestRows, PgStartRows, PgFollowUpRows, PgPrecheckRows, 
         async with db.connection() as conn:
             cur = await conn.execute("SELECT owner FROM replicas WHERE alive_until > %s", (now,))
             return frozenset(row["owner"] for row in await cur.fetchall())
+
+    async def send_notes(self, notes: Sequence[str]) -> None:
+        """Wake the listening replicas with ``notes`` (:mod:`bot.service.handoff`)."""
+        await notices.send(await self.ready(), notes)
+
+    async def listen(self, heard: Callable[[str], None], *, connected: Callable[[], None]) -> None:
+        """Hear other replicas' notes until cancelled (:func:`.notices.listen`)."""
+        await notices.listen(
+            self._listen_url,
+            heard,
+            connected=connected,
+            connect_timeout=self.db.connect_timeout,
+        )
 
     async def decide(self, verdict: Verdict, *, within: float | None = None) -> Decision:
         """The rows' :meth:`decide`, and a decision that won counted."""
