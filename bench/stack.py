@@ -301,6 +301,13 @@ class Placement:
     def serve(self, pid: int) -> None:
         os.sched_setaffinity(pid, self.server)
 
+    def beside(self, pid: int) -> None:
+        """Run ``pid`` on the server's CPU only when that CPU has nothing else to do
+        (``SCHED_IDLE``): work that in production runs on another machine, kept from taking
+        CPU time from the measured server or from the load."""
+        os.sched_setaffinity(pid, self.server)
+        os.sched_setscheduler(pid, os.SCHED_IDLE, os.sched_param(0))
+
     def load(self, pid: int, *, nice: int = 0) -> None:
         """Keep ``pid`` off the server's CPU; ``nice`` (> 0) lets the firer go first."""
         os.sched_setaffinity(pid, self.rest)

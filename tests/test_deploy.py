@@ -474,3 +474,13 @@ def test_kubernetes_objects_pass_kubernetes_schemas_offline(
     kubernetes_validate = pytest.importorskip("kubernetes_validate")
     for obj in kube.values():
         kubernetes_validate.validate(obj, "1.32.0", strict=True)
+
+
+def test_every_setting_the_bot_reads_is_in_the_readme_table() -> None:
+    """An operator finds every variable in the README's settings table (one row each)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    rows = set(re.findall(r"^\| `([A-Z][A-Z0-9_]*)`", readme, flags=re.MULTILINE))
+    for row in re.findall(r"^\| (`[A-Z].*?) \|", readme, flags=re.MULTILINE):
+        rows |= set(re.findall(r"`([A-Z][A-Z0-9_]*)`", row))  # "`A`, `B`" rows
+    missing = sorted(n for n in names_read_by_the_bot() if n not in rows)
+    assert missing == [], f"not in README's settings table: {missing}"
