@@ -8,7 +8,7 @@ import itertools
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
-from bot.core.request import RequestState
+from bot.core.request import RequestState, StartState
 from bot.service import Service
 from bot.service.context import Context, Tasks
 from bot.service.handoff import HandOff
@@ -122,3 +122,10 @@ async def approve_in_store(
         Verdict(request_id, target=RequestState.APPROVED, actor=actor, now=now, owner=owner)
     )
     assert decision.won
+
+
+async def outcome_posted_once(store: FakeStore, notifier: FakeNotifier, request_id: str) -> None:
+    """Attempt 1's outcome is in the thread once, and the attempt is recorded as posted."""
+    assert len(notifier.outcomes_of(request_id)) == 1
+    start = await store.start(request_id, 1)
+    assert start is not None and start.state is StartState.POSTED

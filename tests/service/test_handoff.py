@@ -11,9 +11,9 @@ import pytest
 
 from bot.core.request import StartState
 from bot.service.handoff import HandOff, Note
-from tests.conftest import BOB, FakeClock
+from tests.conftest import BOB
 from tests.service.fakes import FakeDrs, FakeNotifier, FakeStore
-from tests.service.support import ServiceFactory, draft, settle
+from tests.service.support import ServiceFactory, draft, outcome_posted_once, settle
 
 
 def texts(notes: list[list[str]]) -> list[str]:
@@ -62,11 +62,7 @@ async def test_an_answering_replica_leaves_posting_and_starting_to_a_working_one
 
 
 async def test_with_the_notes_lost_the_next_round_takes_the_work_over_at_once(
-    new_service: ServiceFactory,
-    store: FakeStore,
-    notifier: FakeNotifier,
-    drs: FakeDrs,
-    fake_clock: FakeClock,
+    new_service: ServiceFactory, store: FakeStore, notifier: FakeNotifier, drs: FakeDrs
 ) -> None:
     """The answering replica is never alive in the store's eyes: what it left is orphaned
     from the start, not after the recovery grace."""
@@ -86,9 +82,7 @@ async def test_with_the_notes_lost_the_next_round_takes_the_work_over_at_once(
     await working.recovery.round()  # the clock has not moved: well within the grace
     await settle(working)
     assert len(drs.started) == 1
-    assert len(notifier.outcomes_of(rid)) == 1
-    start = await store.start(rid, 1)
-    assert start is not None and start.state is StartState.POSTED
+    await outcome_posted_once(store, notifier, rid)
 
 
 async def test_two_working_replicas_woken_by_one_note_start_once(

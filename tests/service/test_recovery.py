@@ -21,6 +21,7 @@ from tests.service.support import (
     ServiceFactory,
     approve_in_store,
     draft,
+    outcome_posted_once,
     settle,
     submitted,
 )
@@ -230,9 +231,7 @@ async def test_two_processes_finding_the_same_unposted_outcome_post_it_once(
     notifier.outcome_hold.set()
     await asyncio.gather(*rounds)
     await asyncio.gather(settle(a), settle(b))
-    assert len(notifier.outcomes_of(rid)) == 1
-    start = await store.start(rid, 1)
-    assert start is not None and start.state is StartState.POSTED
+    await outcome_posted_once(store, notifier, rid)
 
 
 async def test_a_failing_item_does_not_stop_the_next_and_backs_off(
