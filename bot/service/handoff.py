@@ -68,7 +68,7 @@ class HandOff:
         self._spawn = spawn
         self._pending: dict[str, None] = {}  # note texts in order, each once
         self._sending = False
-        self.sent = 0  # notes sent (tests, logs)
+        self.sent = 0  # notes sent so far
 
     def start(self, request_id: str, attempt: int) -> None:
         self._note(Note("start", request_id, attempt))

@@ -41,6 +41,26 @@ def test_ack_latency_runs_every_phase_against_bot_and_baseline(
     assert re.search(r"^Placement: (the measured server on CPU|none)", out, flags=re.MULTILINE)
 
 
+def test_ack_latency_measures_an_answering_replica_with_a_working_one(
+    capsys: pytest.CaptureFixture[str], pg_url: str
+) -> None:
+    args = "--requests 4 --concurrency 2 --drs-latency 0.05 --slack-latency 0.01 --rate 200"
+    code = ack_latency.main([*args.split(), "--database-url", pg_url, "--working-replica"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "PROBLEM" not in out
+    assert "DRS batch-starting calls: 4 " in out  # started by the working replica, once each
+    assert re.search(r"^the working replica .* left: \d+\.\d s of CPU", out, re.MULTILINE), out
+
+
+def test_ack_latency_refuses_a_working_replica_without_a_shared_database(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit):
+        ack_latency.main(["--working-replica"])
+    assert "--working-replica needs --database-url" in capsys.readouterr().err
+
+
 def test_placement_gives_the_server_a_cpu_of_its_own_and_gives_this_thread_its_cpus_back() -> None:
     placement = Placement.split()
     if placement is None:
