@@ -48,5 +48,9 @@ class Service:
         )
         self.tasks = ctx.tasks
         self.home = Home(ctx, home_tab)
-        if ctx.handoff is not None:  # the working replicas refresh the Home tabs
+        # Who refreshes the Home tabs of the people who see a changed request: the working
+        # replicas, told by a note, when this one only answers; else this one.
+        if ctx.handoff is not None:
             ctx.on_change.append(ctx.handoff.changed)
+        elif home_tab is not None:
+            ctx.on_change.append(self.home.updates.request_changed)

@@ -379,10 +379,7 @@ class Commands:
     def _send_start(self, request_id: str, attempt: int) -> None:
         """Have a claimed attempt sent: by this process, or (an answering replica) by a
         working replica, woken by a note (bot.service.handoff)."""
-        ctx = self.ctx
-        if ctx.handoff is not None:
-            ctx.handoff.start(request_id, attempt)
-        elif attempt == 1:
-            ctx.tasks.spawn(self.steps.after_approval(request_id), name=f"start {request_id}")
+        if self.ctx.handoff is not None:
+            self.ctx.handoff.start(request_id, attempt)
         else:
-            ctx.tasks.spawn(self.steps.run_start(request_id, attempt), name=f"retry {request_id}")
+            self.steps.spawn_start(request_id, attempt)

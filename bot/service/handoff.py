@@ -47,7 +47,7 @@ class Note:
     @classmethod
     def parse(cls, text: str) -> Note | None:
         """The note ``text`` carries; None for anything else (logged by the caller)."""
-        found = _NOTE.fullmatch(text[:MAX_NOTE]) if len(text) <= MAX_NOTE else None
+        found = _NOTE.fullmatch(text) if len(text) <= MAX_NOTE else None
         if found is None:
             return None
         kind: Any = found[1]

@@ -118,8 +118,6 @@ class Home:
         self.updates = HomeUpdates(
             self.publish, self.audience, spawn=ctx.tasks.spawn, window=window, clock=time.monotonic
         )
-        if tab is not None and ctx.handoff is None:  # (else Service notes changes for others)
-            ctx.on_change.append(self.updates.request_changed)
 
     # -- what people do -----------------------------------------------------------------------
 

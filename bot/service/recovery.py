@@ -116,10 +116,8 @@ class Recovery:
             ctx.changed(rid)
         elif note.kind == "publish":
             ctx.tasks.spawn(steps.publish_and_run(rid), name=f"publish {rid}")
-        elif note.attempt == 1:
-            ctx.tasks.spawn(steps.after_approval(rid), name=f"start {rid}")
         else:
-            ctx.tasks.spawn(steps.run_start(rid, note.attempt), name=f"retry {rid}")
+            steps.spawn_start(rid, note.attempt)
 
     def wake(self) -> None:
         """Run the next round now rather than at its time (notes may have been missed)."""

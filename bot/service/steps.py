@@ -101,6 +101,14 @@ class Steps:
         if req is not None and req.state is RequestState.APPROVED:
             await self.run_start(request_id, 1)
 
+    def spawn_start(self, request_id: str, attempt: int) -> None:
+        """Send a claimed attempt in a task of its own: attempt 1 is an approval's (which
+        refreshes the message if it sends nothing), a later one a Retry's."""
+        if attempt == 1:
+            self.ctx.tasks.spawn(self.after_approval(request_id), name=f"start {request_id}")
+        else:
+            self.ctx.tasks.spawn(self.run_start(request_id, attempt), name=f"retry {request_id}")
+
     async def after_approval(self, request_id: str) -> None:
         # Sending refreshes the message (approved, starting) itself; one update, not two.
         if not await self.run_start(request_id, 1):

@@ -258,9 +258,7 @@ class Database:
 
     def scrub(self, text: str) -> str:
         """``text`` with the URL's password, wherever it appears, as ``***``."""
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
+        return scrubbed(text, self._secrets)
 
 
 async def ids(conn: Conn, sql: str, params: Sequence[Any] = ()) -> list[str]:
@@ -272,6 +270,13 @@ async def ids(conn: Conn, sql: str, params: Sequence[Any] = ()) -> list[str]:
 def first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
+
+
+def scrubbed(text: str, secrets: Sequence[str]) -> str:
+    """``text`` with each of ``secrets`` (:func:`secrets_of`), wherever it appears, as ``***``."""
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text
 
 
 def secrets_of(url: str) -> list[str]:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 
 import psycopg
 
-from bot.store.postgres.connection import Database, first_line, secrets_of
+from bot.store.postgres.connection import Database, first_line, scrubbed, secrets_of
 
 log = logging.getLogger(__name__)
 
@@ -46,19 +46,12 @@ async def listen(
     failing = False
     while True:
         try:
-            conn = await psycopg.AsyncConnection.connect(
+            async with await psycopg.AsyncConnection.connect(
                 url,
                 autocommit=True,
                 connect_timeout=max(2, round(connect_timeout)),
                 application_name="startjobs-listen",
-            )
-        except psycopg.Error as exc:
-            failing = _failed(failing, hidden, exc, pause)
-            await asyncio.sleep(pause)
-            pause = min(RETRY_MAX, pause * 2)
-            continue
-        try:
-            async with conn:
+            ) as conn:
                 await conn.execute(f"LISTEN {CHANNEL}")
                 if failing:
                     log.info("listening for other replicas' notes again")
@@ -67,21 +60,13 @@ async def listen(
                 async for notice in conn.notifies():
                     heard(notice.payload)
         except psycopg.Error as exc:
-            failing = _failed(failing, hidden, exc, pause)
+            if not failing:  # once until listening works again, never the password
+                log.warning(
+                    "cannot listen for other replicas' notes (%s); trying again in %.1f s, "
+                    "and maintenance rounds find their work meanwhile",
+                    scrubbed(first_line(exc), hidden),
+                    pause,
+                )
+            failing = True
             await asyncio.sleep(pause)
             pause = min(RETRY_MAX, pause * 2)
-
-
-def _failed(failing: bool, hidden: list[str], exc: BaseException, pause: float) -> bool:
-    """Log a failure to listen, once until listening works again (never the password)."""
-    if not failing:
-        line = first_line(exc)
-        for secret in hidden:
-            line = line.replace(secret, "***")
-        log.warning(
-            "cannot listen for other replicas' notes (%s); trying again in %.1f s, and "
-            "maintenance rounds find their work meanwhile",
-            line,
-            pause,
-        )
-    return True
