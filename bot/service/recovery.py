@@ -157,5 +157,8 @@ class Recovery:
                 if failing:
                     log.info("maintenance rounds work again after %d failures", failing)
                 failing = 0
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for returns the wake-up
+            # and drops a cancellation that comes with it, and the shutdown waits forever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._woken.wait(), every)
+                async with asyncio.timeout(every):
+                    await self._woken.wait()

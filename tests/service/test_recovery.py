@@ -420,3 +420,17 @@ async def test_two_processes_finding_the_same_unwatched_precheck_poll_it_once(
     assert store.precheck_polls[rid][0] in {"proc-A", "proc-B"}
     stored = await store.prechecks(rid)
     assert {p.state for p in stored.values()} == {PrecheckState.PASSED}
+
+
+async def test_maintenance_stops_when_cancelled_as_it_is_woken(service: Service) -> None:
+    """Shutting down (Bot.aclose cancels the maintenance task) while a note's wake-up arrives
+    must still stop the rounds: a wake-up that swallowed the cancellation left the task
+    running and the shutdown waiting for it forever."""
+    task = asyncio.create_task(service.recovery.run(60.0))
+    await asyncio.sleep(0.05)  # a round done, waiting for the next
+    service.recovery.wake()
+    task.cancel()
+    done, _ = await asyncio.wait({task}, timeout=2.0)
+    if not done:
+        task.cancel()  # let the test end either way
+    assert done and task.cancelled()
