@@ -30,7 +30,7 @@ from bot.service.outcomes import retry_opens_at
 from bot.service.ports import FailedAfterStart, Settled, StoppedFollowing
 from bot.service.records import started_phase
 from bot.service.steps import Steps
-from bot.service.work import WorkItems
+from bot.service.work import WorkItems, stopping
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,8 @@ class FollowUp:
                 try:
                     due = await self.ctx.store.due_followups(self.ctx.clock())
                 except Exception as exc:
+                    if stopping():
+                        raise asyncio.CancelledError from exc
                     # Maintenance reports the database at length; one line here.
                     failing += 1
                     if failing == 1:

@@ -30,7 +30,7 @@ from bot.service.followup import FollowUp
 from bot.service.handoff import Note
 from bot.service.prechecking import UNWATCHED_AFTER
 from bot.service.steps import Steps
-from bot.service.work import WorkItems
+from bot.service.work import WorkItems, stopping
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +134,8 @@ class Recovery:
             try:
                 await ctx.store.keep_alive(ctx.owner, now=now, until=now + 2 * every)
             except Exception as exc:
+                if stopping():
+                    raise asyncio.CancelledError from exc
                 log.warning("could not record this process as alive: %s", exc)
             await asyncio.sleep(every)
 
@@ -148,6 +150,8 @@ class Recovery:
             try:
                 await self.round()
             except Exception as exc:
+                if stopping():
+                    raise asyncio.CancelledError from exc
                 failing += 1
                 if failing == 1:
                     log.exception("maintenance round failed; next round in %.1f s", every)

@@ -29,6 +29,15 @@ FIRST_DELAY = 5.0
 MAX_DELAY = 600.0
 
 
+def stopping() -> bool:
+    """Whether the running task was asked to stop (cancelled). A loop that catches
+    ``Exception`` to go on asks this first: a library may turn a cancellation into an error
+    of its own (psycopg cancelling a statement behind PgBouncer, where the cancel request
+    finds the query gone), and a loop that carried on would keep a shutdown waiting."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
 class RetryLater(Exception):
     """A passing fault: the item is tried again after its backoff, without a traceback."""
 
@@ -75,6 +84,8 @@ class WorkItems:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
+            if stopping():
+                raise asyncio.CancelledError from exc
             self._failed(key, now, exc)
             return False
         self._waiting.pop(key, None)

@@ -434,3 +434,32 @@ async def test_maintenance_stops_when_cancelled_as_it_is_woken(service: Service)
     if not done:
         task.cancel()  # let the test end either way
     assert done and task.cancelled()
+
+
+async def test_background_loops_stop_when_a_cancellation_comes_back_as_an_error(
+    service: Service, store: FakeStore
+) -> None:
+    """psycopg behind PgBouncer can turn a cancelled statement into an error of its own: the
+    maintenance and follow-up loops, which catch errors to go on, must still stop."""
+
+    async def cancelled_as_an_error(*args: object, **kwargs: object) -> list[str]:
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            raise RuntimeError("the pooler answered the cancel request with an error") from None
+        return []
+
+    store.due_followups = cancelled_as_an_error  # type: ignore[method-assign]
+    store.expired_pending = cancelled_as_an_error  # type: ignore[method-assign]
+    loops = [
+        asyncio.create_task(service.followup.run(0.01)),
+        asyncio.create_task(service.recovery.run(0.01)),
+    ]
+    await asyncio.sleep(0.05)  # each waiting in its store call
+    for task in loops:
+        task.cancel()
+    done, pending = await asyncio.wait(loops, timeout=2.0)
+    for task in pending:
+        task.cancel()
+    assert not pending
+    assert all(task.cancelled() for task in done)

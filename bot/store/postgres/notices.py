@@ -60,6 +60,9 @@ async def listen(
                 async for notice in conn.notifies():
                     heard(notice.payload)
         except psycopg.Error as exc:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():  # a cancellation psycopg turned into
+                raise asyncio.CancelledError from exc  # an error of its own: stop
             if not failing:  # once until listening works again, never the password
                 log.warning(
                     "cannot listen for other replicas' notes (%s); trying again in %.1f s, "
