@@ -61,6 +61,8 @@ class FollowUp:
         failing = 0
         try:
             while True:
+                if stopping():  # a cancellation something below swallowed: stop all the same
+                    raise asyncio.CancelledError
                 try:
                     due = await self.ctx.store.due_followups(self.ctx.clock())
                 except Exception as exc:

@@ -146,6 +146,8 @@ class Recovery:
         then in one line a round until one succeeds."""
         failing = 0
         while True:
+            if stopping():  # a cancellation something below swallowed: stop all the same
+                raise asyncio.CancelledError
             self._woken.clear()  # a wake-up during the round runs the next one at once
             try:
                 await self.round()
