@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from bot.service.context import Tasks
+from bot.service.ports import StoreUnavailable
 from bot.service.urgency import answering, urgent
 from bot.store import AsyncStore, Store
 from bot.store.threaded import BACKGROUND, URGENT, StoreThread
@@ -48,6 +50,45 @@ def test_a_call_whose_caller_stopped_waiting_is_not_made_and_errors_reach_the_ca
         failing.result(timeout=5)
     thread.shutdown()
     assert ran == []
+
+
+def test_calls_queued_before_the_shutdown_still_run_and_later_ones_are_refused() -> None:
+    thread = StoreThread("test-store")
+    ran: list[str] = []
+    gate = threading.Event()
+    busy = thread.submit(gate.wait, rank=BACKGROUND)
+    queued = thread.submit(lambda: ran.append("queued"), rank=BACKGROUND)
+    stopper = threading.Thread(target=thread.shutdown)
+    stopper.start()
+    refused = False
+    for _ in range(500):  # until the shutdown has begun
+        try:
+            thread.submit(lambda: None, rank=BACKGROUND)
+        except StoreUnavailable:
+            refused = True
+            break
+        time.sleep(0.01)
+    assert refused
+    gate.set()
+    stopper.join(timeout=5)
+    assert not stopper.is_alive()
+    busy.result(timeout=5)
+    queued.result(timeout=5)
+    assert ran == ["queued"]
+    with pytest.raises(StoreUnavailable, match="shutting down"):
+        thread.submit(lambda: ran.append("after"), rank=URGENT)
+    thread.shutdown()  # a second time returns at once
+    assert ran == ["queued"]
+
+
+async def test_a_store_call_after_the_store_is_closed_fails_instead_of_waiting_forever(
+    tmp_path: Path,
+) -> None:
+    store = AsyncStore(Store(str(tmp_path / "bot.db")))
+    assert await store.get("SJ-NOTHERE") is None
+    await store.aclose()
+    with pytest.raises(StoreUnavailable, match="shutting down"):
+        await asyncio.wait_for(store.get("SJ-NOTHERE"), 5.0)
 
 
 async def test_a_persons_store_calls_go_before_background_ones_not_its_spawned_work(

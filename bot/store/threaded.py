@@ -68,12 +68,20 @@ class StoreThread:
             tuple[int, int, Callable[[], Any] | None, Future[Any] | None]
         ] = queue.PriorityQueue()
         self._order = itertools.count()
+        self._closing = threading.Lock()
+        self._closed = False
         self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
         self._thread.start()
 
     def submit(self, fn: Callable[[], T], *, rank: int) -> Future[T]:
+        """Queue ``fn``; once :meth:`shutdown` has begun, refused with
+        :class:`StoreUnavailable` (nothing would ever run it, and its caller would wait
+        forever)."""
         future: Future[T] = Future()
-        self._queue.put((rank, next(self._order), fn, future))
+        with self._closing:
+            if self._closed:
+                raise StoreUnavailable("the database is closed: the bot is shutting down")
+            self._queue.put((rank, next(self._order), fn, future))
         return future
 
     def _serve(self) -> None:
@@ -89,8 +97,13 @@ class StoreThread:
                 future.set_exception(exc)
 
     def shutdown(self) -> None:
-        """Stop once every queued call has run (blocks until then: call it off the loop)."""
-        self._queue.put((STOP, next(self._order), None, None))
+        """Stop once every queued call has run (blocks until then: call it off the loop);
+        calls submitted from now on are refused."""
+        with self._closing:
+            if self._closed:
+                return
+            self._closed = True
+            self._queue.put((STOP, next(self._order), None, None))
         self._thread.join()
 
 
