@@ -9,7 +9,6 @@ endpoints.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import gc
 import logging
@@ -53,6 +52,7 @@ log = logging.getLogger(__name__)
 
 DRS_IN_FLIGHT = 10  # DRS and IAM connections at once, kept alive; more calls wait (see InFlight)
 CHECKPOINT_SECONDS = 2.0  # the write-ahead log is copied into the database this often
+STOP_SECONDS = 10.0  # a shutdown waits this long for the background loops to end
 
 
 @dataclass
@@ -69,6 +69,7 @@ class Bot:
     checkpoint_every: float = CHECKPOINT_SECONDS
     last_checkpoint: tuple[int, int] | None = None  # pages in the log, pages copied
     metrics: PromMetrics | None = None  # GET /metrics
+    stop_within: float = STOP_SECONDS
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start_background(self) -> None:
@@ -132,11 +133,28 @@ class Bot:
         )
 
     async def aclose(self) -> None:
+        """Stop the background loops, let spawned work finish (a bounded wait each), close
+        the connections. A loop that does not end within ``stop_within`` of being cancelled
+        (a library below it that swallows the cancellation) is logged by name and left: a
+        shutdown never hangs on one, and its leases expire for the other replicas."""
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if self._tasks:
+            done, stuck = await asyncio.wait(self._tasks, timeout=self.stop_within)
+            for task in stuck:
+                log.error(
+                    "the %s loop did not stop within %g s of being cancelled; "
+                    "shutting down without it",
+                    task.get_name(),
+                    self.stop_within,
+                )
+            for task in done:
+                if not task.cancelled() and task.exception() is not None:
+                    log.error(
+                        "the %s loop failed as it stopped",
+                        task.get_name(),
+                        exc_info=task.exception(),
+                    )
         await self.service.tasks.drain(5.0)
         await self.http.aclose()
         if self.slack.session is not None:
