@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
@@ -16,11 +17,17 @@ from bot.store import AsyncStore, Store
 from bot.store.threaded import BACKGROUND, URGENT, StoreThread
 
 
-def test_urgent_calls_overtake_queued_background_calls_each_kind_in_order() -> None:
+def held() -> tuple[StoreThread, threading.Event, Future[bool]]:
+    """A store thread busy with a call that waits for the returned gate, so that the test
+    can queue calls behind it."""
     thread = StoreThread("test-store")
-    ran: list[str] = []
     gate = threading.Event()
-    busy = thread.submit(gate.wait, rank=BACKGROUND)  # holds the thread while we queue
+    return thread, gate, thread.submit(gate.wait, rank=BACKGROUND)
+
+
+def test_urgent_calls_overtake_queued_background_calls_each_kind_in_order() -> None:
+    thread, gate, busy = held()
+    ran: list[str] = []
     futures = [
         thread.submit(lambda name=name: ran.append(name), rank=rank)
         for name, rank in (("b1", BACKGROUND), ("b2", BACKGROUND), ("u1", URGENT), ("u2", URGENT))
@@ -33,10 +40,8 @@ def test_urgent_calls_overtake_queued_background_calls_each_kind_in_order() -> N
 
 
 def test_a_call_whose_caller_stopped_waiting_is_not_made_and_errors_reach_the_caller() -> None:
-    thread = StoreThread("test-store")
+    thread, gate, busy = held()
     ran: list[str] = []
-    gate = threading.Event()
-    busy = thread.submit(gate.wait, rank=BACKGROUND)
     dropped = thread.submit(lambda: ran.append("dropped"), rank=BACKGROUND)
     assert dropped.cancel()
 
@@ -53,10 +58,8 @@ def test_a_call_whose_caller_stopped_waiting_is_not_made_and_errors_reach_the_ca
 
 
 def test_calls_queued_before_the_shutdown_still_run_and_later_ones_are_refused() -> None:
-    thread = StoreThread("test-store")
+    thread, gate, busy = held()
     ran: list[str] = []
-    gate = threading.Event()
-    busy = thread.submit(gate.wait, rank=BACKGROUND)
     queued = thread.submit(lambda: ran.append("queued"), rank=BACKGROUND)
     stopper = threading.Thread(target=thread.shutdown)
     stopper.start()
