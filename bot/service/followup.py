@@ -30,7 +30,7 @@ from bot.service.outcomes import retry_opens_at
 from bot.service.ports import FailedAfterStart, Settled, StoppedFollowing
 from bot.service.records import started_phase
 from bot.service.steps import Steps
-from bot.service.work import WorkItems, stopping
+from bot.service.work import WorkItems, stop_if_cancelled
 
 log = logging.getLogger(__name__)
 
@@ -61,13 +61,11 @@ class FollowUp:
         failing = 0
         try:
             while True:
-                if stopping():  # a cancellation something below swallowed: stop all the same
-                    raise asyncio.CancelledError
+                stop_if_cancelled()  # a cancellation something below swallowed: stop all the same
                 try:
                     due = await self.ctx.store.due_followups(self.ctx.clock())
                 except Exception as exc:
-                    if stopping():
-                        raise asyncio.CancelledError from exc
+                    stop_if_cancelled(exc)
                     # Maintenance reports the database at length; one line here.
                     failing += 1
                     if failing == 1:

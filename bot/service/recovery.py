@@ -30,7 +30,7 @@ from bot.service.followup import FollowUp
 from bot.service.handoff import Note
 from bot.service.prechecking import UNWATCHED_AFTER
 from bot.service.steps import Steps
-from bot.service.work import WorkItems, stopping
+from bot.service.work import WorkItems, stop_if_cancelled
 
 log = logging.getLogger(__name__)
 
@@ -134,8 +134,7 @@ class Recovery:
             try:
                 await ctx.store.keep_alive(ctx.owner, now=now, until=now + 2 * every)
             except Exception as exc:
-                if stopping():
-                    raise asyncio.CancelledError from exc
+                stop_if_cancelled(exc)
                 log.warning("could not record this process as alive: %s", exc)
             await asyncio.sleep(every)
 
@@ -146,14 +145,12 @@ class Recovery:
         then in one line a round until one succeeds."""
         failing = 0
         while True:
-            if stopping():  # a cancellation something below swallowed: stop all the same
-                raise asyncio.CancelledError
+            stop_if_cancelled()  # a cancellation something below swallowed: stop all the same
             self._woken.clear()  # a wake-up during the round runs the next one at once
             try:
                 await self.round()
             except Exception as exc:
-                if stopping():
-                    raise asyncio.CancelledError from exc
+                stop_if_cancelled(exc)
                 failing += 1
                 if failing == 1:
                     log.exception("maintenance round failed; next round in %.1f s", every)

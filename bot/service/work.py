@@ -29,13 +29,15 @@ FIRST_DELAY = 5.0
 MAX_DELAY = 600.0
 
 
-def stopping() -> bool:
-    """Whether the running task was asked to stop (cancelled). A loop that catches
-    ``Exception`` to go on asks this first: a library may turn a cancellation into an error
-    of its own (psycopg cancelling a statement behind PgBouncer, where the cancel request
-    finds the query gone), and a loop that carried on would keep a shutdown waiting."""
+def stop_if_cancelled(cause: BaseException | None = None) -> None:
+    """Raise :class:`asyncio.CancelledError` if the running task was asked to stop
+    (cancelled). A loop that catches ``Exception`` to go on calls this with the error first,
+    and at each turn: a library may turn a cancellation into an error of its own (psycopg
+    cancelling a statement behind PgBouncer, where the cancel request finds the query gone)
+    or swallow it, and a loop that carried on would keep a shutdown waiting."""
     task = asyncio.current_task()
-    return task is not None and task.cancelling() > 0
+    if task is not None and task.cancelling() > 0:
+        raise asyncio.CancelledError from cause
 
 
 class RetryLater(Exception):
@@ -84,8 +86,7 @@ class WorkItems:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            if stopping():
-                raise asyncio.CancelledError from exc
+            stop_if_cancelled(exc)
             self._failed(key, now, exc)
             return False
         self._waiting.pop(key, None)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 
 import psycopg
 
+from bot.service.work import stop_if_cancelled
 from bot.store.postgres.connection import Database, first_line, scrubbed, secrets_of
 
 log = logging.getLogger(__name__)
@@ -60,9 +61,7 @@ async def listen(
                 async for notice in conn.notifies():
                     heard(notice.payload)
         except psycopg.Error as exc:
-            task = asyncio.current_task()
-            if task is not None and task.cancelling():  # a cancellation psycopg turned into
-                raise asyncio.CancelledError from exc  # an error of its own: stop
+            stop_if_cancelled(exc)  # a cancellation psycopg turned into an error of its own
             if not failing:  # once until listening works again, never the password
                 log.warning(
                     "cannot listen for other replicas' notes (%s); trying again in %.1f s, "
