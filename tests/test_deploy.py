@@ -479,8 +479,8 @@ def test_kubernetes_objects_pass_kubernetes_schemas_offline(
 def test_every_setting_the_bot_reads_is_in_the_readme_table() -> None:
     """An operator finds every variable in the README's settings table (one row each)."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    rows = set(re.findall(r"^\| `([A-Z][A-Z0-9_]*)`", readme, flags=re.MULTILINE))
-    for row in re.findall(r"^\| (`[A-Z].*?) \|", readme, flags=re.MULTILINE):
-        rows |= set(re.findall(r"`([A-Z][A-Z0-9_]*)`", row))  # "`A`, `B`" rows
+    rows: set[str] = set()
+    for cell in re.findall(r"^\| (`[A-Z].*?) \|", readme, flags=re.MULTILINE):
+        rows |= set(re.findall(r"`([A-Z][A-Z0-9_]*)`", cell))  # "`A`" and "`A`, `B`" rows
     missing = sorted(n for n in names_read_by_the_bot() if n not in rows)
     assert missing == [], f"not in README's settings table: {missing}"
