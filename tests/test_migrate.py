@@ -43,7 +43,10 @@ def test_sqlite_check_migrate_check(tmp_path: Path) -> None:
     code, line = run(env, check=False)
     assert code == 0 and f"schema version {SCHEMA_VERSION}" in line, line
     code, line = run(env, check=True)
-    assert (code, line) == (0, f"the database is current: SQLite {path}, schema version 3")
+    assert (code, line) == (
+        0,
+        f"the database is current: SQLite {path}, schema version {SCHEMA_VERSION}",
+    )
 
 
 def test_a_version_1_sqlite_database_is_not_current_until_migrated(tmp_path: Path) -> None:

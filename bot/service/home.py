@@ -12,14 +12,16 @@ Three sections, each newest first and a page at a time (:class:`HomePage`, keyed
 
 The view is published through the :class:`HomeTab` port when the person opens the tab and
 whenever a request they can see changes state (:class:`bot.service.home_updates.HomeUpdates`
-coalesces those per person).
+coalesces those per person). The page a person turned to is kept in the store
+(:meth:`bot.service.ports.Store.keep_home_page`, for :data:`PAGE_KEPT` seconds), so that an
+update published by another replica shows that page too; opening the tab starts again at the
+newest.
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
-from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -40,7 +42,7 @@ PENDING_SHOWN = 12  # requests waiting for approval on one page
 OWN_SHOWN = 15  # one's own requests on one page
 FOLLOWING_SHOWN = 10  # followed-up requests on one page
 SCAN_ROUNDS = 4  # pages of pending requests read to fill one page of those one may approve
-PAGES_KEPT = 10_000  # people whose paging position is remembered (oldest forgotten first)
+PAGE_KEPT = 86_400.0  # seconds a person's turned page is kept for later updates
 UPDATE_WINDOW = 0.5  # seconds a burst of changes is gathered into one publish per person
 
 
@@ -67,6 +69,15 @@ class HomePage:
 
     def moved(self, section: Section, cursor: Cursor | None) -> HomePage:
         return replace(self, **{section.value: cursor})
+
+    def cursors(self) -> dict[str, Cursor]:
+        """The sections not at their newest, by name (as the store keeps them)."""
+        return {s.value: at for s in Section if (at := self.at(s)) is not None}
+
+    @classmethod
+    def of(cls, cursors: Mapping[str, Cursor]) -> HomePage:
+        """The page the store kept (names it does not know are ignored)."""
+        return cls(*(cursors.get(s.value) for s in Section))
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +125,9 @@ class Home:
     ) -> None:
         self.ctx = ctx
         self.tab = tab
-        self._pages: OrderedDict[str, HomePage] = OrderedDict()
+        # Pages turned (or the tab opened) here and not yet stored: stored by the publish
+        # that shows them, which is retried with its work item if the store fails.
+        self._turned: dict[str, HomePage] = {}
         self.updates = HomeUpdates(
             self.publish, self.audience, spawn=ctx.tasks.spawn, window=window, clock=time.monotonic
         )
@@ -123,23 +136,33 @@ class Home:
 
     def opened(self, user: str) -> None:
         """``user`` opened the Home tab: show it from the newest, at once."""
-        self._pages.pop(user, None)
-        if self.tab is not None:
-            self.updates.people([user], at_once=True)
+        self.turn(user, HomePage())
 
     def turn(self, user: str, page: HomePage) -> None:
-        """``user`` asked for another page: show it at once, and keep it on later updates."""
-        self._pages[user] = page
-        self._pages.move_to_end(user)
-        while len(self._pages) > PAGES_KEPT:
-            self._pages.popitem(last=False)
+        """``user`` asked for another page: show it at once, and keep it on later updates
+        (whichever replica makes them)."""
         if self.tab is not None:
+            self._turned[user] = page
             self.updates.people([user], at_once=True)
 
     async def publish(self, user: str) -> None:
         """Build ``user``'s Home on the page they are at and show it."""
         assert self.tab is not None
-        await self.tab.publish_home(await self.model(user, self._pages.get(user, HomePage())))
+        await self.tab.publish_home(await self.model(user, await self._page(user)))
+
+    async def _page(self, user: str) -> HomePage:
+        """The page ``user`` turned to here (stored first, for every replica), else the one
+        the store keeps (turned on any replica), else the newest."""
+        store, now = self.ctx.store, self.ctx.clock()
+        turned = self._turned.pop(user, None)
+        if turned is None:
+            return HomePage.of(await store.home_page(user, now=now))
+        try:
+            await store.keep_home_page(user, turned.cursors(), now=now, until=now + PAGE_KEPT)
+        except BaseException:
+            self._turned.setdefault(user, turned)  # for the retry; a newer turn wins
+            raise
+        return turned
 
     # -- who sees a request -------------------------------------------------------------------
 

@@ -114,3 +114,12 @@ CREATE TABLE IF NOT EXISTS precheck_polls (
     owner TEXT NOT NULL,
     until REAL NOT NULL
 );
+
+-- Where each person's App Home is paged to (bot/store/home.py), so that whichever replica
+-- publishes their Home next shows the page they turned to; kept a day. Not history: never
+-- copied.
+CREATE TABLE IF NOT EXISTS home_pages (
+    user_id TEXT PRIMARY KEY,
+    page TEXT NOT NULL,
+    until REAL NOT NULL
+);

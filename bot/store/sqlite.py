@@ -29,7 +29,7 @@ from bot.store.requests import RequestRows
 from bot.store.rows import alive_row
 from bot.store.starts import StartRows
 
-SCHEMA_VERSION = 3  # 3: precheck_polls
+SCHEMA_VERSION = 4  # 3: precheck_polls; 4: home_pages
 DEFAULT_BUSY_SECONDS = 10.0  # how long a write waits for another process's lock by default
 
 

@@ -208,6 +208,8 @@ class AsyncStore:
     pending_in = _off_loop(Store.pending_in)
     requested_by = _off_loop(Store.requested_by)
     following = _off_loop(Store.following)
+    home_page = _off_loop(Store.home_page)
+    keep_home_page = _off_loop(Store.keep_home_page)
     save_prechecks = _off_loop(Store.save_prechecks)
     prechecks = _off_loop(Store.prechecks)
     unwatched_prechecks = _off_loop(Store.unwatched_prechecks)

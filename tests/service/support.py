@@ -12,6 +12,7 @@ from bot.core.request import RequestState, StartState
 from bot.service import Service
 from bot.service.context import Context, Tasks
 from bot.service.handoff import HandOff
+from bot.service.home import HomeTab
 from bot.service.model import Draft, Tuning
 from bot.service.ports import Verdict
 from tests.conftest import ALICE, BOB, CHANNEL
@@ -48,6 +49,7 @@ def make_service(
     owner: str,
     first_id: int = 1,
     notes: list[list[str]] | None = None,
+    home_tab: HomeTab | None = None,
 ) -> Service:
     """With ``notes``, a replica that only answers (``STARTJOBS_ROLE=answer``): the notes it
     sends to the working replicas are appended there, a list per call."""
@@ -73,7 +75,7 @@ def make_service(
         handoff=handoff,
     )
     ids: Iterator[str] = (f"SJ-TEST{n:04d}" for n in itertools.count(first_id))
-    return Service(ctx, new_id=lambda: next(ids))
+    return Service(ctx, new_id=lambda: next(ids), home_tab=home_tab)
 
 
 async def settle(svc: Service) -> None:

@@ -249,6 +249,22 @@ async def messages(s: Store) -> Log:
     return log
 
 
+async def home_pages(s: Store) -> Log:
+    log: Log = []
+    page = {"own": (T0 - 5, "R9"), "pending": (T0 - 9.5, "R7")}
+    await s.keep_home_page(ALICE, page, now=T0, until=T0 + 60)
+    await s.keep_home_page(BOB, {"own": (T0 - 1, "R1")}, now=T0, until=T0 + 10)
+    log.append(("alice", await s.home_page(ALICE, now=T0 + 1)))
+    log.append(("bob", await s.home_page(BOB, now=T0 + 1)))
+    log.append(("bob lapsed", await s.home_page(BOB, now=T0 + 10)))
+    log.append(("nobody", await s.home_page(CAROL, now=T0 + 1)))
+    await s.keep_home_page(ALICE, {"following": (T0 - 2, "R2")}, now=T0 + 2, until=T0 + 62)
+    log.append(("alice turned again", await s.home_page(ALICE, now=T0 + 3)))
+    await s.keep_home_page(ALICE, {}, now=T0 + 4, until=T0 + 64)
+    log.append(("alice opened the tab", await s.home_page(ALICE, now=T0 + 5)))
+    return log
+
+
 # -- running them on both ------------------------------------------------------------------------
 
 
@@ -262,7 +278,7 @@ async def sqlite_store() -> AsyncIterator[AsyncStore]:
 Scenario = Callable[[Store], Awaitable[Log]]
 
 
-@pytest.mark.parametrize("scenario", [decisions, lifecycle, follow_up, messages])
+@pytest.mark.parametrize("scenario", [decisions, lifecycle, follow_up, messages, home_pages])
 async def test_the_fake_answers_as_the_sqlite_store_does(
     scenario: Scenario, sqlite_store: AsyncStore
 ) -> None:

@@ -227,6 +227,17 @@ CREATE TABLE precheck_polls (
 );
 """,
     ),
+    Migration(
+        10,
+        "where each person's App Home is paged to, for every replica's publishes",
+        """
+CREATE TABLE home_pages (
+    user_id TEXT PRIMARY KEY,
+    page TEXT NOT NULL,
+    until DOUBLE PRECISION NOT NULL
+);
+""",
+    ),
 )
 
 SCHEMA_VERSION = max(m.version for m in MIGRATIONS)
