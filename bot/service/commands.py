@@ -279,7 +279,7 @@ class Commands:
                 self.steps.publishing.note(reply.request, StartedNowInstead(user, passed)),
                 name=f"note {request_id}",
             )
-        self._send_start(request_id, 1)
+        self._send_start(request_id, 1, decided=reply.request)
         return Reply(True, f"Approved {request_id}; starting.", reply.request)
 
     async def confirm(self, request_id: str, user: str) -> Reply:
@@ -309,7 +309,7 @@ class Commands:
         )
         if not reply.ok:
             return reply
-        self._send_start(request_id, 1)
+        self._send_start(request_id, 1, decided=reply.request)
         return Reply(True, f"Starting {request_id}.", reply.request)
 
     async def reject(self, request_id: str, user: str, reason: str) -> Reply:
@@ -376,10 +376,13 @@ class Commands:
         self._send_start(request_id, start.attempt)
         return Reply(True, f"Retrying {len(job_ids)} job(s) of {request_id}.", req)
 
-    def _send_start(self, request_id: str, attempt: int) -> None:
+    def _send_start(
+        self, request_id: str, attempt: int, *, decided: StartRequest | None = None
+    ) -> None:
         """Have a claimed attempt sent: by this process, or (an answering replica) by a
-        working replica, woken by a note (bot.service.handoff)."""
+        working replica, woken by a note (bot.service.handoff). ``decided``: the request as
+        this process's approval left it (:meth:`Steps.run_start`)."""
         if self.ctx.handoff is not None:
             self.ctx.handoff.start(request_id, attempt)
         else:
-            self.steps.spawn_start(request_id, attempt)
+            self.steps.spawn_start(request_id, attempt, decided=decided)

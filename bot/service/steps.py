@@ -96,34 +96,47 @@ class Steps:
             )
             if not decided.won:
                 return
-            req = decided.request
             ctx.changed(request_id)
-        if req is not None and req.state is RequestState.APPROVED:
+            await self.run_start(request_id, 1, decided=decided.request)
+        elif req.state is RequestState.APPROVED:
             await self.run_start(request_id, 1)
 
-    def spawn_start(self, request_id: str, attempt: int) -> None:
+    def spawn_start(
+        self, request_id: str, attempt: int, *, decided: StartRequest | None = None
+    ) -> None:
         """Send a claimed attempt in a task of its own: attempt 1 is an approval's (which
         refreshes the message if it sends nothing), a later one a Retry's."""
         if attempt == 1:
-            self.ctx.tasks.spawn(self.after_approval(request_id), name=f"start {request_id}")
+            sending = self.after_approval(request_id, decided)
+            self.ctx.tasks.spawn(sending, name=f"start {request_id}")
         else:
             self.ctx.tasks.spawn(self.run_start(request_id, attempt), name=f"retry {request_id}")
 
-    async def after_approval(self, request_id: str) -> None:
+    async def after_approval(self, request_id: str, decided: StartRequest | None = None) -> None:
         # Sending refreshes the message (approved, starting) itself; one update, not two.
-        if not await self.run_start(request_id, 1):
+        if not await self.run_start(request_id, 1, decided=decided):
             await self.publishing.refresh_message(request_id)
 
-    async def run_start(self, request_id: str, attempt: int) -> bool:
+    async def run_start(
+        self, request_id: str, attempt: int, *, decided: StartRequest | None = None
+    ) -> bool:
         """Send one claimed attempt to DRS, record the outcomes, post them. At most once.
 
         False when this call did not send it (not claimed, sent by someone else, no project).
+        ``decided``: the request as this process's approval returned it from the store; the
+        approval claimed attempt 1 with every job of it (:meth:`Store.decide`), so neither is
+        read again (two statements fewer per approval). Whether it is still only claimed is
+        the condition of the mark "sent" either way.
         """
         ctx = self.ctx
-        start = await ctx.store.start(request_id, attempt)
-        req = await ctx.store.get(request_id)
-        if start is None or req is None or start.state is not StartState.CLAIMED:
-            return False
+        if decided is not None and attempt == 1 and decided.state is RequestState.APPROVED:
+            req, job_ids = decided, decided.job_ids
+        else:
+            start = await ctx.store.start(request_id, attempt)
+            found = await ctx.store.get(request_id)
+            if start is None or found is None or start.state is not StartState.CLAIMED:
+                return False
+            req, job_ids = found, start.job_ids
         logcontext.bind(request_id=request_id, project=req.project)
         project = ctx.policy.project(req.project)
         if project is None:
@@ -133,9 +146,7 @@ class Steps:
         # (the database or DRS down) leaves it claimed, and maintenance resumes it. Between
         # the mark "sent" and the DRS call nothing is read, so none can leave it sent unsent.
         frozen = await freezes.before_send(ctx, req)
-        held = (
-            await self.prechecking.hold_back(req, start.job_ids, project) if frozen is None else {}
-        )
+        held = await self.prechecking.hold_back(req, job_ids, project) if frozen is None else {}
         lease = ctx.tuning.lease_seconds
         if not await ctx.store.mark_sent(
             request_id, attempt, now=ctx.clock(), owner=ctx.owner, lease=lease
@@ -144,7 +155,7 @@ class Steps:
         ctx.working.add((request_id, attempt))
         renewing = asyncio.create_task(self._keep_lease(request_id, attempt))
         try:
-            await self._send(req, start, project, frozen, held)
+            await self._send(req, attempt, job_ids, project, frozen, held)
         finally:
             renewing.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -176,7 +187,8 @@ class Steps:
     async def _send(
         self,
         req: StartRequest,
-        start: Start,
+        attempt: int,
+        job_ids: tuple[str, ...],
         project: ProjectPolicy,
         frozen: str | None,
         held: dict[str, JobResult],
@@ -184,7 +196,7 @@ class Steps:
         """Send a sent-marked attempt, unless a change freeze (``frozen``) or its passed time
         holds it; ``held``: the jobs whose precheck holds them back, with their results."""
         ctx = self.ctx
-        request_id, attempt = req.id, start.attempt
+        request_id = req.id
         ctx.tasks.spawn(self.publishing.refresh_message(request_id), name=f"refresh {request_id}")
         passed = schedule_passed(req, ctx.clock())
         if passed is not None:
@@ -194,7 +206,7 @@ class Steps:
         if frozen is not None:  # a window opened since the approval: not sent at all
             await self._not_sent(req, attempt, frozen, code=FREEZE_CODE)
             return
-        to_send = [j for j in start.job_ids if j not in held]
+        to_send = [j for j in job_ids if j not in held]
         try:
             report = (
                 await ctx.drs_for(project).batch_start(

@@ -17,6 +17,7 @@ from bot.service.ports import (
     NotShown,
     OutcomeDirect,
     StoreUnavailable,
+    Verdict,
 )
 from tests.conftest import BOB, CAROL
 from tests.service.fakes import FakeDrs, FakeDrsError, FakeNotifier, FakeStore
@@ -47,6 +48,36 @@ async def test_run_start_sends_once(
     assert start is not None
     assert start.state is StartState.POSTED
     assert start.lease_owner == "proc-A"
+
+
+async def test_an_approval_is_sent_from_what_its_decision_returned(
+    service: Service, store: FakeStore, drs: FakeDrs
+) -> None:
+    rid = await submitted(service)
+    store.calls.clear()
+    reply = await service.commands.approve(rid, BOB, None)
+    assert reply.ok
+    await settle(service)
+    assert drs.started == [(JOBS, None, "en-us")]
+    # Neither the request nor its claimed start is read again between the decision and the
+    # mark "sent": two statements fewer per approval.
+    sending = store.calls[store.calls.index("decide") : store.calls.index("mark_sent")]
+    assert "get" not in sending and "start" not in sending
+
+
+async def test_an_approval_sent_meanwhile_by_another_process_is_not_sent_again(
+    service: Service, store: FakeStore, drs: FakeDrs, fake_clock: FakeClock
+) -> None:
+    rid = await submitted(service)
+    decided = await store.decide(
+        Verdict(rid, target=RequestState.APPROVED, actor=BOB, now=fake_clock(), owner="proc-A")
+    )
+    assert decided.won and decided.request is not None
+    # Maintenance elsewhere sent it first (a process stalled between its decision and send).
+    assert await store.mark_sent(rid, 1, now=fake_clock(), owner="proc-B", lease=15.0)
+    assert await service.steps.run_start(rid, 1, decided=decided.request) is False
+    await settle(service)
+    assert drs.started == []
 
 
 async def test_a_database_fault_before_sending_leaves_the_start_claimed_then_resumed(
