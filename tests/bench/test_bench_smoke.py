@@ -15,7 +15,14 @@ from typing import cast
 
 import pytest
 
-from bench import ack_latency, approval_store, batch_scaling, drs_transport, payload_decode
+from bench import (
+    ack_latency,
+    approval_store,
+    batch_scaling,
+    drs_transport,
+    payload_decode,
+    precheck_rule,
+)
 from bench.stack import Placement
 from bot.devkit.sim.slack import FakeSlack
 from bot.devkit.sim.slack_model import SlackCall
@@ -179,3 +186,17 @@ def test_approval_store_prints_each_stores_waits_and_cpu_beside_sqlites(
     assert bursts["PostgreSQL"][2] == pytest.approx(
         bursts["PostgreSQL"][0] / bursts["SQLite (baseline)"][0], rel=0.1, abs=0.02
     )
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_precheck_rule_measures_both_rules_and_a_decision(
+    capsys: pytest.CaptureFixture[str], backend: str, request: pytest.FixtureRequest
+) -> None:
+    args = ["--sizes", "20,40"]
+    if backend == "postgres":
+        args += ["--database-url", request.getfixturevalue("pg_url")]
+    assert precheck_rule.main(args) == 0
+    out = capsys.readouterr().out
+    rows = re.findall(r"^\s+(\d+) \|\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)x \|\s+([\d.]+)", out, re.M)
+    assert [size for size, *_ in rows] == ["20", "40"], out
+    assert f"database: {'PostgreSQL' if backend == 'postgres' else 'SQLite'}" in out

@@ -30,6 +30,55 @@ class Migration:
     sql: str
 
 
+# Step 7's decision function, as released (step 11 replaces it with another precheck rule).
+_DECIDE_7 = """
+CREATE FUNCTION startjobs_decide(
+    p_id TEXT, p_from TEXT, p_unexpired BOOLEAN, p_prechecks BOOLEAN,
+    p_now DOUBLE PRECISION, p_target TEXT, p_actor TEXT, p_comment TEXT, p_clear BOOLEAN,
+    p_kind TEXT, p_detail JSONB, p_claimed TEXT, p_owner TEXT, p_approved BOOLEAN
+) RETURNS TABLE (request requests, scheduled_for_ms BIGINT, job_rows JSON)
+LANGUAGE plpgsql VOLATILE AS $$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY WITH old AS (
+        SELECT id, start_time_ms FROM requests
+        WHERE id = p_id AND state = p_from AND (NOT p_unexpired OR expires_at > p_now)
+            AND (NOT p_prechecks OR NOT EXISTS (SELECT 1 FROM request_jobs j
+                WHERE j.request_id = requests.id AND NOT EXISTS (SELECT 1
+                FROM request_prechecks p WHERE p.request_id = j.request_id
+                AND p.job_id = j.job_id AND p.state = 'passed')))
+        FOR NO KEY UPDATE
+    ), won AS (
+        UPDATE requests r SET state = p_target, decided_by = p_actor, decided_at = p_now,
+            decision_comment = p_comment, message_stale = TRUE,
+            start_time_ms = CASE WHEN p_clear THEN NULL ELSE r.start_time_ms END
+        FROM old WHERE r.id = old.id
+        RETURNING r AS request, r.id AS id, old.start_time_ms AS scheduled_for_ms
+    ), audited AS (
+        INSERT INTO audit (request_id, at, actor, kind, detail)
+        SELECT id, p_now, p_actor, p_kind, p_detail || CASE WHEN p_clear
+            THEN jsonb_build_object('scheduled_for_ms', scheduled_for_ms) ELSE '{}' END
+        FROM won
+    ), claimed AS (
+        INSERT INTO starts (request_id, attempt, state, job_ids, actor, created_at, lease_owner)
+        SELECT id, 1, p_claimed, (SELECT COALESCE(jsonb_agg(j.job_id ORDER BY j.seq), '[]')
+            FROM request_jobs j WHERE j.request_id = won.id), p_actor, p_now, p_owner
+        FROM won WHERE p_approved
+    )
+    SELECT won.request, won.scheduled_for_ms, (SELECT json_agg(j ORDER BY j.seq)
+        FROM request_jobs j WHERE j.request_id = won.id)
+    FROM won;
+END
+$$;
+"""
+
+
+def _replaced(sql: str, old: str, new: str) -> str:
+    """``sql`` with its one ``old`` made ``new`` (a step derived from an earlier one)."""
+    assert sql.count(old) == 1, old
+    return sql.replace(old, new)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -167,46 +216,7 @@ ALTER TABLE requests ADD COLUMN owner TEXT;
         # prepared statements, which a transaction pooler may not carry from one
         # transaction to the next. Its result is the decided request, the start time it had
         # and its jobs; no row when nothing was decided (PgRequestRows.decide).
-        """
-CREATE FUNCTION startjobs_decide(
-    p_id TEXT, p_from TEXT, p_unexpired BOOLEAN, p_prechecks BOOLEAN,
-    p_now DOUBLE PRECISION, p_target TEXT, p_actor TEXT, p_comment TEXT, p_clear BOOLEAN,
-    p_kind TEXT, p_detail JSONB, p_claimed TEXT, p_owner TEXT, p_approved BOOLEAN
-) RETURNS TABLE (request requests, scheduled_for_ms BIGINT, job_rows JSON)
-LANGUAGE plpgsql VOLATILE AS $$
-#variable_conflict use_column
-BEGIN
-    RETURN QUERY WITH old AS (
-        SELECT id, start_time_ms FROM requests
-        WHERE id = p_id AND state = p_from AND (NOT p_unexpired OR expires_at > p_now)
-            AND (NOT p_prechecks OR NOT EXISTS (SELECT 1 FROM request_jobs j
-                WHERE j.request_id = requests.id AND NOT EXISTS (SELECT 1
-                FROM request_prechecks p WHERE p.request_id = j.request_id
-                AND p.job_id = j.job_id AND p.state = 'passed')))
-        FOR NO KEY UPDATE
-    ), won AS (
-        UPDATE requests r SET state = p_target, decided_by = p_actor, decided_at = p_now,
-            decision_comment = p_comment, message_stale = TRUE,
-            start_time_ms = CASE WHEN p_clear THEN NULL ELSE r.start_time_ms END
-        FROM old WHERE r.id = old.id
-        RETURNING r AS request, r.id AS id, old.start_time_ms AS scheduled_for_ms
-    ), audited AS (
-        INSERT INTO audit (request_id, at, actor, kind, detail)
-        SELECT id, p_now, p_actor, p_kind, p_detail || CASE WHEN p_clear
-            THEN jsonb_build_object('scheduled_for_ms', scheduled_for_ms) ELSE '{}' END
-        FROM won
-    ), claimed AS (
-        INSERT INTO starts (request_id, attempt, state, job_ids, actor, created_at, lease_owner)
-        SELECT id, 1, p_claimed, (SELECT COALESCE(jsonb_agg(j.job_id ORDER BY j.seq), '[]')
-            FROM request_jobs j WHERE j.request_id = won.id), p_actor, p_now, p_owner
-        FROM won WHERE p_approved
-    )
-    SELECT won.request, won.scheduled_for_ms, (SELECT json_agg(j ORDER BY j.seq)
-        FROM request_jobs j WHERE j.request_id = won.id)
-    FROM won;
-END
-$$;
-""",
+        _DECIDE_7,
     ),
     Migration(
         8,
@@ -237,6 +247,23 @@ CREATE TABLE home_pages (
     until DOUBLE PRECISION NOT NULL
 );
 """,
+    ),
+    Migration(
+        11,
+        "the decision's precheck rule as a lookup of each job's precheck by its key",
+        # Step 7's function with the rule of bot.store.records.PRECHECKS_PASSED as it is now
+        # (the rule written as NOT EXISTS was planned, for a big request, as a join of every
+        # job with every precheck: 0.8 s at 5,000 jobs).
+        _replaced(
+            _DECIDE_7.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1),
+            """NOT EXISTS (SELECT 1 FROM request_jobs j
+                WHERE j.request_id = requests.id AND NOT EXISTS (SELECT 1
+                FROM request_prechecks p WHERE p.request_id = j.request_id
+                AND p.job_id = j.job_id AND p.state = 'passed'))""",
+            """NOT EXISTS (SELECT 1 FROM request_jobs j WHERE j.request_id = requests.id
+    AND COALESCE((SELECT p.state FROM request_prechecks p WHERE p.request_id = j.request_id
+        AND p.job_id = j.job_id), '') <> 'passed')""",
+        ),
     ),
 )
 
