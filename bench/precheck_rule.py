@@ -22,14 +22,16 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import psycopg
 
+from bench import approval_store
 from bot.core.precheck import JobPrecheck, PrecheckState
-from bot.core.request import Approval, RequestJob, RequestState, StartRequest
+from bot.core.request import RequestJob, RequestState, StartRequest
 from bot.service.model import INTERACTIVE_WRITE_SECONDS
 from bot.service.ports import Store as StorePort
 from bot.service.ports import Verdict
@@ -43,22 +45,9 @@ STEP_7_RULE = """NOT EXISTS (SELECT 1 FROM request_jobs j WHERE j.request_id = r
 
 
 def request(rid: str, size: int) -> StartRequest:
-    return StartRequest(
-        id=rid,
-        team_id="T0BENCH",
-        channel_id="C0BENCH",
-        requester_id="U0ALICE",
-        project="prod",
-        region="cn-north-4",
-        approval=Approval.TWO_PERSON,
-        jobs=tuple(RequestJob(f"{rid}-job-{n:05d}") for n in range(size)),
-        start_time_ms=None,
-        reason="bench",
-        language="en-us",
-        state=RequestState.PENDING,
-        created_at=time.time(),
-        expires_at=time.time() + 3600,
-    )
+    """``approval_store``'s request, with ``size`` jobs of its own."""
+    jobs = tuple(RequestJob(f"{rid}-job-{n:05d}") for n in range(size))
+    return replace(approval_store.request(0, time.time()), id=rid, jobs=jobs)
 
 
 async def stored(store: StorePort, rid: str, size: int) -> None:

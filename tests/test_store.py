@@ -12,7 +12,6 @@ from bot.core.model import JobResult, Outcome
 from bot.core.request import Approval, AuditKind, RequestJob, RequestState, StartRequest, StartState
 from bot.service.ports import PostTurn
 from bot.store import SCHEMA_VERSION, Recorded, Store, Verdict
-from bot.store.home import PAGE_TEXT_MAX, page_from, page_text
 
 JOBS = ("9a470239-2308-4bb5-a6bc-1040402fjb21", "dbb8127c-b093-4b94-b764-7161e151jb2s")
 
@@ -358,22 +357,3 @@ CREATE TABLE audit (
     actor TEXT, kind TEXT NOT NULL, detail TEXT NOT NULL
 );
 """
-
-
-def test_a_stored_home_page_that_is_not_one_reads_as_the_newest() -> None:
-    page = {"own": (1_000.5, "SJ-A"), "pending": (7.0, "SJ-B")}
-    assert page_from(page_text(page)) == page
-    for text in (
-        None,
-        "",
-        "not json",
-        '["own", [1, "x"]]',
-        '{"own": [true, "x"]}',
-        '{"own": [1, 2]}',
-        '{"own": [1, "x", 3]}',
-        '{"own": "1,x"}',
-        '{"own": [' + "1" * PAGE_TEXT_MAX + ', "x"]}',  # too long to read at all
-    ):
-        assert page_from(text) == {}, text
-    # What can be read is kept, what cannot is dropped.
-    assert page_from('{"own": [5, "SJ-C"], "pending": null}') == {"own": (5.0, "SJ-C")}

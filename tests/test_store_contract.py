@@ -838,21 +838,21 @@ async def test_a_precheck_poll_is_taken_up_by_one_process_until_its_lease_lapses
 
 async def test_a_home_page_turned_on_one_replica_is_read_by_every_other(backend: Backend) -> None:
     one, other = await backend.open_store(), await backend.open_store()
-    page = {"own": (1_000.5, "SJ-OWN00001"), "pending": (999.25, "SJ-PEND0001")}
+    page = '{"own":[1000.5,"SJ-OWN00001"],"pending":[999.25,"SJ-PEND0001"]}'
     await one.keep_home_page("U1", page, now=100.0, until=160.0)
     assert await other.home_page("U1", now=159.0) == page
-    assert await other.home_page("U2", now=159.0) == {}  # someone else's is their own
-    assert await other.home_page("U1", now=160.0) == {}  # no longer kept: the newest page
+    assert await other.home_page("U2", now=159.0) is None  # someone else's is their own
+    assert await other.home_page("U1", now=160.0) is None  # no longer kept: the newest page
     # Two replicas keeping one person's page at once: one of them is kept, whole.
-    turned = [{"own": (float(n), f"SJ-TURN{n:04d}")} for n in range(6)]
+    turned = [f'{{"own":[{n},"SJ-TURN{n:04d}"]}}' for n in range(6)]
     pairs = zip([one, other] * 3, turned, strict=True)
     await asyncio.gather(*(s.keep_home_page("U1", p, now=200.0, until=260.0) for s, p in pairs))
     assert await one.home_page("U1", now=201.0) in turned
-    # Opening the tab (an empty page) forgets it, and lapsed pages go with any keep.
-    await other.keep_home_page("U2", {"own": (1.0, "SJ-X")}, now=200.0, until=230.0)
-    await other.keep_home_page("U1", {}, now=240.0, until=300.0)
-    assert await one.home_page("U1", now=241.0) == {}
-    assert await one.home_page("U2", now=100.0) == {}  # forgotten at 240, though asked as at 100
+    # Opening the tab (no page) forgets it, and lapsed pages go with any keep.
+    await other.keep_home_page("U2", '{"own":[1,"SJ-X"]}', now=200.0, until=230.0)
+    await other.keep_home_page("U1", None, now=240.0, until=300.0)
+    assert await one.home_page("U1", now=241.0) is None
+    assert await one.home_page("U2", now=100.0) is None  # forgotten at 240, though asked as at 100
 
 
 async def test_a_precheck_that_fails_again_holds_an_approval_back(store: StorePort) -> None:

@@ -21,6 +21,7 @@ newest.
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -43,6 +44,8 @@ OWN_SHOWN = 15  # one's own requests on one page
 FOLLOWING_SHOWN = 10  # followed-up requests on one page
 SCAN_ROUNDS = 4  # pages of pending requests read to fill one page of those one may approve
 PAGE_KEPT = 86_400.0  # seconds a person's turned page is kept for later updates
+PAGE_TEXT_MAX = 2000  # characters of a kept page read back; three cursors take under 300
+ID_MAX = 64  # longer than any request id; a cursor with a longer one is not ours
 UPDATE_WINDOW = 0.5  # seconds a burst of changes is gathered into one publish per person
 
 
@@ -70,14 +73,32 @@ class HomePage:
     def moved(self, section: Section, cursor: Cursor | None) -> HomePage:
         return replace(self, **{section.value: cursor})
 
-    def cursors(self) -> dict[str, Cursor]:
-        """The sections not at their newest, by name (as the store keeps them)."""
-        return {s.value: at for s in Section if (at := self.at(s)) is not None}
+    def text(self) -> str | None:
+        """The page as the store keeps it (JSON: each section not at its newest, by name, to
+        its ``[created_at, id]``); None at the newest everywhere."""
+        at = {s.value: [c[0], c[1]] for s in Section if (c := self.at(s)) is not None}
+        return json.dumps(at, separators=(",", ":")) if at else None
 
     @classmethod
-    def of(cls, cursors: Mapping[str, Cursor]) -> HomePage:
-        """The page the store kept (names it does not know are ignored)."""
-        return cls(*(cursors.get(s.value) for s in Section))
+    def of_text(cls, text: object) -> HomePage:
+        """The page :meth:`text` gave; anything else is the newest page."""
+        data: object = None
+        if isinstance(text, str) and len(text) <= PAGE_TEXT_MAX:
+            with contextlib.suppress(ValueError):
+                data = json.loads(text)
+        if not isinstance(data, dict):
+            return cls()
+        return cls(*(cursor_of(data.get(s.value)) for s in Section))
+
+
+def cursor_of(value: object) -> Cursor | None:
+    """A cursor as JSON holds it (``[created_at, id]``, the id at most :data:`ID_MAX`
+    characters); None for anything else."""
+    if isinstance(value, list) and len(value) == 2:
+        at, rid = value
+        if isinstance(at, int | float) and not isinstance(at, bool) and isinstance(rid, str):
+            return (float(at), rid) if 0 < len(rid) <= ID_MAX else None
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,9 +177,9 @@ class Home:
         store, now = self.ctx.store, self.ctx.clock()
         turned = self._turned.pop(user, None)
         if turned is None:
-            return HomePage.of(await store.home_page(user, now=now))
+            return HomePage.of_text(await store.home_page(user, now=now))
         try:
-            await store.keep_home_page(user, turned.cursors(), now=now, until=now + PAGE_KEPT)
+            await store.keep_home_page(user, turned.text(), now=now, until=now + PAGE_KEPT)
         except BaseException:
             self._turned.setdefault(user, turned)  # for the retry; a newer turn wins
             raise

@@ -226,10 +226,10 @@ class Store(Protocol):
     async def claim_precheck_poll(
         self, request_id: str, *, owner: str, now: float, until: float
     ) -> bool: ...
-    # A person's Home page (section -> start) until ``until``, for every replica; {} forgets it.
-    async def home_page(self, user: str, *, now: float) -> dict[str, Cursor]: ...
+    # A person's Home page (HomePage.text) until ``until``, for every replica; None forgets it.
+    async def home_page(self, user: str, *, now: float) -> str | None: ...
     async def keep_home_page(
-        self, user: str, page: Mapping[str, Cursor], *, now: float, until: float
+        self, user: str, page: str | None, *, now: float, until: float
     ) -> None: ...
 
 

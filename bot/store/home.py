@@ -6,16 +6,16 @@ starts below the last request of the page before, so requests made meanwhile nev
 what the next page shows. Each query is one fixed statement (the projects go in as one JSON
 array parameter), served by the indexes on state, requester and follow-up.
 
-Where each person's Home is paged to (``home_pages``: a section's name to its cursor, as JSON
-text) is kept here too, so that whichever replica publishes their Home next shows the page
-they turned to; :data:`KEEP_PAGE` and the codec are both stores'.
+Where each person's Home is paged to (``home_pages``: the text of the service's
+:class:`~bot.service.home.HomePage`) is kept here too, so that whichever replica publishes
+their Home next shows the page they turned to; :data:`KEEP_PAGE` is both stores'.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 
 from bot.core.request import RequestState, StartRequest
 from bot.service.ports import Cursor
@@ -39,39 +39,10 @@ _FOLLOWING = """SELECT * FROM requests WHERE followup_done = 0
 
 KEEP_PAGE = """INSERT INTO home_pages (user_id, page, until) VALUES (%s, %s, %s)
 ON CONFLICT (user_id) DO UPDATE SET page = excluded.page, until = excluded.until"""
-"""Both stores' upsert of a person's page (user, :func:`page_text`, until)."""
+"""Both stores' upsert of a person's page (user, its text, until)."""
 FORGET_PAGES = "DELETE FROM home_pages WHERE until <= %s OR user_id = %s"
 """Pages no longer kept at ``now``, and the person's own (parameters: now, user)."""
 READ_PAGE = "SELECT page FROM home_pages WHERE user_id = %s AND until > %s"
-PAGE_TEXT_MAX = 2000  # characters of a stored page read back; three cursors take under 300
-
-
-def page_text(page: Mapping[str, Cursor]) -> str:
-    """A page as the JSON text both stores keep: ``{"own": [created_at, id], ...}``."""
-    return json.dumps({name: [at, rid] for name, (at, rid) in sorted(page.items())})
-
-
-def page_from(text: object) -> dict[str, Cursor]:
-    """The page ``text`` holds; anything unreadable is the newest page (``{}``)."""
-    data: object = None
-    if isinstance(text, str) and len(text) <= PAGE_TEXT_MAX:
-        try:
-            data = json.loads(text)
-        except ValueError:
-            data = None
-    if not isinstance(data, dict):
-        return {}
-    page: dict[str, Cursor] = {}
-    for name, value in data.items():
-        if (
-            isinstance(value, list)
-            and len(value) == 2
-            and isinstance(value[0], int | float)
-            and not isinstance(value[0], bool)
-            and isinstance(value[1], str)
-        ):
-            page[str(name)] = (float(value[0]), value[1])
-    return page
 
 
 def _page(before: Cursor | None, limit: int) -> list[object]:
@@ -111,20 +82,18 @@ class HomeRows(Rows):
         params = [requester, json.dumps(list(projects)), *_page(before, limit)]
         return self._hydrated(self._db.execute(_FOLLOWING, params))
 
-    def home_page(self, user: str, *, now: float) -> dict[str, Cursor]:
-        """Where ``user``'s Home is paged to, if kept past ``now`` (else ``{}``: the newest)."""
+    def home_page(self, user: str, *, now: float) -> str | None:
+        """Where ``user``'s Home is paged to, if kept past ``now`` (else None: the newest)."""
         row = self._db.execute(READ_PAGE.replace("%s", "?"), (user, now)).fetchone()
-        return page_from(row[0]) if row is not None else {}
+        return str(row[0]) if row is not None else None
 
-    def keep_home_page(
-        self, user: str, page: Mapping[str, Cursor], *, now: float, until: float
-    ) -> None:
-        """Keep ``user``'s ``page`` until ``until`` (an empty page: forget theirs); pages no
-        longer kept go with it."""
+    def keep_home_page(self, user: str, page: str | None, *, now: float, until: float) -> None:
+        """Keep ``user``'s ``page`` until ``until`` (None: forget theirs); pages no longer
+        kept go with it."""
         with self._tx() as db:
             db.execute(FORGET_PAGES.replace("%s", "?"), (now, user))
             if page:
-                db.execute(KEEP_PAGE.replace("%s", "?"), (user, page_text(page), until))
+                db.execute(KEEP_PAGE.replace("%s", "?"), (user, page, until))
 
     def _hydrated(self, rows: sqlite3.Cursor) -> list[StartRequest]:
         return [self._hydrate(row) for row in rows.fetchall()]

@@ -23,7 +23,7 @@ import copy
 import json
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -105,7 +105,7 @@ class FakeStore:
     alive: dict[str, float] = field(default_factory=dict)  # the replicas table
     precheck_rows: dict[str, dict[str, JobPrecheck]] = field(default_factory=dict)
     precheck_polls: dict[str, tuple[str, float]] = field(default_factory=dict)  # owner, until
-    home_pages: dict[str, tuple[dict[str, Cursor], float]] = field(default_factory=dict)
+    home_pages: dict[str, tuple[str, float]] = field(default_factory=dict)  # page, until
 
     async def _enter(self, method: str) -> None:
         self.calls.append(method)
@@ -315,18 +315,18 @@ class FakeStore:
         self.precheck_polls[request_id] = (owner, until)
         return True
 
-    async def home_page(self, user: str, *, now: float) -> dict[str, Cursor]:
+    async def home_page(self, user: str, *, now: float) -> str | None:
         await self._enter("home_page")
-        page, until = self.home_pages.get(user, ({}, now))
-        return dict(page) if until > now else {}
+        page, until = self.home_pages.get(user, ("", now))
+        return page if until > now else None
 
     async def keep_home_page(
-        self, user: str, page: Mapping[str, Cursor], *, now: float, until: float
+        self, user: str, page: str | None, *, now: float, until: float
     ) -> None:
         await self._enter("keep_home_page")
         kept = {u: held for u, held in self.home_pages.items() if held[1] > now and u != user}
         if page:
-            kept[user] = (dict(page), until)
+            kept[user] = (page, until)
         self.home_pages = kept
 
     async def set_jobs_info(self, request_id: str, jobs: Sequence[RequestJob]) -> None:

@@ -251,16 +251,15 @@ async def messages(s: Store) -> Log:
 
 async def home_pages(s: Store) -> Log:
     log: Log = []
-    page = {"own": (T0 - 5, "R9"), "pending": (T0 - 9.5, "R7")}
-    await s.keep_home_page(ALICE, page, now=T0, until=T0 + 60)
-    await s.keep_home_page(BOB, {"own": (T0 - 1, "R1")}, now=T0, until=T0 + 10)
+    await s.keep_home_page(ALICE, '{"own":[1,"R9"]}', now=T0, until=T0 + 60)
+    await s.keep_home_page(BOB, '{"own":[2,"R1"]}', now=T0, until=T0 + 10)
     log.append(("alice", await s.home_page(ALICE, now=T0 + 1)))
     log.append(("bob", await s.home_page(BOB, now=T0 + 1)))
     log.append(("bob lapsed", await s.home_page(BOB, now=T0 + 10)))
     log.append(("nobody", await s.home_page(CAROL, now=T0 + 1)))
-    await s.keep_home_page(ALICE, {"following": (T0 - 2, "R2")}, now=T0 + 2, until=T0 + 62)
+    await s.keep_home_page(ALICE, '{"following":[3,"R2"]}', now=T0 + 2, until=T0 + 62)
     log.append(("alice turned again", await s.home_page(ALICE, now=T0 + 3)))
-    await s.keep_home_page(ALICE, {}, now=T0 + 4, until=T0 + 64)
+    await s.keep_home_page(ALICE, None, now=T0 + 4, until=T0 + 64)
     log.append(("alice opened the tab", await s.home_page(ALICE, now=T0 + 5)))
     return log
 

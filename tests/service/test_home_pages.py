@@ -7,13 +7,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from bot.core.request import Approval, RequestJob, RequestState, StartRequest
-from bot.service import Service
-from bot.service.home import OWN_SHOWN, HomeModel, HomePage, key
+from bot.service.home import ID_MAX, OWN_SHOWN, PAGE_TEXT_MAX, HomeModel, HomePage
 from bot.service.ports import StoreUnavailable
-from tests.conftest import ALICE, CHANNEL
+from tests.conftest import ALICE
 from tests.service.fakes import FakeStore
 from tests.service.support import ServiceFactory, settle
+from tests.service.test_fake_store import request
 
 
 class Tab:
@@ -36,43 +35,35 @@ def _own(home: HomeModel) -> list[str]:
     return [r.id for r in home.own]
 
 
-async def _alices_requests(store: FakeStore, now: float, count: int) -> list[str]:
-    """``count`` of Alice's requests, newest first."""
-    made = [f"SJ-HOME{n:04d}" for n in range(count)]
-    for n, rid in enumerate(made):
-        req = StartRequest(
-            id=rid,
-            team_id="T0TEAM",
-            channel_id=CHANNEL,
-            requester_id=ALICE,
-            project="prod",
-            region="cn-north-4",
-            approval=Approval.TWO_PERSON,
-            jobs=(RequestJob("J1"),),
-            start_time_ms=None,
-            reason="CHG-1",
-            language="en-us",
-            state=RequestState.REJECTED,
-            created_at=now - 1000 + n,
-            expires_at=now + 3600,
-        )
-        await store.insert_request(req, actor=ALICE, detail={})
-    return list(reversed(made))
+class Rig:
+    """Two replicas' services on one store, each with a Home tab, and Alice's requests: more
+    than one page of them, newest first (``newest_first``); ``page_two`` is her second."""
 
+    def __init__(self, new_service: ServiceFactory) -> None:
+        self.tab_a, self.tab_b = Tab(), Tab()
+        self.a = new_service(owner="proc-A", home_tab=self.tab_a)
+        self.b = new_service(owner="proc-B", home_tab=self.tab_b, first_id=100)
+        self.newest_first: list[str] = []
+        self.page_two = HomePage()
 
-async def _replicas(new_service: ServiceFactory) -> tuple[Service, Tab, Service, Tab]:
-    tab_a, tab_b = Tab(), Tab()
-    a = new_service(owner="proc-A", home_tab=tab_a)
-    b = new_service(owner="proc-B", home_tab=tab_b, first_id=100)
-    return a, tab_a, b, tab_b
+    async def requests(self, store: FakeStore, count: int) -> Rig:
+        now = self.a.ctx.clock()
+        made = [f"SJ-HOME{n:04d}" for n in range(count)]
+        for n, rid in enumerate(made):
+            req = request(rid, ("J1",), created=now - 1000 + n, expires=now + 3600)
+            await store.insert_request(req, actor=ALICE, detail={})
+        self.newest_first = list(reversed(made))
+        last = OWN_SHOWN - 1  # the last request of the first page: page two starts below it
+        self.page_two = HomePage(own=(now - 1000 + count - 1 - last, self.newest_first[last]))
+        return self
 
 
 async def test_a_page_turned_on_one_replica_is_kept_by_the_others_updates(
     new_service: ServiceFactory, store: FakeStore
 ) -> None:
-    a, tab_a, b, tab_b = await _replicas(new_service)
-    newest_first = await _alices_requests(store, a.ctx.clock(), OWN_SHOWN + 5)
-    page_two = HomePage(own=key((await store.requested_by(ALICE, limit=OWN_SHOWN))[-1]))
+    rig = await Rig(new_service).requests(store, OWN_SHOWN + 5)
+    a, tab_a, b, tab_b = rig.a, rig.tab_a, rig.b, rig.tab_b
+    newest_first, page_two = rig.newest_first, rig.page_two
 
     a.home.turn(ALICE, page_two)  # Alice clicks "Older" on a Home replica A published
     await _until(lambda: len(tab_a.shown) == 1)
@@ -98,9 +89,9 @@ async def test_a_page_turned_on_one_replica_is_kept_by_the_others_updates(
 async def test_a_turn_the_store_could_not_keep_is_kept_for_the_retry(
     new_service: ServiceFactory, store: FakeStore
 ) -> None:
-    a, tab_a, b, tab_b = await _replicas(new_service)
-    newest_first = await _alices_requests(store, a.ctx.clock(), OWN_SHOWN + 2)
-    page_two = HomePage(own=key((await store.requested_by(ALICE, limit=OWN_SHOWN))[-1]))
+    rig = await Rig(new_service).requests(store, OWN_SHOWN + 2)
+    a, tab_a, b, tab_b = rig.a, rig.tab_a, rig.b, rig.tab_b
+    newest_first, page_two = rig.newest_first, rig.page_two
     store.broken["keep_home_page"] = StoreUnavailable("the database is locked")
 
     a.home.turn(ALICE, page_two)
@@ -116,3 +107,26 @@ async def test_a_turn_the_store_could_not_keep_is_kept_for_the_retry(
     for task in asyncio.all_tasks():  # the flusher's own retry, due after its backoff
         if task is not asyncio.current_task():
             task.cancel()
+
+
+def test_a_kept_page_that_is_not_one_reads_as_the_newest() -> None:
+    page = HomePage(own=(1_000.5, "SJ-A"), pending=(7.0, "SJ-B"))
+    assert HomePage.of_text(page.text()) == page
+    assert HomePage().text() is None  # the newest page: nothing to keep
+    for text in (
+        None,
+        "",
+        "not json",
+        '["own", [1, "x"]]',
+        '{"own": [true, "x"]}',
+        '{"own": [1, 2]}',
+        '{"own": [1, "x", 3]}',
+        '{"own": "1,x"}',
+        '{"own": [1, ""]}',
+        '{"own": [1, "' + "x" * (ID_MAX + 1) + '"]}',
+        '{"own": [' + "1" * PAGE_TEXT_MAX + ', "x"]}',  # too long to read at all
+    ):
+        assert HomePage.of_text(text) == HomePage(), text
+    # What can be read is kept, what cannot is the newest of its section.
+    mixed = '{"own": [5, "SJ-C"], "pending": null, "elsewhere": [1, "SJ-D"]}'
+    assert HomePage.of_text(mixed) == HomePage(own=(5.0, "SJ-C"))

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from bot.core.request import RequestState, StartRequest
-from bot.service.home import HomeModel, HomePage, Section
+from bot.service.home import ID_MAX, HomeModel, HomePage, Section, cursor_of
 from bot.service.ports import Cursor
 from bot.slack.ui import describe as d
 from bot.slack.ui import kit
@@ -32,7 +32,6 @@ _EMPTY = {
     Section.OWN: "You have made no requests yet. Type `/startjobs` in a channel to make one.",
     Section.FOLLOWING: "No batch you can see is being followed up right now.",
 }
-_ID_MAX = 64  # longer than any request id; a cursor with a longer one is not ours
 
 
 def home_view(model: HomeModel, *, links: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -70,13 +69,13 @@ def _pending(req: StartRequest, model: HomeModel, links: Mapping[str, str]) -> l
     jobs = m.count(len(req.jobs), "job")
     lines = [
         f"*{m.inline(req.project, 80)}* · {m.mention(req.requester_id)} asks to start "
-        f"*{jobs}* · {m.code(req.id, _ID_MAX)} · {_where(req, links)}",
+        f"*{jobs}* · {m.code(req.id, ID_MAX)} · {_where(req, links)}",
         d.reason_block_text(req.reason),
     ]
     warnings = d.warning_lines(req.jobs, shown=2)
     overlaps = model.overlaps.get(req.id)
     if overlaps:
-        others = ", ".join(m.code(rid, _ID_MAX) for rid in sorted(overlaps)[:3])
+        others = ", ".join(m.code(rid, ID_MAX) for rid in sorted(overlaps)[:3])
         warnings.append(f"{d.WARN} *Some jobs are also in* {others}")
     lines += warnings
     lines.append(
@@ -104,7 +103,7 @@ def _own_line(req: StartRequest, now: float, links: Mapping[str, str]) -> str:
     }.get(req.state, req.state.value)
     line = (
         f"{d.STATE_ICON[req.state]} *{state}* · *{m.inline(req.project, 80)}* · "
-        f"{m.count(len(req.jobs), 'job')} · {m.code(req.id, _ID_MAX)} · {_where(req, links)} · "
+        f"{m.count(len(req.jobs), 'job')} · {m.code(req.id, ID_MAX)} · {_where(req, links)} · "
         f"{m.relative(req.created_at, now)}"
     )
     if req.state.is_final and req.state not in (
@@ -124,7 +123,7 @@ def _following_line(req: StartRequest, links: Mapping[str, str]) -> str:
     counts = d.phase_counts(j.drs_status for j in req.jobs) or "waiting for DRS's first answer"
     return (
         f"*{m.inline(req.project, 80)}* · {m.mention(req.requester_id)} · "
-        f"{m.count(len(req.jobs), 'job')} · {m.code(req.id, _ID_MAX)} · {_where(req, links)}\n"
+        f"{m.count(len(req.jobs), 'job')} · {m.code(req.id, ID_MAX)} · {_where(req, links)}\n"
         f"{counts}"
     )
 
@@ -151,19 +150,6 @@ def _metadata(model: HomeModel) -> str:
     return text if len(text) <= kit.PRIVATE_METADATA_MAX else ""
 
 
-def _cursor(value: object) -> Cursor | None:
-    if (
-        isinstance(value, list)
-        and len(value) == 2
-        and isinstance(value[0], int | float)
-        and not isinstance(value[0], bool)
-        and isinstance(value[1], str)
-        and 0 < len(value[1]) <= _ID_MAX
-    ):
-        return (float(value[0]), value[1])
-    return None
-
-
 def page_after(metadata: object, action: str, section: str) -> HomePage:
     """The page a click on ``action`` (Older or Newest) of ``section`` asks for, from the
     Home view's ``private_metadata``; anything unreadable gives the newest page."""
@@ -182,7 +168,7 @@ def page_after(metadata: object, action: str, section: str) -> HomePage:
     at: Any = data.get("at")
     older: Any = data.get("older")
     at, older = (x if isinstance(x, dict) else {} for x in (at, older))
-    page = HomePage(*(_cursor(at.get(s.value)) for s in Section))
+    page = HomePage(*(cursor_of(at.get(s.value)) for s in Section))
     if action == ActionId.HOME_OLDER.value:
-        return page.moved(target, _cursor(older.get(target.value)))
+        return page.moved(target, cursor_of(older.get(target.value)))
     return page.moved(target, None)

@@ -6,14 +6,14 @@ page is kept in ``home_pages`` with SQLite's statements."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from psycopg import sql
 
 from bot.core.request import RequestState, StartRequest
 from bot.service.ports import Cursor
-from bot.store.home import FORGET_PAGES, KEEP_PAGE, READ_PAGE, page_from, page_text
+from bot.store.home import FORGET_PAGES, KEEP_PAGE, READ_PAGE
 from bot.store.postgres.requests import WITH_JOBS, from_row
 from bot.store.postgres.rows import PgRows
 
@@ -65,16 +65,16 @@ class PgHomeRows(PgRows):
         params = [requester, list(projects), *_page(before, limit)]
         return await self._hydrated(_FOLLOWING, params)
 
-    async def home_page(self, user: str, *, now: float) -> dict[str, Cursor]:
-        """Where ``user``'s Home is paged to, if kept past ``now`` (else ``{}``: the newest)."""
+    async def home_page(self, user: str, *, now: float) -> str | None:
+        """Where ``user``'s Home is paged to, if kept past ``now`` (else None: the newest)."""
         db = await self.ready()
         async with db.connection() as conn:
             cur = await conn.execute(READ_PAGE, (user, now))
             row = await cur.fetchone()
-        return page_from(row["page"]) if row is not None else {}
+        return str(row["page"]) if row is not None else None
 
     async def keep_home_page(
-        self, user: str, page: Mapping[str, Cursor], *, now: float, until: float
+        self, user: str, page: str | None, *, now: float, until: float
     ) -> None:
         """As SQLite's; two replicas keeping one person's page at once: the upsert makes the
         second wait for the first, then replace it."""
@@ -82,7 +82,7 @@ class PgHomeRows(PgRows):
         async with db.tx() as conn:
             await conn.execute(FORGET_PAGES, (now, user))
             if page:
-                await conn.execute(KEEP_PAGE, (user, page_text(page), until))
+                await conn.execute(KEEP_PAGE, (user, page, until))
 
     async def _hydrated(self, query: sql.Composed, params: list[Any]) -> list[StartRequest]:
         db = await self.ready()
