@@ -73,10 +73,21 @@ class HomePage:
     def moved(self, section: Section, cursor: Cursor | None) -> HomePage:
         return replace(self, **{section.value: cursor})
 
+    def as_json(self) -> dict[str, list[object]]:
+        """Each section not at its newest, by name, to its ``[created_at, id]`` (the form the
+        store keeps and the Home view's metadata carries)."""
+        return {s.value: [c[0], c[1]] for s in Section if (c := self.at(s)) is not None}
+
+    @classmethod
+    def of_json(cls, data: object) -> HomePage:
+        """The page :meth:`as_json` gave; whatever is not a cursor is its section's newest."""
+        if not isinstance(data, dict):
+            return cls()
+        return cls(*(cursor_of(data.get(s.value)) for s in Section))
+
     def text(self) -> str | None:
-        """The page as the store keeps it (JSON: each section not at its newest, by name, to
-        its ``[created_at, id]``); None at the newest everywhere."""
-        at = {s.value: [c[0], c[1]] for s in Section if (c := self.at(s)) is not None}
+        """The page as the store keeps it (:meth:`as_json`); None at the newest everywhere."""
+        at = self.as_json()
         return json.dumps(at, separators=(",", ":")) if at else None
 
     @classmethod
@@ -86,9 +97,7 @@ class HomePage:
         if isinstance(text, str) and len(text) <= PAGE_TEXT_MAX:
             with contextlib.suppress(ValueError):
                 data = json.loads(text)
-        if not isinstance(data, dict):
-            return cls()
-        return cls(*(cursor_of(data.get(s.value)) for s in Section))
+        return cls.of_json(data)
 
 
 def cursor_of(value: object) -> Cursor | None:

@@ -62,17 +62,16 @@ async def test_a_page_turned_on_one_replica_is_kept_by_the_others_updates(
     new_service: ServiceFactory, store: FakeStore
 ) -> None:
     rig = await Rig(new_service).requests(store, OWN_SHOWN + 5)
-    a, tab_a, b, tab_b = rig.a, rig.tab_a, rig.b, rig.tab_b
-    newest_first, page_two = rig.newest_first, rig.page_two
+    a, tab_a, b, tab_b, newest_first = rig.a, rig.tab_a, rig.b, rig.tab_b, rig.newest_first
 
-    a.home.turn(ALICE, page_two)  # Alice clicks "Older" on a Home replica A published
+    a.home.turn(ALICE, rig.page_two)  # Alice clicks "Older" on a Home replica A published
     await _until(lambda: len(tab_a.shown) == 1)
     assert _own(tab_a.shown[0]) == newest_first[OWN_SHOWN:]
 
     # A request of hers changes; replica B publishes her Home: on the page she turned to.
     b.home.updates.people([ALICE])
     await _until(lambda: len(tab_b.shown) == 1)
-    assert tab_b.shown[0].page == page_two
+    assert tab_b.shown[0].page == rig.page_two
     assert _own(tab_b.shown[0]) == newest_first[OWN_SHOWN:]
 
     # She opens the tab again (handled by B): the newest page, on A's later updates too.
@@ -90,20 +89,18 @@ async def test_a_turn_the_store_could_not_keep_is_kept_for_the_retry(
     new_service: ServiceFactory, store: FakeStore
 ) -> None:
     rig = await Rig(new_service).requests(store, OWN_SHOWN + 2)
-    a, tab_a, b, tab_b = rig.a, rig.tab_a, rig.b, rig.tab_b
-    newest_first, page_two = rig.newest_first, rig.page_two
     store.broken["keep_home_page"] = StoreUnavailable("the database is locked")
 
-    a.home.turn(ALICE, page_two)
+    rig.a.home.turn(ALICE, rig.page_two)
     await _until(lambda: "keep_home_page" in store.calls)
     await asyncio.sleep(0.01)
-    assert tab_a.shown == []  # nothing shown without the page kept
+    assert rig.tab_a.shown == []  # nothing shown without the page kept
 
     del store.broken["keep_home_page"]
-    await a.home.publish(ALICE)  # the retry (its work item's backoff, run now)
-    assert _own(tab_a.shown[-1]) == newest_first[OWN_SHOWN:]
-    await b.home.publish(ALICE)  # and the other replica's next update shows it too
-    assert tab_b.shown[-1].page == page_two
+    await rig.a.home.publish(ALICE)  # the retry (its work item's backoff, run now)
+    assert _own(rig.tab_a.shown[-1]) == rig.newest_first[OWN_SHOWN:]
+    await rig.b.home.publish(ALICE)  # and the other replica's next update shows it too
+    assert rig.tab_b.shown[-1].page == rig.page_two
     for task in asyncio.all_tasks():  # the flusher's own retry, due after its backoff
         if task is not asyncio.current_task():
             task.cancel()

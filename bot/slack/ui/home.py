@@ -11,12 +11,11 @@ the request id and are the channel message's own buttons (same action ids, same 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from bot.core.request import RequestState, StartRequest
-from bot.service.home import ID_MAX, HomeModel, HomePage, Section, cursor_of
-from bot.service.ports import Cursor
+from bot.service.home import ID_MAX, HomeModel, HomePage, Section
 from bot.slack.ui import describe as d
 from bot.slack.ui import kit
 from bot.slack.ui import mrkdwn as m
@@ -141,12 +140,9 @@ def _paging(section: Section, model: HomeModel) -> kit.Block | None:
 
 
 def _metadata(model: HomeModel) -> str:
-    def cursors(get: Callable[[Section], Cursor | None]) -> dict[str, list[object]]:
-        return {s.value: [c[0], c[1]] for s in Section if (c := get(s)) is not None}
-
-    text = json.dumps(
-        {"at": cursors(model.page.at), "older": cursors(model.older.get)}, separators=(",", ":")
-    )
+    older = HomePage(*(model.older.get(s) for s in Section))
+    data = {"at": model.page.as_json(), "older": older.as_json()}
+    text = json.dumps(data, separators=(",", ":"))
     return text if len(text) <= kit.PRIVATE_METADATA_MAX else ""
 
 
@@ -165,10 +161,7 @@ def page_after(metadata: object, action: str, section: str) -> HomePage:
             data = None
     if not isinstance(data, dict):
         return HomePage()
-    at: Any = data.get("at")
-    older: Any = data.get("older")
-    at, older = (x if isinstance(x, dict) else {} for x in (at, older))
-    page = HomePage(*(cursor_of(at.get(s.value)) for s in Section))
+    page = HomePage.of_json(data.get("at"))
     if action == ActionId.HOME_OLDER.value:
-        return page.moved(target, cursor_of(older.get(target.value)))
+        return page.moved(target, HomePage.of_json(data.get("older")).at(target))
     return page.moved(target, None)
