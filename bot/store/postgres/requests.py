@@ -27,6 +27,7 @@ from bot.store.postgres.rows import (
     audit_row,
     lock_request,
 )
+from bot.store.postgres.together import Together
 from bot.store.records import (
     DECIDED,
     OPEN_STATES,
@@ -45,6 +46,8 @@ from bot.store.records import (
 
 class PgRequestRows(PgRows):
     """The requests table, its jobs and its audit trail."""
+
+    decisions: Together[Verdict, Decision]  # made with _decide_all
 
     async def insert_request(
         self,
@@ -215,20 +218,37 @@ class PgRequestRows(PgRows):
 
         Approving also claims attempt 1 of its start (all its jobs) in the same statement,
         so the start is recorded as owed before anyone can see the approval. With ``within``,
-        answered in time (:meth:`~bot.store.postgres.connection.Database.in_time`).
+        made in that many seconds or not at all, and answered in time. Decisions that come
+        together are made in one statement (:mod:`.together`).
         """
-        return await self.db.in_time(within, self._decide(verdict, within))
+        return await self.decisions(verdict, within)
 
-    async def _decide(self, verdict: Verdict, within: float | None) -> Decision:
+    async def _decide_all(
+        self, verdicts: Sequence[Verdict], within: float | None
+    ) -> list[Decision]:
+        """:class:`~bot.store.postgres.together.Together`'s write: ``verdicts`` made in one
+        statement, in the order of their requests' ids (so two replicas' statements lock
+        rows in one order), each as ``startjobs_decide`` makes it alone; one that decided
+        nothing gets its request as it is now, read by a statement of its own (a rival's
+        decision committed after the first statement began is seen too)."""
+        order = sorted(range(len(verdicts)), key=lambda i: verdicts[i].request_id)
+        items = [_decide_item(verdicts[i]) for i in order]
         db = await self.ready(within)
         async with db.bounded(within) as conn:
-            cur = await conn.execute(_DECIDE, _decide_params(verdict))
-            row = await cur.fetchone()
-            if row is not None:
-                return Decision(won=True, request=from_row(row))
-            # Lost, or nothing to decide: the request as it is now (a rival's decision, read
-            # by a statement of its own, so committed after this one began is seen too).
-            return Decision(won=False, request=await hydrate(conn, verdict.request_id))
+            cur = await conn.execute(_DECIDE_ALL, (Jsonb(items, dumps=audit_json),))
+            rows = await cur.fetchall()
+            lost = [str(i["id"]) for i, row in zip(items, rows, strict=True) if not row["id"]]
+            now: dict[str, StartRequest] = {}
+            if lost:
+                cur = await conn.execute(_SOME, (sorted(set(lost)),))
+                now = {str(row["id"]): from_row(row) for row in await cur.fetchall()}
+        decisions: list[Decision] = [Decision(won=False, request=None)] * len(verdicts)
+        for i, row in zip(order, rows, strict=True):
+            if row["id"] is not None:
+                decisions[i] = Decision(won=True, request=from_row(row))
+            else:
+                decisions[i] = Decision(won=False, request=now.get(verdicts[i].request_id))
+        return decisions
 
     async def expired_pending(self, now: float) -> list[str]:
         db = await self.ready()
@@ -311,16 +331,24 @@ INSERT INTO audit (request_id, at, actor, kind, detail) SELECT id, %s, %s, %s, %
 
 # The decision's audit detail is :func:`decision_detail`'s, with the start time the request
 # had (``scheduled_for_ms``, when the approval drops it) read under the row's lock; an
-# approval claims attempt 1 of its start. The statement is the server's function
+# approval claims attempt 1 of its start. Each decision is made by the server's function
 # ``startjobs_decide`` (migration 7, planned once per server connection), with the same
-# condition on the row as SQLite's (PRECHECKS_PASSED for ``require_prechecks``). Its result is
-# the decided request, with its jobs; no row when nothing was decided.
-_DECIDE = """SELECT (d.request).*, d.scheduled_for_ms, d.job_rows FROM startjobs_decide(
-    %(id)s, %(from)s, %(unexpired)s, %(prechecks)s, %(now)s, %(target)s, %(actor)s,
-    %(comment)s, %(clear)s, %(kind)s, %(detail)s, %(claimed)s, %(owner)s, %(approved)s) d"""
+# condition on the row as SQLite's (PRECHECKS_PASSED for ``require_prechecks``); the
+# statement makes one for each item of a JSON array, in the array's order (the outer side of
+# a nested loop), and gives a row for each: the decided request with its jobs, or nulls when
+# nothing was decided.
+_DECIDE_ALL = """SELECT x.n, (d.request).*, d.scheduled_for_ms, d.job_rows
+FROM jsonb_array_elements(%s) WITH ORDINALITY x(v, n)
+LEFT JOIN LATERAL startjobs_decide(x.v->>'id', x.v->>'from', (x.v->>'unexpired')::boolean,
+    (x.v->>'prechecks')::boolean, (x.v->>'now')::float8, x.v->>'target', x.v->>'actor',
+    x.v->>'comment', (x.v->>'clear')::boolean, x.v->>'kind', x.v->'detail', x.v->>'claimed',
+    x.v->>'owner', (x.v->>'approved')::boolean) d ON TRUE
+ORDER BY x.n"""
+_SOME = sql.SQL("SELECT {} FROM requests r WHERE r.id = ANY(%s)").format(WITH_JOBS)
 
 
-def _decide_params(v: Verdict) -> dict[str, object]:
+def _decide_item(v: Verdict) -> dict[str, object]:
+    """One item of :data:`_DECIDE_ALL`'s array."""
     (state,) = comes_from(v.target)  # a decision is taken on a pending request only
     return {
         "id": v.request_id,
@@ -333,7 +361,7 @@ def _decide_params(v: Verdict) -> dict[str, object]:
         "comment": v.comment,
         "clear": clears_start_time(v),
         "kind": DECIDED[v.target].value,
-        "detail": Jsonb(decision_detail(v, None), dumps=audit_json),
+        "detail": decision_detail(v, None),
         "claimed": StartState.CLAIMED.value,
         "owner": v.owner,
         "approved": v.target is RequestState.APPROVED,

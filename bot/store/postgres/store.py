@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from bot.service.metrics import Metrics, NoMetrics, record_decision
 from bot.service.ports import Decision, StoreUnavailable, Verdict
 from bot.store.postgres import notices
-from bot.store.postgres.connection import Database
+from bot.store.postgres.connection import ANSWER_GRACE_SECONDS, Database
 from bot.store.postgres.followups import PgFollowUpRows
 from bot.store.postgres.home import PgHomeRows
 from bot.store.postgres.migrations import SchemaStatus, migrate, status
@@ -18,6 +18,7 @@ from bot.store.postgres.prechecks import PgPrecheckRows
 from bot.store.postgres.requests import PgRequestRows
 from bot.store.postgres.rows import alive_row
 from bot.store.postgres.starts import PgStartRows
+from bot.store.postgres.together import Together
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ class PostgresStore(PgRequestRows, PgStartRows, PgFollowUpRows, PgPrecheckRows, 
         self.metrics: Metrics = NoMetrics()  # decisions are counted here
         self._ready = False
         self._opening = asyncio.Lock()
+        self.decisions = Together(self._decide_all, grace=ANSWER_GRACE_SECONDS)
 
     def count_with(self, metrics: Metrics) -> None:
         """Count decisions and database errors in ``metrics``."""

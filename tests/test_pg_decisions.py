@@ -1,0 +1,93 @@
+"""Decisions that come together are made in one statement on PostgreSQL
+(bot/store/postgres/together.py): fifty at once are each made once, as each would be alone;
+two of one request, one wins; one the server refuses fails its own caller only. Directly on
+the server and behind PgBouncer's transaction pooling."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from bot.core.request import AuditKind, RequestState, StartState
+from bot.store import PostgresStore, StoreUnavailable, Verdict
+from tests.test_store_contract import JOBS, make_request
+
+
+@pytest.fixture(params=["postgres", "pgbouncer"])
+async def store(request: pytest.FixtureRequest) -> AsyncIterator[PostgresStore]:
+    url = request.getfixturevalue("pg_url" if request.param == "postgres" else "pgbouncer_url")
+    store = PostgresStore(url, pool_min=1, pool_max=4)
+    try:
+        await store.open()
+        yield store
+    finally:
+        await store.aclose()
+
+
+async def pending(store: PostgresStore, count: int, prefix: str = "SJ-TOGETHER") -> list[str]:
+    ids = [f"{prefix}{n:03d}" for n in range(count)]
+    for rid in ids:
+        await store.insert_request(make_request(rid), actor="U1", detail={})
+    return ids
+
+
+async def test_fifty_decisions_at_once_are_made_in_a_few_statements(
+    store: PostgresStore,
+) -> None:
+    ids = await pending(store, 50)
+    before = store.decisions.statements
+    verdicts = [
+        Verdict(rid, RequestState.APPROVED, f"UA{n}", now=1_100, owner="A", comment=f"ok {n}")
+        for n, rid in enumerate(ids)
+    ]
+    decided = await asyncio.gather(*(store.decide(v, within=5.0) for v in reversed(verdicts)))
+    assert store.decisions.statements - before <= 5  # one each before
+    for verdict, decision in zip(reversed(verdicts), decided, strict=True):
+        assert decision.won and decision.request is not None
+        assert decision.request.id == verdict.request_id  # each caller gets its own
+        assert decision.request.state is RequestState.APPROVED
+        assert decision.request.decided_by == verdict.actor
+        assert decision.request.decision_comment == verdict.comment
+        assert decision.request.job_ids == JOBS
+    for verdict in verdicts:
+        start = await store.start(verdict.request_id, 1)
+        assert start is not None and start.state is StartState.CLAIMED
+        assert list(start.job_ids) == list(JOBS)
+        kinds = [e.kind for e in await store.events(verdict.request_id)]
+        assert kinds == [AuditKind.REQUESTED, AuditKind.APPROVED]
+
+
+async def test_two_decisions_of_one_request_together_one_wins(store: PostgresStore) -> None:
+    (rid,) = await pending(store, 1, "SJ-TWOATONC")
+    approve = Verdict(rid, RequestState.APPROVED, "U2", now=1_100, owner="A")
+    reject = Verdict(rid, RequestState.REJECTED, "U3", now=1_100, comment="no")
+    decided = await asyncio.gather(store.decide(approve, within=5.0), store.decide(reject))
+    assert sorted(d.won for d in decided) == [False, True]
+    winner = RequestState.APPROVED if decided[0].won else RequestState.REJECTED
+    for d in decided:  # the loser is given the request as the winner left it
+        assert d.request is not None and d.request.state is winner
+    events = [e.kind for e in await store.events(rid)]
+    assert events.count(AuditKind.APPROVED) + events.count(AuditKind.REJECTED) == 1
+
+
+async def test_a_decision_the_server_refuses_fails_its_own_caller_only(
+    store: PostgresStore,
+) -> None:
+    ids = await pending(store, 3, "SJ-REFUSED")
+    good = [Verdict(rid, RequestState.APPROVED, "U2", now=1_100, owner="A") for rid in ids]
+    # The server takes no NUL in text: this one's statement is refused.
+    hostile = Verdict("SJ-\x00NUL", RequestState.REJECTED, "U3", now=1_100, comment="x")
+    before = store.decisions.statements
+    decided = await asyncio.gather(
+        *(store.decide(v, within=5.0) for v in [good[0], hostile, *good[1:]]),
+        return_exceptions=True,
+    )
+    # the four in one statement, refused; then each alone
+    assert store.decisions.statements - before == 5
+    assert isinstance(decided[1], StoreUnavailable)
+    assert "refused" in str(decided[1])
+    for d in [decided[0], *decided[2:]]:
+        assert not isinstance(d, BaseException) and d.won
+        assert d.request is not None and d.request.state is RequestState.APPROVED
