@@ -10,7 +10,8 @@ and the process's CPU time per approval. Each approval is of a request of its ow
 beforehand with its jobs' passed prechecks, not timed. Then the same decisions in bursts of
 ``--burst`` (50) at once, as fifty approvers' submissions arrive in ``bench/ack_latency.py``:
 the time until the burst's last decision is made, the median and the worst over the bursts.
-On PostgreSQL that is mostly the server's work, the burst's statements queued on its cores.
+On PostgreSQL the decisions that come together are made in one statement
+(bot/store/postgres/together.py); the line "statements" says in how many the bursts' were.
 
     .venv/bin/python bench/approval_store.py [--approvals 300] [--burst 50] [--database-url URL]
 """
@@ -90,6 +91,7 @@ class Measured:
     waits: dict[str, float]  # per call, mean
     cpu_ms: float  # per approval, one at a time
     burst_ms: list[float]  # per burst: until its last decision was made
+    statements: int | None  # the bursts' decisions were made in (PostgreSQL)
 
 
 async def stored(store: StorePort, first: int, count: int, now: float) -> list[str]:
@@ -120,13 +122,17 @@ async def measure(store: StorePort, approvals: int, burst: int) -> Measured:
         counted["decide"] += await waits(store.decide(approval(rid), within=5.0))
     cpu = time.process_time() - cpu
     bursts = []
+    made = store.decisions.statements if isinstance(store, PostgresStore) else None
     for first in range(approvals, 2 * approvals - burst + 1, burst):
         ids = await stored(store, first, burst, now)
         began = time.perf_counter()
         decided = await asyncio.gather(*(store.decide(approval(r), within=5.0) for r in ids))
         bursts.append((time.perf_counter() - began) * 1000)
         assert all(d.won for d in decided)
-    return Measured({k: v / approvals for k, v in counted.items()}, cpu * 1000 / approvals, bursts)
+    if isinstance(store, PostgresStore) and made is not None:
+        made = store.decisions.statements - made
+    per_call = {k: v / approvals for k, v in counted.items()}
+    return Measured(per_call, cpu * 1000 / approvals, bursts, made)
 
 
 async def run(approvals: int, burst: int, database_url: str | None) -> list[str]:
@@ -167,6 +173,12 @@ async def run(approvals: int, burst: int, database_url: str | None) -> list[str]
         lines.append(
             f"{name:<20} {median:>10.1f} {max(m.burst_ms):>7.1f} {median / base_median:>18.2f}"
         )
+    for name, m in rows:
+        if m.statements is not None:
+            lines.append(
+                f"statements: {name}'s {len(m.burst_ms) * burst} decisions in bursts were made"
+                f" in {m.statements}"
+            )
     return lines
 
 

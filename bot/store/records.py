@@ -113,10 +113,31 @@ def audit_json(detail: dict[str, object]) -> str:
     return json.dumps(detail, sort_keys=True, default=str)
 
 
+# A new request's columns, as :func:`request_params` gives their values.
+REQUEST_COLUMNS = (
+    "id",
+    "team_id",
+    "channel_id",
+    "requester_id",
+    "project",
+    "region",
+    "approval",
+    "start_time_ms",
+    "reason",
+    "language",
+    "state",
+    "created_at",
+    "expires_at",
+    "message_ts",
+    "outcome_ts",
+    "decided_by",
+    "decided_at",
+    "decision_comment",
+)
+
+
 def request_params(req: StartRequest) -> tuple[object, ...]:
-    """A new request's row: (id, team_id, channel_id, requester_id, project, region, approval,
-    start_time_ms, reason, language, state, created_at, expires_at, message_ts, outcome_ts,
-    decided_by, decided_at, decision_comment)."""
+    """A new request's row: the values of :data:`REQUEST_COLUMNS`, in order."""
     return (
         req.id,
         req.team_id,

@@ -31,6 +31,7 @@ from bot.store.postgres.together import Together
 from bot.store.records import (
     DECIDED,
     OPEN_STATES,
+    REQUEST_COLUMNS,
     audit_json,
     clears_start_time,
     columns,
@@ -48,6 +49,7 @@ class PgRequestRows(PgRows):
     """The requests table, its jobs and its audit trail."""
 
     decisions: Together[Verdict, Decision]  # made with _decide_all
+    insertions: Together[dict[str, object], None]  # made with _insert_all
 
     async def insert_request(
         self,
@@ -59,32 +61,20 @@ class PgRequestRows(PgRows):
         owner: str | None = None,
     ) -> None:
         """Store a new request with its jobs and a ``requested`` audit event, atomically;
-        ``owner``: the process that will post it. With ``within``, answered in time
-        (:meth:`~bot.store.postgres.connection.Database.in_time`)."""
-        await self.db.in_time(within, self._insert_request(req, actor, detail, within, owner))
+        ``owner``: the process that will post it. With ``within``, made in that many seconds
+        or not at all, and answered in time. Requests stored at the same moment are stored in
+        one statement (:mod:`.together`)."""
+        await self.insertions(_insert_item(req, actor, detail, owner), within)
 
-    async def _insert_request(
-        self,
-        req: StartRequest,
-        actor: str,
-        detail: dict[str, object],
-        within: float | None,
-        owner: str | None,
-    ) -> None:
+    async def _insert_all(
+        self, items: Sequence[dict[str, object]], within: float | None
+    ) -> list[None]:
+        """:class:`~bot.store.postgres.together.Together`'s write: the requests of ``items``
+        (:func:`_insert_item`) stored in one statement."""
         db = await self.ready(within)
         async with db.bounded(within) as conn:
-            await conn.execute(
-                _INSERT_REQUEST,
-                (
-                    *request_params(req),
-                    owner,
-                    *columns([job_params(j) for j in req.jobs], 10),
-                    req.created_at,
-                    actor,
-                    AuditKind.REQUESTED.value,
-                    Jsonb(detail, dumps=audit_json),
-                ),
-            )
+            await conn.execute(_INSERT_ALL, (Jsonb(list(items), dumps=audit_json),))
+        return [None] * len(items)
 
     async def get(self, request_id: str) -> StartRequest | None:
         db = await self.ready()
@@ -304,30 +294,51 @@ async def hydrate(conn: Conn, request_id: str) -> StartRequest | None:
     return None if row is None else from_row(row)
 
 
-# A request stored in one statement (its row, its jobs, the audit event), and a decision made
-# in one: a statement is a transaction of its own, all or nothing, and one wait on the event
-# loop where a transaction of separate statements is one per statement (BEGIN, each
+# Requests stored in one statement (each its row, its jobs, its audit event), and decisions
+# made in one: a statement is a transaction of its own, all or nothing, and one wait on the
+# event loop where a transaction of separate statements is one per statement (BEGIN, each
 # statement, COMMIT). Under a burst of Slack requests each wait comes after everything else
 # the loop has ready, so the waits, not the work, made most of an answer's time (figures in
 # bench/README.md). The constraints are checked at the end of the statement, so the jobs'
-# and the audit event's rows may be made in the same statement as their request's.
-_INSERT_REQUEST = """WITH req AS (
+# and the audit event's rows may be made in the same statement as their request's. Each item
+# of the array is a request (:func:`_insert_item`): its row's columns by name, its jobs as
+# rows of :func:`job_params`'s values.
+_INSERT_ALL = """WITH x AS MATERIALIZED (
+    SELECT v, n FROM jsonb_array_elements(%s) WITH ORDINALITY x(v, n)
+), req AS (
     INSERT INTO requests (id, team_id, channel_id, requester_id, project, region, approval,
         start_time_ms, reason, language, state, created_at, expires_at, message_ts,
         outcome_ts, decided_by, decided_at, decision_comment, owner)
-    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-    RETURNING id
+    SELECT r.id, r.team_id, r.channel_id, r.requester_id, r.project, r.region, r.approval,
+        r.start_time_ms, r.reason, r.language, r.state, r.created_at, r.expires_at,
+        r.message_ts, r.outcome_ts, r.decided_by, r.decided_at, r.decision_comment, r.owner
+    FROM x, jsonb_populate_record(NULL::requests, x.v->'request') r ORDER BY x.n
 ), jobs AS (
     INSERT INTO request_jobs (request_id, seq, job_id, name, status_at_request, prepaid,
         outcome, error_code, error_msg, order_id, drs_status, attempts)
-    SELECT req.id, r.seq - 1, r.job_id, r.name, r.status, r.prepaid, r.outcome, r.code,
-        r.msg, r.order_id, r.drs_status, r.attempts
-    FROM req, unnest(%s::text[], %s::text[], %s::text[], %s::bool[], %s::text[], %s::text[],
-        %s::text[], %s::text[], %s::text[], %s::int[]) WITH ORDINALITY
-        AS r(job_id, name, status, prepaid, outcome, code, msg, order_id, drs_status,
-            attempts, seq)
+    SELECT x.v->'request'->>'id', j.seq - 1, j.a->>0, j.a->>1, j.a->>2, (j.a->>3)::boolean,
+        j.a->>4, j.a->>5, j.a->>6, j.a->>7, j.a->>8, (j.a->>9)::integer
+    FROM x, jsonb_array_elements(x.v->'jobs') WITH ORDINALITY j(a, seq)
 )
-INSERT INTO audit (request_id, at, actor, kind, detail) SELECT id, %s, %s, %s, %s FROM req"""
+INSERT INTO audit (request_id, at, actor, kind, detail)
+SELECT x.v->'request'->>'id', (x.v->>'at')::float8, x.v->>'actor', x.v->>'kind', x.v->'detail'
+FROM x ORDER BY x.n"""
+
+
+def _insert_item(
+    req: StartRequest, actor: str, detail: dict[str, object], owner: str | None
+) -> dict[str, object]:
+    """One item of :data:`_INSERT_ALL`'s array."""
+    row = dict(zip(REQUEST_COLUMNS, request_params(req), strict=True))
+    return {
+        "request": {**row, "owner": owner},
+        "jobs": [job_params(j) for j in req.jobs],
+        "at": req.created_at,
+        "actor": actor,
+        "kind": AuditKind.REQUESTED.value,
+        "detail": detail,
+    }
+
 
 # The decision's audit detail is :func:`decision_detail`'s, with the start time the request
 # had (``scheduled_for_ms``, when the approval drops it) read under the row's lock; an

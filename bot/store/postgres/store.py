@@ -53,6 +53,7 @@ class PostgresStore(PgRequestRows, PgStartRows, PgFollowUpRows, PgPrecheckRows, 
         self._ready = False
         self._opening = asyncio.Lock()
         self.decisions = Together(self._decide_all, grace=ANSWER_GRACE_SECONDS)
+        self.insertions = Together(self._insert_all, grace=ANSWER_GRACE_SECONDS)
 
     def count_with(self, metrics: Metrics) -> None:
         """Count decisions and database errors in ``metrics``."""

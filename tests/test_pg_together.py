@@ -1,16 +1,18 @@
-"""Decisions that come together are made in one statement on PostgreSQL
-(bot/store/postgres/together.py): fifty at once are each made once, as each would be alone;
-two of one request, one wins; one the server refuses fails its own caller only. Directly on
-the server and behind PgBouncer's transaction pooling."""
+"""Writes that come together are made in one statement on PostgreSQL
+(bot/store/postgres/together.py): fifty requests stored at once, and fifty decisions, are each
+made once, as each would be alone; two decisions of one request, one wins; one write the
+server refuses fails its own caller only. Directly on the server and behind PgBouncer's
+transaction pooling."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.core.request import AuditKind, RequestState, StartState
+from bot.core.request import AuditKind, RequestJob, RequestState, StartState
 from bot.store import PostgresStore, StoreUnavailable, Verdict
 from tests.test_store_contract import JOBS, make_request
 
@@ -31,6 +33,63 @@ async def pending(store: PostgresStore, count: int, prefix: str = "SJ-TOGETHER")
     for rid in ids:
         await store.insert_request(make_request(rid), actor="U1", detail={})
     return ids
+
+
+async def test_fifty_requests_stored_at_once_read_back_as_each_was_stored(
+    store: PostgresStore,
+) -> None:
+    reqs = [
+        make_request(
+            f"SJ-STORED{n:03d}",
+            jobs=JOBS[: 1 + n % 3],
+            start_time_ms=None if n % 2 else 1_767_300_000_000 + n,
+            reason=f"CHG-{n} «shop» 🚀",
+            created_at=1_000.0 + n / 7,
+        )
+        for n in range(50)
+    ]
+    reqs[7] = dataclasses.replace(
+        reqs[7],
+        jobs=(
+            RequestJob(JOBS[0], name="mig-1", status_at_request="CONFIGURATION", prepaid=True),
+            RequestJob(JOBS[1], error_code="DRS.404", error_msg="unknown"),
+        ),
+    )
+    before = store.insertions.statements
+    await asyncio.gather(
+        *(store.insert_request(r, actor="U1", detail={"n": r.id}, within=5.0) for r in reqs)
+    )
+    assert store.insertions.statements - before <= 5  # one each before
+    for req in reqs:
+        assert await store.get(req.id) == req
+        events = await store.events(req.id)
+        assert [(e.kind, e.actor, e.detail, e.at) for e in events] == [
+            (AuditKind.REQUESTED, "U1", {"n": req.id}, req.created_at)
+        ]
+
+
+async def test_a_request_stored_twice_at_once_fails_its_second_caller_only(
+    store: PostgresStore,
+) -> None:
+    first, second, other = (
+        make_request("SJ-TWICE001"),
+        make_request("SJ-TWICE001"),
+        make_request("SJ-OTHER001"),
+    )
+    before = store.insertions.statements
+    stored = await asyncio.gather(
+        *(
+            store.insert_request(r, actor="U1", detail={}, within=5.0)
+            for r in (first, second, other)
+        ),
+        return_exceptions=True,
+    )
+    # the three in one statement, refused (the id twice); then each alone
+    assert store.insertions.statements - before == 4
+    assert stored[0] is None and stored[2] is None
+    assert isinstance(stored[1], StoreUnavailable) and "refused" in str(stored[1])
+    assert await store.get(first.id) == first and await store.get(other.id) == other
+    assert len(await store.events(first.id)) == 1
 
 
 async def test_fifty_decisions_at_once_are_made_in_a_few_statements(
