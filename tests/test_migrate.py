@@ -207,7 +207,7 @@ def test_both_stores_decide_on_the_same_precheck_rule() -> None:
     """The decision's function, as its latest step made it (7, then 11), carries the rule
     SQLite's decision uses, word for word: a change to the rule is a new step, never an edit
     of a released one."""
-    steps = [m for m in MIGRATIONS if "startjobs_decide" in m.sql]
+    steps = [m for m in MIGRATIONS if "FUNCTION startjobs_decide(" in m.sql]
     assert [m.version for m in steps] == [7, 11]
     words = " ".join(PRECHECKS_PASSED.split())
     assert words in " ".join(steps[-1].sql.split())

@@ -10,6 +10,7 @@ import asyncio
 import dataclasses
 from collections.abc import AsyncIterator
 
+import psycopg
 import pytest
 
 from bot.core.request import AuditKind, RequestJob, RequestState, StartState
@@ -150,3 +151,30 @@ async def test_a_decision_the_server_refuses_fails_its_own_caller_only(
     for d in [decided[0], *decided[2:]]:
         assert not isinstance(d, BaseException) and d.won
         assert d.request is not None and d.request.state is RequestState.APPROVED
+
+
+async def test_a_decision_waiting_on_a_lock_holds_up_the_others_a_moment_only(
+    store: PostgresStore, pg_url: str
+) -> None:
+    """A row locked by another process (a replica cut off mid-transaction): its decision is
+    refused once the lock was waited for 200 ms, and the decisions made with it are made."""
+    locked, *free = await pending(store, 3, "SJ-LOCKED")
+    async with await psycopg.AsyncConnection.connect(pg_url) as rival:
+        await rival.execute("SELECT * FROM requests WHERE id = %s FOR UPDATE", (locked,))
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        decided = await asyncio.gather(
+            *(
+                store.decide(Verdict(rid, RequestState.APPROVED, "U2", now=1_100), within=5.0)
+                for rid in (locked, *free)
+            ),
+            return_exceptions=True,
+        )
+        took = loop.time() - began
+        await rival.rollback()
+    assert isinstance(decided[0], StoreUnavailable) and "locked" in str(decided[0])
+    for d in decided[1:]:
+        assert not isinstance(d, BaseException) and d.won
+    assert took < 2.0  # the lock was not waited for until the deadline (5 s)
+    after = await store.get(locked)
+    assert after is not None and after.state is RequestState.PENDING

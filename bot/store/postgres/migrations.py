@@ -265,6 +265,31 @@ CREATE TABLE home_pages (
         AND p.job_id = j.job_id), '') <> 'passed')""",
         ),
     ),
+    Migration(
+        12,
+        "decisions that come together, made in one statement",
+        # Each item of the array decided as startjobs_decide decides it alone, in the array's
+        # order (the caller sorts it by request id, so two replicas lock rows in one order).
+        # A row lock is waited for 200 ms at most: one decision waiting on a lock another
+        # process holds (a transaction of a replica cut off from the network) must not hold
+        # up the decisions made with it, which are then made again one by one
+        # (bot/store/postgres/together.py).
+        """
+CREATE FUNCTION startjobs_decide_all(p_items JSONB)
+RETURNS TABLE (n BIGINT, request requests, scheduled_for_ms BIGINT, job_rows JSON)
+LANGUAGE plpgsql VOLATILE SET lock_timeout = '200ms' AS $$
+BEGIN
+    RETURN QUERY SELECT x.n, d.request, d.scheduled_for_ms, d.job_rows
+    FROM jsonb_array_elements(p_items) WITH ORDINALITY x(v, n)
+    LEFT JOIN LATERAL startjobs_decide(x.v->>'id', x.v->>'from', (x.v->>'unexpired')::boolean,
+        (x.v->>'prechecks')::boolean, (x.v->>'now')::float8, x.v->>'target', x.v->>'actor',
+        x.v->>'comment', (x.v->>'clear')::boolean, x.v->>'kind', x.v->'detail',
+        x.v->>'claimed', x.v->>'owner', (x.v->>'approved')::boolean) d ON TRUE
+    ORDER BY x.n;
+END
+$$;
+""",
+    ),
 )
 
 SCHEMA_VERSION = max(m.version for m in MIGRATIONS)

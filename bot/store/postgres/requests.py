@@ -66,9 +66,7 @@ class PgRequestRows(PgRows):
         one statement (:mod:`.together`)."""
         await self.insertions(_insert_item(req, actor, detail, owner), within)
 
-    async def _insert_all(
-        self, items: Sequence[dict[str, object]], within: float | None
-    ) -> list[None]:
+    async def _insert_all(self, items: Sequence[dict[str, object]], within: float) -> list[None]:
         """:class:`~bot.store.postgres.together.Together`'s write: the requests of ``items``
         (:func:`_insert_item`) stored in one statement."""
         db = await self.ready(within)
@@ -213,9 +211,7 @@ class PgRequestRows(PgRows):
         """
         return await self.decisions(verdict, within)
 
-    async def _decide_all(
-        self, verdicts: Sequence[Verdict], within: float | None
-    ) -> list[Decision]:
+    async def _decide_all(self, verdicts: Sequence[Verdict], within: float) -> list[Decision]:
         """:class:`~bot.store.postgres.together.Together`'s write: ``verdicts`` made in one
         statement, in the order of their requests' ids (so two replicas' statements lock
         rows in one order), each as ``startjobs_decide`` makes it alone; one that decided
@@ -344,17 +340,12 @@ def _insert_item(
 # had (``scheduled_for_ms``, when the approval drops it) read under the row's lock; an
 # approval claims attempt 1 of its start. Each decision is made by the server's function
 # ``startjobs_decide`` (migration 7, planned once per server connection), with the same
-# condition on the row as SQLite's (PRECHECKS_PASSED for ``require_prechecks``); the
-# statement makes one for each item of a JSON array, in the array's order (the outer side of
-# a nested loop), and gives a row for each: the decided request with its jobs, or nulls when
-# nothing was decided.
-_DECIDE_ALL = """SELECT x.n, (d.request).*, d.scheduled_for_ms, d.job_rows
-FROM jsonb_array_elements(%s) WITH ORDINALITY x(v, n)
-LEFT JOIN LATERAL startjobs_decide(x.v->>'id', x.v->>'from', (x.v->>'unexpired')::boolean,
-    (x.v->>'prechecks')::boolean, (x.v->>'now')::float8, x.v->>'target', x.v->>'actor',
-    x.v->>'comment', (x.v->>'clear')::boolean, x.v->>'kind', x.v->'detail', x.v->>'claimed',
-    x.v->>'owner', (x.v->>'approved')::boolean) d ON TRUE
-ORDER BY x.n"""
+# condition on the row as SQLite's (PRECHECKS_PASSED for ``require_prechecks``), for each
+# item of a JSON array, in the array's order, by ``startjobs_decide_all`` (migration 12,
+# which waits 200 ms at most for a row's lock); a row for each: the decided request with its
+# jobs, or nulls when nothing was decided.
+_DECIDE_ALL = """SELECT b.n, (b.request).*, b.scheduled_for_ms, b.job_rows
+FROM startjobs_decide_all(%s) b"""
 _SOME = sql.SQL("SELECT {} FROM requests r WHERE r.id = ANY(%s)").format(WITH_JOBS)
 
 

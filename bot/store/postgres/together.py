@@ -12,7 +12,9 @@ Each caller is answered, whatever happens, by its own deadline and a moment
 (:data:`~bot.store.postgres.connection.ANSWER_GRACE_SECONDS`), as
 :meth:`~bot.store.postgres.connection.Database.in_time` answers a write of its own; a
 statement is given the earliest deadline of its calls, so no caller is told "not in time" of a
-write that is then made. A call whose caller gave up before its statement went is left out.
+write that is then made, and :data:`LONGEST` seconds at most, so that a statement that hangs
+(a server gone silent) holds up the calls behind it for that long at most. A call whose
+caller gave up before its statement went is left out.
 
 One call must not fail the others: when a statement of several calls fails, each of them is
 made again alone, in the time it has left, and only its own failure reaches its caller.
@@ -33,10 +35,12 @@ R = TypeVar("R")
 
 # A statement holds at most this many calls (the rest go in the next).
 MOST = 100
+# A statement is made in this many seconds or not at all, whatever its calls' deadlines.
+LONGEST = 10.0
 
 # ``write(items, within)``: one statement making every item's write, the results in the items'
-# order; ``within`` seconds (None: no limit) to make it in, else it raises.
-Write = Callable[[Sequence[T], float | None], Awaitable[Sequence[R]]]
+# order; ``within`` seconds to make it in, else it raises.
+Write = Callable[[Sequence[T], float], Awaitable[Sequence[R]]]
 
 
 @dataclass(slots=True)
@@ -50,10 +54,13 @@ class Together(Generic[T, R]):
     """Calls of one write, made together (the module says how); at most one statement of
     them is being made at a time."""
 
-    def __init__(self, write: Write[T, R], *, grace: float, most: int = MOST) -> None:
+    def __init__(
+        self, write: Write[T, R], *, grace: float, most: int = MOST, longest: float = LONGEST
+    ) -> None:
         self._write = write
         self._grace = grace
         self._most = most
+        self._longest = longest
         self._waiting: list[_Call[T, R]] = []
         self._running: asyncio.Task[None] | None = None
         self.statements = 0  # statements made (tried), for tests and benchmarks
@@ -104,7 +111,7 @@ class Together(Generic[T, R]):
     async def _make(self, calls: list[_Call[T, R]]) -> None:
         self.statements += 1
         try:
-            results = await self._write([c.item for c in calls], _left(calls))
+            results = await self._write([c.item for c in calls], self._left(calls))
         except Exception as exc:
             if len(calls) == 1:
                 _answer(calls[0], exc)
@@ -115,11 +122,11 @@ class Together(Generic[T, R]):
             if not call.answer.done():
                 call.answer.set_result(result)
 
-
-def _left(calls: Sequence[_Call[T, R]]) -> float | None:
-    """Seconds until the earliest deadline of ``calls`` (None: none has one)."""
-    deadlines = [c.deadline for c in calls if c.deadline is not None]
-    return None if not deadlines else max(0.0, min(deadlines) - time.monotonic())
+    def _left(self, calls: Sequence[_Call[T, R]]) -> float:
+        """Seconds until the earliest deadline of ``calls``, and :data:`LONGEST` at most."""
+        now = time.monotonic()
+        deadlines = [c.deadline for c in calls if c.deadline is not None]
+        return max(0.0, min([*deadlines, now + self._longest]) - now)
 
 
 def _answer(call: _Call[T, R], exc: Exception) -> None:
