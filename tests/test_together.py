@@ -24,6 +24,7 @@ class Writes:
         self.made: list[list[str]] = []
         self.within: list[float] = []
         self.hold = False
+        self.slow = 0.0  # seconds a statement holding "bad" takes to fail
         self.go = asyncio.Event()
         self.began = asyncio.Event()
 
@@ -34,6 +35,7 @@ class Writes:
         if self.hold:
             await self.go.wait()
         if "bad" in items:
+            await asyncio.sleep(self.slow)
             raise StoreUnavailable("the database refused the write: bad item")
         return [f"{item}!" for item in items]
 
@@ -134,3 +136,41 @@ async def test_a_caller_is_answered_by_its_deadline_and_its_call_left_out_if_not
     assert await kept == "kept!"
     # the late call and the cancelled one were never made
     assert writes.made == [["a"], ["kept"]]
+
+
+async def test_a_call_that_waited_past_its_deadline_is_not_made_and_holds_none_up(
+    writes: Writes,
+) -> None:
+    together = Together(writes, grace=1.0)  # its caller not yet answered when it goes
+    writes.hold = True
+    first = asyncio.create_task(together("a", None))
+    await writes.began.wait()
+    late = asyncio.create_task(together("late", 0.05))
+    kept = asyncio.create_task(together("b", 5.0))
+    await asyncio.sleep(0.1)
+    writes.go.set()
+    with pytest.raises(StoreUnavailable, match="in time"):
+        await late
+    assert await first == "a!" and await kept == "b!"
+    assert writes.made == [["a"], ["b"]]
+    assert writes.within[1] > 4.0  # not the late call's deadline
+
+
+async def test_after_a_failed_statement_a_call_whose_time_is_up_is_not_made_again(
+    writes: Writes,
+) -> None:
+    together = Together(writes, grace=1.0)
+    writes.hold = True
+    writes.slow = 0.1  # the statement fails after the short call's deadline
+    first = asyncio.create_task(together("a", None))
+    await writes.began.wait()
+    calls = [
+        asyncio.create_task(together(n, w)) for n, w in (("short", 0.05), ("bad", 5.0), ("b", 5.0))
+    ]
+    await asyncio.sleep(0)
+    writes.go.set()
+    assert await first == "a!"
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    assert isinstance(results[0], StoreUnavailable) and "bad item" in str(results[0])
+    assert isinstance(results[1], StoreUnavailable) and results[2] == "b!"
+    assert writes.made == [["a"], ["short", "bad", "b"], ["bad"], ["b"]]

@@ -14,10 +14,11 @@ Each caller is answered, whatever happens, by its own deadline and a moment
 statement is given the earliest deadline of its calls, so no caller is told "not in time" of a
 write that is then made, and :data:`LONGEST` seconds at most, so that a statement that hangs
 (a server gone silent) holds up the calls behind it for that long at most. A call whose
-caller gave up before its statement went is left out.
+caller gave up, or whose time was up, before its statement went is left out.
 
 One call must not fail the others: when a statement of several calls fails, each of them is
-made again alone, in the time it has left, and only its own failure reaches its caller.
+made again alone, in the time it has left (a call whose time is up is told why the statement
+failed), and only its own failure reaches its caller.
 """
 
 from __future__ import annotations
@@ -96,8 +97,12 @@ class Together(Generic[T, R]):
         calls: list[_Call[T, R]] = []
         try:
             while self._waiting:
+                now = time.monotonic()
                 calls = [c for c in self._waiting[: self._most] if not c.answer.done()]
                 del self._waiting[: self._most]
+                for call in [c for c in calls if _up(c, now)]:  # waited past its deadline
+                    _answer(call, StoreUnavailable("the database did not make the write in time"))
+                calls = [c for c in calls if not c.answer.done()]
                 if calls:
                     await self._make(calls)
         except asyncio.CancelledError:  # the loop is closing: so are the callers
@@ -116,7 +121,13 @@ class Together(Generic[T, R]):
             if len(calls) == 1:
                 _answer(calls[0], exc)
                 return
-            await asyncio.gather(*(self._make([c]) for c in calls))
+            # Made again alone: each call whose caller still waits and whose time is not up.
+            now = time.monotonic()
+            again = [c for c in calls if not c.answer.done() and not _up(c, now)]
+            for call in calls:
+                if all(call is not c for c in again):
+                    _answer(call, exc)
+            await asyncio.gather(*(self._make([c]) for c in again))
             return
         for call, result in zip(calls, results, strict=True):
             if not call.answer.done():
@@ -127,6 +138,11 @@ class Together(Generic[T, R]):
         now = time.monotonic()
         deadlines = [c.deadline for c in calls if c.deadline is not None]
         return max(0.0, min([*deadlines, now + self._longest]) - now)
+
+
+def _up(call: _Call[T, R], now: float) -> bool:
+    """Whether ``call``'s time is up at ``now``."""
+    return call.deadline is not None and call.deadline <= now
 
 
 def _answer(call: _Call[T, R], exc: Exception) -> None:
