@@ -129,7 +129,7 @@ async def measure(store: StorePort, approvals: int, burst: int) -> Measured:
         decided = await asyncio.gather(*(store.decide(approval(r), within=5.0) for r in ids))
         bursts.append((time.perf_counter() - began) * 1000)
         assert all(d.won for d in decided)
-    if isinstance(store, PostgresStore) and made is not None:
+    if isinstance(store, PostgresStore) and made is not None:  # PostgreSQL only
         made = store.decisions.statements - made
     per_call = {k: v / approvals for k, v in counted.items()}
     return Measured(per_call, cpu * 1000 / approvals, bursts, made)

@@ -174,3 +174,28 @@ async def test_after_a_failed_statement_a_call_whose_time_is_up_is_not_made_agai
     assert isinstance(results[0], StoreUnavailable) and "bad item" in str(results[0])
     assert isinstance(results[1], StoreUnavailable) and results[2] == "b!"
     assert writes.made == [["a"], ["short", "bad", "b"], ["bad"], ["b"]]
+
+
+async def test_each_call_not_made_in_time_is_counted_once(writes: Writes) -> None:
+    """``late`` (the store counts the database unavailable) for a caller answered at its
+    deadline and for a call that waited past it, once each."""
+    lates: list[None] = []
+    together = Together(writes, grace=0.05, late=lambda: lates.append(None))
+    writes.hold = True
+    first = asyncio.create_task(together("a", None))
+    await writes.began.wait()
+    with pytest.raises(StoreUnavailable, match="in time"):
+        await together("answered late", 0.05)
+    assert len(lates) == 1
+    slow = Together(writes, grace=1.0, late=lambda: lates.append(None))
+    writes.go.clear()
+    writes.began.clear()
+    held = asyncio.create_task(slow("b", None))
+    await writes.began.wait()
+    waited = asyncio.create_task(slow("waited past", 0.05))
+    await asyncio.sleep(0.1)
+    writes.go.set()
+    with pytest.raises(StoreUnavailable, match="in time"):
+        await waited
+    assert await first == "a!" and await held == "b!"
+    assert len(lates) == 2

@@ -33,7 +33,7 @@ import contextlib
 import logging
 import time
 import weakref
-from collections.abc import AsyncIterator, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -56,6 +56,8 @@ CHECK_IDLE_SECONDS = 0.5
 # How long past its deadline a caller of :meth:`Database.in_time` may still be answered by the
 # write itself (its own, more precise, error) before being told it was not made in time.
 ANSWER_GRACE_SECONDS = 0.25
+# What a person is told of a write not made by its deadline.
+NOT_IN_TIME = "the database did not make the write in time"
 
 T = TypeVar("T")
 
@@ -200,24 +202,18 @@ class Database:
             if not answer.done():
                 answer.set_result(result)
 
-        def too_late() -> None:
-            if not answer.done():
-                self.metrics.database_error("unavailable")
-                answer.set_exception(
-                    StoreUnavailable("the database did not make the write in time")
-                )
-
         task = loop.create_task(run())
         self._finishing.add(task)
         task.add_done_callback(self._finished)
-        timer = loop.call_later(within + ANSWER_GRACE_SECONDS, too_late)
         try:
-            return await answer
+            return await answered_by(answer, within + ANSWER_GRACE_SECONDS, late=self.late)
         except asyncio.CancelledError:
             task.cancel()
             raise
-        finally:
-            timer.cancel()
+
+    def late(self) -> None:
+        """A person's write was not made in time: counted as the database unavailable."""
+        self.metrics.database_error("unavailable")
 
     def _finished(self, task: asyncio.Task[Any]) -> None:
         self._finishing.discard(task)
@@ -247,7 +243,7 @@ class Database:
         if isinstance(exc, PoolTimeout):
             text = "no database connection could be had in time (is the server up and reachable?)"
         elif isinstance(exc, TimeoutError | errors.QueryCanceled):
-            text = "the database did not make the write in time"
+            text = NOT_IN_TIME
         elif isinstance(exc, errors.LockNotAvailable):
             text = "the database is locked by another process"
         elif isinstance(exc, psycopg.OperationalError):
@@ -259,6 +255,22 @@ class Database:
     def scrub(self, text: str) -> str:
         """``text`` with the URL's password, wherever it appears, as ``***``."""
         return scrubbed(text, self._secrets)
+
+
+async def answered_by(answer: asyncio.Future[T], seconds: float, *, late: Callable[[], None]) -> T:
+    """``answer``'s result, or, when it has none ``seconds`` from now, :class:`StoreUnavailable`
+    (:data:`NOT_IN_TIME`) then, ``late`` called first."""
+
+    def too_late() -> None:
+        if not answer.done():
+            late()
+            answer.set_exception(StoreUnavailable(NOT_IN_TIME))
+
+    timer = asyncio.get_running_loop().call_later(seconds, too_late)
+    try:
+        return await answer
+    finally:
+        timer.cancel()
 
 
 async def ids(conn: Conn, sql: str, params: Sequence[Any] = ()) -> list[str]:

@@ -228,13 +228,13 @@ class PgRequestRows(PgRows):
             if lost:
                 cur = await conn.execute(_SOME, (sorted(set(lost)),))
                 now = {str(row["id"]): from_row(row) for row in await cur.fetchall()}
-        decisions: list[Decision] = [Decision(won=False, request=None)] * len(verdicts)
-        for i, row in zip(order, rows, strict=True):
-            if row["id"] is not None:
-                decisions[i] = Decision(won=True, request=from_row(row))
-            else:
-                decisions[i] = Decision(won=False, request=now.get(verdicts[i].request_id))
-        return decisions
+        row_of = dict(zip(order, rows, strict=True))  # each verdict's row, by its index
+        return [
+            Decision(won=True, request=from_row(row))
+            if (row := row_of[i])["id"] is not None
+            else Decision(won=False, request=now.get(v.request_id))
+            for i, v in enumerate(verdicts)
+        ]
 
     async def expired_pending(self, now: float) -> list[str]:
         db = await self.ready()

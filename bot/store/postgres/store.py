@@ -52,8 +52,9 @@ class PostgresStore(PgRequestRows, PgStartRows, PgFollowUpRows, PgPrecheckRows, 
         self.metrics: Metrics = NoMetrics()  # decisions are counted here
         self._ready = False
         self._opening = asyncio.Lock()
-        self.decisions = Together(self._decide_all, grace=ANSWER_GRACE_SECONDS)
-        self.insertions = Together(self._insert_all, grace=ANSWER_GRACE_SECONDS)
+        late = self.db.late  # a write not made in time counts as the database unavailable
+        self.decisions = Together(self._decide_all, grace=ANSWER_GRACE_SECONDS, late=late)
+        self.insertions = Together(self._insert_all, grace=ANSWER_GRACE_SECONDS, late=late)
 
     def count_with(self, metrics: Metrics) -> None:
         """Count decisions and database errors in ``metrics``."""

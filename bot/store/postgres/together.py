@@ -12,8 +12,9 @@ together, decisions and requests stored cut the bot's p99 at fifty senders on Po
 every call that came in the meantime: a call alone goes at once (nothing waits for company),
 and under a burst the calls that arrived while one statement ran go together in the next.
 Each caller is answered, whatever happens, by its own deadline and a moment
-(:data:`~bot.store.postgres.connection.ANSWER_GRACE_SECONDS`), as
-:meth:`~bot.store.postgres.connection.Database.in_time` answers a write of its own; a
+(:data:`~bot.store.postgres.connection.ANSWER_GRACE_SECONDS`), by the timer
+:meth:`~bot.store.postgres.connection.Database.in_time` answers a write of its own with
+(:func:`~bot.store.postgres.connection.answered_by`); a
 statement is given the earliest deadline of its calls, so no caller is told "not in time" of a
 write that is then made, and :data:`LONGEST` seconds at most, so that a statement that hangs
 (a server gone silent) holds up the calls behind it for that long at most. A call whose
@@ -33,6 +34,7 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from bot.service.ports import StoreUnavailable
+from bot.store.postgres.connection import NOT_IN_TIME, answered_by
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -59,10 +61,17 @@ class Together(Generic[T, R]):
     them is being made at a time."""
 
     def __init__(
-        self, write: Write[T, R], *, grace: float, most: int = MOST, longest: float = LONGEST
+        self,
+        write: Write[T, R],
+        *,
+        grace: float,
+        late: Callable[[], None] = lambda: None,
+        most: int = MOST,
+        longest: float = LONGEST,
     ) -> None:
         self._write = write
         self._grace = grace
+        self._late = late  # called for each call not made by its deadline
         self._most = most
         self._longest = longest
         self._waiting: list[_Call[T, R]] = []
@@ -79,18 +88,7 @@ class Together(Generic[T, R]):
         self._go()
         if within is None:
             return await call.answer
-
-        def too_late() -> None:
-            if not call.answer.done():
-                call.answer.set_exception(
-                    StoreUnavailable("the database did not make the write in time")
-                )
-
-        timer = loop.call_later(within + self._grace, too_late)
-        try:
-            return await call.answer
-        finally:
-            timer.cancel()
+        return await answered_by(call.answer, within + self._grace, late=self._late)
 
     def _go(self) -> None:
         if self._running is None and self._waiting:
@@ -104,7 +102,8 @@ class Together(Generic[T, R]):
                 calls = [c for c in self._waiting[: self._most] if not c.answer.done()]
                 del self._waiting[: self._most]
                 for call in [c for c in calls if _up(c, now)]:  # waited past its deadline
-                    _answer(call, StoreUnavailable("the database did not make the write in time"))
+                    self._late()
+                    _answer(call, StoreUnavailable(NOT_IN_TIME))
                 calls = [c for c in calls if not c.answer.done()]
                 if calls:
                     await self._make(calls)
