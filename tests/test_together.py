@@ -28,6 +28,16 @@ class Writes:
         self.go = asyncio.Event()
         self.began = asyncio.Event()
 
+    async def held(
+        self, together: Together[str, str], within: float | None = None
+    ) -> asyncio.Task[str]:
+        """A call of "a" whose statement is being made and waits for ``go``."""
+        self.hold = True
+        self.began.clear()
+        first = asyncio.create_task(together("a", within))
+        await self.began.wait()
+        return first
+
     async def __call__(self, items: Sequence[str], within: float) -> list[str]:
         self.made.append(list(items))
         self.within.append(within)
@@ -57,9 +67,7 @@ async def test_calls_that_come_during_a_statement_go_together_in_the_next(
     writes: Writes,
 ) -> None:
     together = Together(writes, grace=GRACE)
-    writes.hold = True
-    first = asyncio.create_task(together("a", 5.0))
-    await writes.began.wait()
+    first = await writes.held(together, 5.0)
     rest = [asyncio.create_task(together(name, 5.0)) for name in "bcdef"]
     await asyncio.sleep(0)  # every call queued behind the statement being made
     writes.go.set()
@@ -70,9 +78,7 @@ async def test_calls_that_come_during_a_statement_go_together_in_the_next(
 
 async def test_a_statement_holds_at_most_so_many_calls(writes: Writes) -> None:
     together = Together(writes, grace=GRACE, most=2)
-    writes.hold = True
-    first = asyncio.create_task(together("a", 5.0))
-    await writes.began.wait()
+    first = await writes.held(together, 5.0)
     rest = [asyncio.create_task(together(name, 5.0)) for name in "bcde"]
     await asyncio.sleep(0)
     writes.go.set()
@@ -82,9 +88,7 @@ async def test_a_statement_holds_at_most_so_many_calls(writes: Writes) -> None:
 
 async def test_one_failing_call_fails_only_its_caller(writes: Writes) -> None:
     together = Together(writes, grace=GRACE)
-    writes.hold = True
-    first = asyncio.create_task(together("a", 5.0))
-    await writes.began.wait()
+    first = await writes.held(together, 5.0)
     rest = [asyncio.create_task(together(name, 5.0)) for name in ("b", "bad", "c")]
     await asyncio.sleep(0)
     writes.go.set()
@@ -100,9 +104,7 @@ async def test_a_statement_is_given_its_earliest_deadline_and_a_longest(
     writes: Writes,
 ) -> None:
     together = Together(writes, grace=GRACE, longest=3.0)
-    writes.hold = True
-    first = asyncio.create_task(together("a", None))
-    await writes.began.wait()
+    first = await writes.held(together)
     rest = [
         asyncio.create_task(together("b", 5.0)),
         asyncio.create_task(together("c", 0.8)),
@@ -118,15 +120,15 @@ async def test_a_statement_is_given_its_earliest_deadline_and_a_longest(
 async def test_a_caller_is_answered_by_its_deadline_and_its_call_left_out_if_not_sent(
     writes: Writes,
 ) -> None:
-    together = Together(writes, grace=GRACE)
-    writes.hold = True
-    first = asyncio.create_task(together("a", None))  # a statement that does not end
-    await writes.began.wait()
+    lates: list[str] = []  # the store counts each as the database unavailable
+    together = Together(writes, grace=GRACE, late=lambda: lates.append("late"))
+    first = await writes.held(together)  # a statement that does not end
     loop = asyncio.get_running_loop()
     began = loop.time()
     with pytest.raises(StoreUnavailable, match="in time"):
         await together("late", 0.1)
     assert loop.time() - began < 0.1 + GRACE + 0.2
+    assert lates == ["late"]  # once; a gone caller's call is not counted again
     kept = asyncio.create_task(together("kept", 5.0))
     gone = asyncio.create_task(together("cancelled", 5.0))
     await asyncio.sleep(0)
@@ -136,15 +138,15 @@ async def test_a_caller_is_answered_by_its_deadline_and_its_call_left_out_if_not
     assert await kept == "kept!"
     # the late call and the cancelled one were never made
     assert writes.made == [["a"], ["kept"]]
+    assert lates == ["late"]
 
 
 async def test_a_call_that_waited_past_its_deadline_is_not_made_and_holds_none_up(
     writes: Writes,
 ) -> None:
-    together = Together(writes, grace=1.0)  # its caller not yet answered when it goes
-    writes.hold = True
-    first = asyncio.create_task(together("a", None))
-    await writes.began.wait()
+    lates: list[str] = []  # the store counts each as the database unavailable
+    together = Together(writes, grace=1.0, late=lambda: lates.append("late"))
+    first = await writes.held(together)  # the late call's caller not answered when it goes
     late = asyncio.create_task(together("late", 0.05))
     kept = asyncio.create_task(together("b", 5.0))
     await asyncio.sleep(0.1)
@@ -154,16 +156,15 @@ async def test_a_call_that_waited_past_its_deadline_is_not_made_and_holds_none_u
     assert await first == "a!" and await kept == "b!"
     assert writes.made == [["a"], ["b"]]
     assert writes.within[1] > 4.0  # not the late call's deadline
+    assert lates == ["late"]
 
 
 async def test_after_a_failed_statement_a_call_whose_time_is_up_is_not_made_again(
     writes: Writes,
 ) -> None:
     together = Together(writes, grace=1.0)
-    writes.hold = True
     writes.slow = 0.1  # the statement fails after the short call's deadline
-    first = asyncio.create_task(together("a", None))
-    await writes.began.wait()
+    first = await writes.held(together)
     calls = [
         asyncio.create_task(together(n, w)) for n, w in (("short", 0.05), ("bad", 5.0), ("b", 5.0))
     ]
@@ -174,28 +175,3 @@ async def test_after_a_failed_statement_a_call_whose_time_is_up_is_not_made_agai
     assert isinstance(results[0], StoreUnavailable) and "bad item" in str(results[0])
     assert isinstance(results[1], StoreUnavailable) and results[2] == "b!"
     assert writes.made == [["a"], ["short", "bad", "b"], ["bad"], ["b"]]
-
-
-async def test_each_call_not_made_in_time_is_counted_once(writes: Writes) -> None:
-    """``late`` (the store counts the database unavailable) for a caller answered at its
-    deadline and for a call that waited past it, once each."""
-    lates: list[None] = []
-    together = Together(writes, grace=0.05, late=lambda: lates.append(None))
-    writes.hold = True
-    first = asyncio.create_task(together("a", None))
-    await writes.began.wait()
-    with pytest.raises(StoreUnavailable, match="in time"):
-        await together("answered late", 0.05)
-    assert len(lates) == 1
-    slow = Together(writes, grace=1.0, late=lambda: lates.append(None))
-    writes.go.clear()
-    writes.began.clear()
-    held = asyncio.create_task(slow("b", None))
-    await writes.began.wait()
-    waited = asyncio.create_task(slow("waited past", 0.05))
-    await asyncio.sleep(0.1)
-    writes.go.set()
-    with pytest.raises(StoreUnavailable, match="in time"):
-        await waited
-    assert await first == "a!" and await held == "b!"
-    assert len(lates) == 2
